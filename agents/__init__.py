@@ -1,0 +1,1 @@
+"""The satellite agent: connection loop, plan executor and simulated bus."""
