@@ -36,5 +36,8 @@ check: lint test ## lint, then the tests (which include the generated-code drift
 bench: $(STAMP) ## run the benchmarks (minutes; not part of the tests)
 	$(BIN)/python bench/forecast.py
 
+proto: $(STAMP) ## regenerate the gRPC/protobuf code in proto/orbitalsched/v1
+	$(BIN)/python proto/generate.py
+
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The orbital scheduler's gRPC/protobuf contract (generated code lives in `v1`)."""

@@ -1,0 +1,168 @@
+from orbitalsched.v1 import agent_pb2 as _agent_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Satellite(_message.Message):
+    __slots__ = ("satellite_id", "plane", "connected", "lost", "cordoned", "draining", "telemetry", "wall_last_seen_s", "applied_plan_version", "next_contact", "accelerators")
+    SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    PLANE_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    LOST_FIELD_NUMBER: _ClassVar[int]
+    CORDONED_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
+    TELEMETRY_FIELD_NUMBER: _ClassVar[int]
+    WALL_LAST_SEEN_S_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CONTACT_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATORS_FIELD_NUMBER: _ClassVar[int]
+    satellite_id: str
+    plane: int
+    connected: bool
+    lost: bool
+    cordoned: bool
+    draining: bool
+    telemetry: _agent_pb2.Telemetry
+    wall_last_seen_s: float
+    applied_plan_version: int
+    next_contact: _agent_pb2.Window
+    accelerators: int
+    def __init__(self, satellite_id: _Optional[str] = ..., plane: _Optional[int] = ..., connected: _Optional[bool] = ..., lost: _Optional[bool] = ..., cordoned: _Optional[bool] = ..., draining: _Optional[bool] = ..., telemetry: _Optional[_Union[_agent_pb2.Telemetry, _Mapping]] = ..., wall_last_seen_s: _Optional[float] = ..., applied_plan_version: _Optional[int] = ..., next_contact: _Optional[_Union[_agent_pb2.Window, _Mapping]] = ..., accelerators: _Optional[int] = ...) -> None: ...
+
+class ListSatellitesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSatellitesResponse(_message.Message):
+    __slots__ = ("satellites",)
+    SATELLITES_FIELD_NUMBER: _ClassVar[int]
+    satellites: _containers.RepeatedCompositeFieldContainer[Satellite]
+    def __init__(self, satellites: _Optional[_Iterable[_Union[Satellite, _Mapping]]] = ...) -> None: ...
+
+class GetForecastRequest(_message.Message):
+    __slots__ = ("satellite_id", "start_s", "duration_s")
+    SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    satellite_id: str
+    start_s: float
+    duration_s: float
+    def __init__(self, satellite_id: _Optional[str] = ..., start_s: _Optional[float] = ..., duration_s: _Optional[float] = ...) -> None: ...
+
+class GetForecastResponse(_message.Message):
+    __slots__ = ("satellite_id", "eclipses", "contacts", "start_s", "end_s")
+    SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ECLIPSES_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    END_S_FIELD_NUMBER: _ClassVar[int]
+    satellite_id: str
+    eclipses: _containers.RepeatedCompositeFieldContainer[_agent_pb2.Window]
+    contacts: _containers.RepeatedCompositeFieldContainer[_agent_pb2.Window]
+    start_s: float
+    end_s: float
+    def __init__(self, satellite_id: _Optional[str] = ..., eclipses: _Optional[_Iterable[_Union[_agent_pb2.Window, _Mapping]]] = ..., contacts: _Optional[_Iterable[_Union[_agent_pb2.Window, _Mapping]]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ...) -> None: ...
+
+class Assignment(_message.Message):
+    __slots__ = ("job_id", "satellite_ids", "start_s", "end_s", "assignment_version")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SATELLITE_IDS_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    END_S_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    satellite_ids: _containers.RepeatedScalarFieldContainer[str]
+    start_s: float
+    end_s: float
+    assignment_version: int
+    def __init__(self, job_id: _Optional[str] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., assignment_version: _Optional[int] = ...) -> None: ...
+
+class Unplaced(_message.Message):
+    __slots__ = ("job_id", "reason")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    reason: str
+    def __init__(self, job_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PlanSummary(_message.Message):
+    __slots__ = ("plan_version", "created_s", "horizon_start_s", "horizon_end_s", "objective", "best_bound", "gap_ratio", "solver_status", "solve_duration_s", "trigger", "assignments", "unplaced")
+    PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_S_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_START_S_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_END_S_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    BEST_BOUND_FIELD_NUMBER: _ClassVar[int]
+    GAP_RATIO_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_STATUS_FIELD_NUMBER: _ClassVar[int]
+    SOLVE_DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    UNPLACED_FIELD_NUMBER: _ClassVar[int]
+    plan_version: int
+    created_s: float
+    horizon_start_s: float
+    horizon_end_s: float
+    objective: float
+    best_bound: float
+    gap_ratio: float
+    solver_status: str
+    solve_duration_s: float
+    trigger: str
+    assignments: _containers.RepeatedCompositeFieldContainer[Assignment]
+    unplaced: _containers.RepeatedCompositeFieldContainer[Unplaced]
+    def __init__(self, plan_version: _Optional[int] = ..., created_s: _Optional[float] = ..., horizon_start_s: _Optional[float] = ..., horizon_end_s: _Optional[float] = ..., objective: _Optional[float] = ..., best_bound: _Optional[float] = ..., gap_ratio: _Optional[float] = ..., solver_status: _Optional[str] = ..., solve_duration_s: _Optional[float] = ..., trigger: _Optional[str] = ..., assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., unplaced: _Optional[_Iterable[_Union[Unplaced, _Mapping]]] = ...) -> None: ...
+
+class GetPlanRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetPlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: PlanSummary
+    def __init__(self, plan: _Optional[_Union[PlanSummary, _Mapping]] = ...) -> None: ...
+
+class CordonRequest(_message.Message):
+    __slots__ = ("satellite_id", "cordoned")
+    SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    CORDONED_FIELD_NUMBER: _ClassVar[int]
+    satellite_id: str
+    cordoned: bool
+    def __init__(self, satellite_id: _Optional[str] = ..., cordoned: _Optional[bool] = ...) -> None: ...
+
+class CordonResponse(_message.Message):
+    __slots__ = ("satellite",)
+    SATELLITE_FIELD_NUMBER: _ClassVar[int]
+    satellite: Satellite
+    def __init__(self, satellite: _Optional[_Union[Satellite, _Mapping]] = ...) -> None: ...
+
+class DrainRequest(_message.Message):
+    __slots__ = ("satellite_id", "reason")
+    SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    satellite_id: str
+    reason: str
+    def __init__(self, satellite_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DrainResponse(_message.Message):
+    __slots__ = ("satellite",)
+    SATELLITE_FIELD_NUMBER: _ClassVar[int]
+    satellite: Satellite
+    def __init__(self, satellite: _Optional[_Union[Satellite, _Mapping]] = ...) -> None: ...
+
+class ReplanRequest(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class ReplanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: PlanSummary
+    def __init__(self, plan: _Optional[_Union[PlanSummary, _Mapping]] = ...) -> None: ...
