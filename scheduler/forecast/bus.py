@@ -66,10 +66,7 @@ class BusParams:
         from scheduler.forecast.constants import SOLAR_CONSTANT_W_M2
 
         return (
-            self.array_area_m2
-            * self.array_efficiency
-            * SOLAR_CONSTANT_W_M2
-            * self.pointing_factor
+            self.array_area_m2 * self.array_efficiency * SOLAR_CONSTANT_W_M2 * self.pointing_factor
         )
 
     @classmethod
@@ -94,8 +91,13 @@ class BusParams:
                 raise ValueError(f"{where}.{f.name}: expected a positive number, got {value!r}")
         if self.accelerators != int(self.accelerators):
             raise ValueError(f"{where}.accelerators: expected a whole number")
-        for name in ("array_efficiency", "pointing_factor", "battery_floor_fraction",
-                     "radiator_emissivity", "solar_absorptivity"):
+        for name in (
+            "array_efficiency",
+            "pointing_factor",
+            "battery_floor_fraction",
+            "radiator_emissivity",
+            "solar_absorptivity",
+        ):
             if getattr(self, name) > 1:
                 raise ValueError(f"{where}.{name}: must be at most 1")
         if self.initial_temperature_c >= self.max_temperature_c:

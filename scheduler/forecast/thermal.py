@@ -36,7 +36,9 @@ def earth_view_factor(altitude_km: ArrayLike) -> FloatArray:
     return (EARTH_EQUATORIAL_RADIUS_KM / (EARTH_EQUATORIAL_RADIUS_KM + h)) ** 2
 
 
-def environment_heat_w(sunlit_fraction: ArrayLike, altitude_km: ArrayLike, bus: BusParams) -> FloatArray:
+def environment_heat_w(
+    sunlit_fraction: ArrayLike, altitude_km: ArrayLike, bus: BusParams
+) -> FloatArray:
     """Heat absorbed from the Sun, Earth IR and albedo (W), per step."""
     sunlit = np.clip(np.asarray(sunlit_fraction, dtype=np.float64), 0.0, 1.0)
     view = earth_view_factor(altitude_km)
