@@ -155,7 +155,10 @@ def walker_delta(
     total = planes * sats_per_plane
     if not 0 <= phasing < planes:
         raise ValueError(f"phasing: expected 0 to {planes - 1}, got {phasing}")
-    names, satrecs, plane_idx, slot_idx = [], [], [], []
+    names: list[str] = []
+    satrecs: list[Satrec] = []
+    plane_idx: list[int] = []
+    slot_idx: list[int] = []
     for p in range(planes):
         for s in range(sats_per_plane):
             raan = 360.0 * p / planes
@@ -218,7 +221,10 @@ def dawn_dusk_sso(
     sun_ra_deg = math.degrees(math.atan2(sun[1], sun[0]))
     base_raan = sun_ra_deg + (ltan_hours - 12.0) * 15.0
     spacing = 360.0 / sats_per_plane if in_plane_spacing_deg is None else in_plane_spacing_deg
-    names, satrecs, plane_idx, slot_idx = [], [], [], []
+    names: list[str] = []
+    satrecs: list[Satrec] = []
+    plane_idx: list[int] = []
+    slot_idx: list[int] = []
     for p in range(planes):
         for s in range(sats_per_plane):
             satrecs.append(
