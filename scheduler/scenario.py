@@ -1,0 +1,186 @@
+"""Scenarios: a constellation, ground stations and a satellite bus, from a TOML file.
+
+The default scenario ships inside the package (scheduler/data/default.toml). A scenario's
+constellation is a Walker shell, a dawn-dusk sun-synchronous shell, or a TLE file (a path
+relative to the scenario file).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from scheduler.errors import UserError
+from scheduler.forecast import (
+    DEFAULT_ISL_MAX_RANGE_KM,
+    BusParams,
+    Constellation,
+    Station,
+    TleError,
+    dawn_dusk_sso,
+    parse_tle,
+    walker_delta,
+)
+from scheduler.forecast.timeconv import parse_iso8601
+
+DEFAULT_SCENARIO = "default"
+BUILTIN_SCENARIOS = ("default", "starlink-shell1", "suncatcher-81")
+
+
+class ScenarioError(UserError):
+    """A scenario file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    epoch_s: float
+    constellation: Constellation
+    stations: tuple[Station, ...]
+    bus: BusParams
+    isl_max_range_km: float
+    source: str
+
+    def station_index(self, name: str) -> int:
+        for i, station in enumerate(self.stations):
+            if station.name == name:
+                return i
+        raise KeyError(f"unknown station {name!r}")
+
+
+def _require(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in table:
+        raise ScenarioError(f"{where}: missing key {key!r}")
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ScenarioError(f"{where}.{key}: expected {_kind_name(kind)}, got {value!r}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join("a number" if k in (int, float) else f"a {k.__name__}" for k in kinds)
+
+
+_NUMBER = (int, float)
+
+
+def _constellation(
+    table: dict[str, Any], epoch_s: float, where: str, base: Path | None
+) -> Constellation:
+    kind = _require(table, "kind", str, where)
+    try:
+        if kind == "walker":
+            return walker_delta(
+                altitude_km=float(_require(table, "altitude_km", _NUMBER, where)),
+                inclination_deg=float(_require(table, "inclination_deg", _NUMBER, where)),
+                planes=_require(table, "planes", int, where),
+                sats_per_plane=_require(table, "sats_per_plane", int, where),
+                phasing=table.get("phasing", 0),
+                epoch_s=epoch_s,
+                name_prefix=table.get("name_prefix", "sat"),
+            )
+        if kind == "sso":
+            spacing = table.get("in_plane_spacing_deg")
+            return dawn_dusk_sso(
+                altitude_km=float(_require(table, "altitude_km", _NUMBER, where)),
+                planes=_require(table, "planes", int, where),
+                sats_per_plane=_require(table, "sats_per_plane", int, where),
+                epoch_s=epoch_s,
+                ltan_hours=float(table.get("ltan_hours", 18.0)),
+                in_plane_spacing_deg=None if spacing is None else float(spacing),
+                name_prefix=table.get("name_prefix", "sso"),
+            )
+        if kind == "tle":
+            path = Path(_require(table, "tle_file", str, where))
+            if not path.is_absolute() and base is not None:
+                path = base / path
+            return load_tle_file(path)
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+    raise ScenarioError(f"{where}.kind: expected 'walker', 'sso' or 'tle', got {kind!r}")
+
+
+def load_tle_file(path: Path) -> Constellation:
+    """A constellation from a TLE file; ScenarioError (a UserError) if unreadable or broken."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not a text file (TLE files are ASCII)") from None
+    try:
+        return parse_tle(text, source=str(path))
+    except TleError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
+def _stations(items: Any, where: str) -> tuple[Station, ...]:
+    if not isinstance(items, list) or not items:
+        raise ScenarioError(f"{where}: expected at least one [[stations]] table")
+    out = []
+    known = {
+        "name",
+        "lat_deg",
+        "lon_deg",
+        "alt_m",
+        "min_elevation_deg",
+        "downlink_mbps",
+        "max_satellites",
+    }
+    for i, item in enumerate(items):
+        here = f"{where}[{i}]"
+        unknown = sorted(set(item) - known)
+        if unknown:
+            raise ScenarioError(f"{here}: unknown key(s) {', '.join(unknown)}")
+        try:
+            out.append(Station(**item))
+        except (TypeError, ValueError) as exc:
+            raise ScenarioError(f"{here}: {exc}") from None
+    names = [s.name for s in out]
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"{where}: station names must be unique")
+    return tuple(out)
+
+
+def parse_scenario(text: str, source: str, base: Path | None = None) -> Scenario:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    name = data.get("name", Path(source).stem)
+    epoch_text = _require(data, "epoch", str, source)
+    try:
+        epoch_s = parse_iso8601(epoch_text)
+    except ValueError as exc:
+        raise ScenarioError(f"{source}.epoch: {exc}") from None
+    constellation = _constellation(
+        _require(data, "constellation", dict, source), epoch_s, f"{source}: constellation", base
+    )
+    stations = _stations(data.get("stations"), f"{source}: stations")
+    try:
+        bus = BusParams.from_mapping(data.get("bus", {}), where=f"{source}: bus")
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(str(exc)) from None
+    links = data.get("links", {})
+    isl_range = links.get("isl_max_range_km", DEFAULT_ISL_MAX_RANGE_KM)
+    if not isinstance(isl_range, _NUMBER) or isl_range <= 0:
+        raise ScenarioError(f"{source}: links.isl_max_range_km: expected a positive number")
+    return Scenario(str(name), epoch_s, constellation, stations, bus, float(isl_range), source)
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Load a scenario file, or a built-in one by name ("default" when None)."""
+    if path is None or str(path) in BUILTIN_SCENARIOS:
+        name = DEFAULT_SCENARIO if path is None else str(path)
+        text = resources.files("scheduler.data").joinpath(f"{name}.toml").read_text("utf-8")
+        return parse_scenario(text, f"<builtin {name}>")
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{file}: cannot read scenario: {exc.strerror or exc}") from None
+    return parse_scenario(text, str(file), base=file.parent)
