@@ -1,0 +1,8 @@
+"""orbitctl command groups; each module exposes register(subparsers)."""
+
+from types import ModuleType
+
+from scheduler.commands import demo, forecast
+
+# Add a command group here: a module with `register(subparsers)` whose parsers set `func`.
+COMMAND_MODULES: tuple[ModuleType, ...] = (forecast, demo)

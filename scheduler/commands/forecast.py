@@ -1,0 +1,225 @@
+"""orbitctl forecast contacts|eclipses: the forecast engine from the command line.
+
+JSON output is a stable contract: contacts are {"satellite", "station", "aos", "los",
+"max_elevation_deg"}, eclipses {"satellite", "start", "end", "penumbra_start",
+"penumbra_end"}, times UTC ISO 8601 with a trailing Z.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+from scheduler.errors import UserError
+from scheduler.forecast import Constellation, Station, find_contacts, find_eclipses
+from scheduler.forecast.timeconv import iso8601, parse_iso8601
+from scheduler.scenario import load_scenario, load_tle_file
+
+MAX_HOURS = 24.0 * 31
+
+
+def _station_arg(text: str) -> Station:
+    """NAME=LAT,LON[,ALT_M]"""
+    name, sep, coords = text.partition("=")
+    parts = coords.split(",")
+    if not sep or not name or len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=LAT,LON[,ALT_M] (e.g. graz=47.07,15.49,500), got {text!r}"
+        )
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: latitude, longitude and altitude must be numbers"
+        ) from None
+    if any(math.isnan(v) or math.isinf(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: coordinates must be finite numbers")
+    try:
+        return Station(name, values[0], values[1], values[2] if len(values) == 3 else 0.0)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _hours_arg(text: str) -> float:
+    try:
+        hours = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hours: not a number: {text!r}") from None
+    if not 0 < hours <= MAX_HOURS:
+        raise argparse.ArgumentTypeError(f"--hours: expected more than 0 and at most {MAX_HOURS:g}")
+    return hours
+
+
+def _start_arg(text: str) -> float:
+    try:
+        return parse_iso8601(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _elevation_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--min-elevation: not a number: {text!r}") from None
+    if not -5.0 <= value < 90.0:
+        raise argparse.ArgumentTypeError("--min-elevation: expected degrees in [-5, 90)")
+    return value
+
+
+def _add_source_args(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--scenario", help="scenario TOML file or built-in name (default: default)")
+    source.add_argument("--tle", help="TLE file (CelesTrak 2-line or 3-line format)")
+    parser.add_argument(
+        "--start",
+        type=_start_arg,
+        help="UTC start, ISO 8601 (default: the scenario epoch; with --tle, now)",
+    )
+    parser.add_argument("--hours", type=_hours_arg, default=24.0, help="window length (default 24)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def register(subparsers: Any) -> None:
+    forecast = subparsers.add_parser("forecast", help="eclipses and ground contacts")
+    kinds = forecast.add_subparsers(
+        dest="forecast_kind", required=True, parser_class=type(forecast)
+    )
+    contacts = kinds.add_parser("contacts", help="ground-station passes (AOS, LOS, max elevation)")
+    _add_source_args(contacts)
+    contacts.add_argument(
+        "--station",
+        type=_station_arg,
+        action="append",
+        metavar="NAME=LAT,LON[,ALT_M]",
+        help="a ground station (repeatable); replaces the scenario's stations",
+    )
+    contacts.add_argument(
+        "--min-elevation", type=_elevation_arg, metavar="DEG", help="elevation mask (default 10)"
+    )
+    contacts.set_defaults(func=run_contacts)
+    eclipses = kinds.add_parser("eclipses", help="eclipse intervals (umbra and penumbra)")
+    _add_source_args(eclipses)
+    eclipses.set_defaults(func=run_eclipses)
+
+
+def _source(args: argparse.Namespace) -> tuple[Constellation, tuple[Station, ...], float]:
+    """Constellation, stations and default start from --tle or --scenario."""
+    if args.tle:
+        from pathlib import Path
+
+        constellation = load_tle_file(Path(args.tle))
+        scenario = load_scenario(None)
+        start_s = float(math.floor(time.time() / 60.0) * 60.0)
+        return constellation, scenario.stations, start_s
+    scenario = load_scenario(args.scenario)
+    return scenario.constellation, scenario.stations, scenario.epoch_s
+
+
+def _window(args: argparse.Namespace, default_start_s: float) -> tuple[float, float]:
+    start_s = args.start if args.start is not None else default_start_s
+    return start_s, start_s + args.hours * 3600.0
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def run_contacts(args: argparse.Namespace) -> int:
+    constellation, stations, default_start = _source(args)
+    if args.station:
+        stations = tuple(args.station)
+        if len({s.name for s in stations}) != len(stations):
+            raise UserError("--station: station names must be unique")
+    if args.min_elevation is not None:
+        stations = tuple(replace(s, min_elevation_deg=args.min_elevation) for s in stations)
+    start_s, end_s = _window(args, default_start)
+    contacts = sorted(
+        find_contacts(constellation, stations, start_s, end_s), key=lambda c: (c.aos_s, c.sat)
+    )
+    records = [
+        {
+            "satellite": constellation.names[c.sat],
+            "station": stations[c.station].name,
+            "aos": iso8601(c.aos_s),
+            "los": iso8601(c.los_s),
+            "max_elevation_deg": round(c.max_elevation_deg, 2),
+        }
+        for c in contacts
+    ]
+    if args.json:
+        print(json.dumps(records, indent=1))
+        return 0
+    _print_table(
+        ["satellite", "station", "aos", "los", "duration", "max_el_deg"],
+        [
+            [
+                r["satellite"],
+                r["station"],
+                r["aos"],
+                r["los"],
+                _duration(c.duration_s),
+                f"{c.max_elevation_deg:.1f}",
+            ]
+            for r, c in zip(records, contacts, strict=True)
+        ],
+    )
+    print(
+        f"{len(records)} contacts, {len(constellation)} satellites x {len(stations)} stations, "
+        f"{iso8601(start_s)} to {iso8601(end_s)}"
+    )
+    return 0
+
+
+def run_eclipses(args: argparse.Namespace) -> int:
+    constellation, _, default_start = _source(args)
+    start_s, end_s = _window(args, default_start)
+    eclipses = sorted(
+        find_eclipses(constellation, start_s, end_s), key=lambda e: (e.start_s, e.sat)
+    )
+    records = [
+        {
+            "satellite": constellation.names[e.sat],
+            "start": iso8601(e.start_s),
+            "end": iso8601(e.end_s),
+            "penumbra_start": iso8601(e.penumbra_start_s),
+            "penumbra_end": iso8601(e.penumbra_end_s),
+        }
+        for e in eclipses
+    ]
+    if args.json:
+        print(json.dumps(records, indent=1))
+        return 0
+    _print_table(
+        ["satellite", "penumbra_start", "start", "end", "penumbra_end", "duration"],
+        [
+            [
+                r["satellite"],
+                r["penumbra_start"],
+                r["start"],
+                r["end"],
+                r["penumbra_end"],
+                _duration(e.duration_s),
+            ]
+            for r, e in zip(records, eclipses, strict=True)
+        ],
+    )
+    print(
+        f"{len(records)} eclipses, {len(constellation)} satellites, "
+        f"{iso8601(start_s)} to {iso8601(end_s)}"
+    )
+    return 0
