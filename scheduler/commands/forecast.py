@@ -168,10 +168,10 @@ def run_contacts(args: argparse.Namespace) -> int:
         ["satellite", "station", "aos", "los", "duration", "max_el_deg"],
         [
             [
-                r["satellite"],
-                r["station"],
-                r["aos"],
-                r["los"],
+                str(r["satellite"]),
+                str(r["station"]),
+                str(r["aos"]),
+                str(r["los"]),
                 _duration(c.duration_s),
                 f"{c.max_elevation_deg:.1f}",
             ]
