@@ -1,0 +1,342 @@
+"""The forecast engine against an independent oracle (Skyfield, offline) over a whole day.
+
+Orbits: LEO at 28.5 deg, sun-synchronous at 98.2 deg (a mid-morning one with long eclipses
+and a high-beta one with short eclipses), a 53 deg Walker-like orbit, and satellites of a
+generated Walker shell exported as TLE. Stations: polar (Svalbard), mid-latitude (Robledo,
+Madrid) and equatorial (Malindi). Both sides read the very same TLE text.
+
+Intervals are matched one-to-one by overlap. Every boundary must agree within 2 s; the
+counts must match except for an interval clipped at a window edge that is shorter than the
+tolerance (it may exist on one side only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+import skyfield_oracle as oracle
+from sgp4.exporter import export_tle
+
+from scheduler.forecast import (
+    Station,
+    find_contacts,
+    find_eclipses,
+    parse_tle,
+    sunlit_fraction,
+    walker_delta,
+)
+
+# --- tolerances -----------------------------------------------------------------------------
+
+TWO_SECONDS = 2.0
+# Maximum elevation of a pass: 100 m of position difference at the shortest LEO ranges
+# (~500 km) is 0.01 deg; the engine's peak search stops at 0.05 s.
+MAX_ELEVATION_TOLERANCE_DEG = 0.1
+# Sunlit fraction is compared with is_sunlit only where the solar disc clears the Earth's
+# limb (or hides behind it) by this much: the engine's Sun is good to ~0.01 deg and the
+# shadow angles move at most ~0.07 deg/s, so 0.05 deg is well over a second away.
+SHADOW_MARGIN_DEG = 0.05
+# Outside the penumbra the fraction is exactly 0 or 1 up to rounding.
+FRACTION_TOLERANCE = 1e-9
+
+EPOCH_S = datetime(2026, 11, 26, 0, 0, tzinfo=UTC).timestamp()
+START_S = EPOCH_S + 6 * 3600.0
+END_S = START_S + 86_400.0
+
+
+@dataclass(frozen=True)
+class Orbit:
+    name: str
+    altitude_km: float
+    inclination_deg: float
+    raan_deg: float
+    mean_anomaly_deg: float = 0.0
+    eccentricity: float = 0.0001
+    bstar: float = 0.0
+
+
+# The Sun's right ascension is ~242 deg at the epoch: RAAN 220 puts the ascending node of the
+# SSO at ~10:30 local time (beta ~ 20 deg, ~35 min eclipses), RAAN 305 at ~16:10 (beta ~ 60
+# deg, ~14 min eclipses that graze the shadow cone).
+ORBITS = (
+    Orbit("LEO-28", 500.0, 28.5, 30.0, 10.0, 0.0003, 3.0e-5),
+    Orbit("SSO-1030", 700.0, 98.19, 220.0, 45.0, 0.0011, 1.0e-5),
+    Orbit("SSO-HIGH-BETA", 700.0, 98.19, 305.0, 200.0, 0.0001, 0.0),
+    Orbit("WALKER-53", 550.0, 53.0, 200.0, 90.0, 0.0001, 2.0e-5),
+)
+
+# Sites (approximate antenna-field coordinates from the operators' public pages): KSAT
+# SvalSat on Platåberget, NASA DSN Madrid (Robledo de Chavela), ASI's Luigi Broglio centre
+# at Malindi. Svalbard uses a 5 deg mask to cover non-default masks.
+STATIONS = (
+    Station("Svalbard", 78.2298, 15.4078, 458.0, min_elevation_deg=5.0),
+    Station("Robledo", 40.4314, -4.2481, 834.0),
+    Station("Malindi", -2.9956, 40.1945, 12.0),
+)
+
+
+def _tle_entries() -> list[tuple[str, tuple[str, str]]]:
+    return [
+        (
+            o.name,
+            oracle.circular_orbit_tle(
+                91000 + i,
+                EPOCH_S,
+                o.altitude_km,
+                o.inclination_deg,
+                o.raan_deg,
+                o.mean_anomaly_deg,
+                o.eccentricity,
+                o.bstar,
+            ),
+        )
+        for i, o in enumerate(ORBITS)
+    ]
+
+
+# Two satellites of a generated shell (different planes), checked through exported TLEs.
+WALKER_PICKS = ("gen-0-0", "gen-3-2")
+
+
+def _walker_shell() -> Any:
+    return walker_delta(
+        altitude_km=550.0,
+        inclination_deg=53.0,
+        planes=6,
+        sats_per_plane=4,
+        phasing=1,
+        epoch_s=EPOCH_S,
+        name_prefix="gen",
+    )
+
+
+# --- interval matching ------------------------------------------------------------------------
+
+
+def _match(
+    ours: Sequence[tuple[float, float]], theirs: Sequence[tuple[float, float]]
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """One-to-one pairs (i_ours, j_theirs) by largest overlap; the unmatched of each side."""
+    pairs: list[tuple[int, int]] = []
+    used: set[int] = set()
+    for j, (a1, b1) in enumerate(theirs):
+        best, best_overlap = -1, 0.0
+        for i, (a0, b0) in enumerate(ours):
+            overlap = min(b0, b1) - max(a0, a1)
+            if i not in used and overlap > best_overlap:
+                best, best_overlap = i, overlap
+        if best >= 0:
+            pairs.append((best, j))
+            used.add(best)
+    matched_theirs = {j for _, j in pairs}
+    return (
+        pairs,
+        [i for i in range(len(ours)) if i not in used],
+        [j for j in range(len(theirs)) if j not in matched_theirs],
+    )
+
+
+def _edge_sliver(interval: tuple[float, float]) -> bool:
+    """Clipped at a window edge and shorter than the tolerance: may exist on one side only."""
+    start, end = interval
+    at_edge = start <= START_S + 1e-6 or end >= END_S - 1e-6
+    return at_edge and end - start <= TWO_SECONDS
+
+
+def _assert_intervals_agree(
+    what: str, ours: Sequence[tuple[float, float]], theirs: Sequence[tuple[float, float]]
+) -> list[tuple[int, int]]:
+    pairs, lone_ours, lone_theirs = _match(ours, theirs)
+    bad_ours = [ours[i] for i in lone_ours if not _edge_sliver(ours[i])]
+    bad_theirs = [theirs[j] for j in lone_theirs if not _edge_sliver(theirs[j])]
+    assert not bad_ours and not bad_theirs, (
+        f"{what}: engine has {len(ours)} intervals, Skyfield {len(theirs)}; only in the engine: "
+        f"{[(oracle.iso(a), oracle.iso(b)) for a, b in bad_ours]}; only in Skyfield: "
+        f"{[(oracle.iso(a), oracle.iso(b)) for a, b in bad_theirs]}"
+    )
+    for i, j in pairs:
+        (a0, b0), (a1, b1) = ours[i], theirs[j]
+        assert abs(a0 - a1) <= TWO_SECONDS and abs(b0 - b1) <= TWO_SECONDS, (
+            f"{what}: engine [{oracle.iso(a0)}, {oracle.iso(b0)}] vs Skyfield "
+            f"[{oracle.iso(a1)}, {oracle.iso(b1)}]: start off by {a0 - a1:+.3f} s, "
+            f"end by {b0 - b1:+.3f} s (tolerance {TWO_SECONDS} s)"
+        )
+    return pairs
+
+
+def _samples(times: np.ndarray, values: np.ndarray, n: int = 5) -> list[tuple[str, float]]:
+    return [(oracle.iso(float(t)), float(v)) for t, v in zip(times[:n], values[:n], strict=True)]
+
+
+# --- the day, computed once for the module ------------------------------------------------------
+
+
+@dataclass
+class Day:
+    names: list[str]
+    lines: list[tuple[str, str]]
+    eclipses: dict[str, list[Any]]
+    contacts: dict[tuple[str, str], list[Any]]
+    sunlit: dict[str, np.ndarray]
+    sample_times: np.ndarray
+    oracle_sats: dict[str, Any]
+
+
+def _engine_day(constellation: Any, names: Sequence[str]) -> tuple[dict, dict, dict, np.ndarray]:
+    eclipses = find_eclipses(constellation, START_S, END_S)
+    contacts = find_contacts(constellation, list(STATIONS), START_S, END_S)
+    by_sat: dict[str, list[Any]] = {n: [] for n in names}
+    for e in eclipses:
+        by_sat[constellation.names[e.sat]].append(e)
+    by_pair: dict[tuple[str, str], list[Any]] = {(n, s.name): [] for n in names for s in STATIONS}
+    for c in contacts:
+        by_pair[(constellation.names[c.sat], STATIONS[c.station].name)].append(c)
+    # Every 97 s: a pattern that walks across the orbit phase.
+    times = np.arange(START_S, END_S, 97.0)
+    fraction = sunlit_fraction(constellation, times)
+    sunlit = {n: fraction[constellation.index(n)] for n in names}
+    return by_sat, by_pair, sunlit, times
+
+
+@pytest.fixture(scope="module")
+def day() -> Day:
+    entries = _tle_entries()
+    shell = _walker_shell()
+    for pick in WALKER_PICKS:
+        entries.append((pick, export_tle(shell.satrecs[shell.index(pick)])))
+    text = oracle.tle_text(entries)
+    constellation = parse_tle(text, source="oracle-orbits.tle")
+    names = [name for name, _ in entries]
+    assert list(constellation.names) == names
+    eclipses, contacts, sunlit, times = _engine_day(constellation, names)
+    sats = {name: oracle.satellite(l1, l2, name) for name, (l1, l2) in entries}
+    return Day(names, [lines for _, lines in entries], eclipses, contacts, sunlit, times, sats)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_ephemeris() -> Any:
+    yield
+    oracle.close_ephemeris()
+
+
+ALL_SATS = [o.name for o in ORBITS] + list(WALKER_PICKS)
+
+
+@pytest.mark.parametrize("sat", ALL_SATS)
+def test_eclipses_match_skyfield(day: Day, sat: str) -> None:
+    ours = day.eclipses[sat]
+    theirs = oracle.eclipses(day.oracle_sats[sat], START_S, END_S)
+    assert theirs, f"{sat}: the oracle finds no eclipse in a day; the case tests nothing"
+    _assert_intervals_agree(
+        f"find_eclipses {sat} (centre of the Sun)",
+        [(e.start_s, e.end_s) for e in ours],
+        [(e.start_s, e.end_s) for e in theirs],
+    )
+
+
+@pytest.mark.parametrize("sat", ALL_SATS)
+def test_penumbra_boundaries_match_skyfield(day: Day, sat: str) -> None:
+    ours = day.eclipses[sat]
+    theirs = oracle.penumbrae(day.oracle_sats[sat], START_S, END_S)
+    _assert_intervals_agree(
+        f"find_eclipses {sat} (penumbra_start_s, penumbra_end_s)",
+        [(e.penumbra_start_s, e.penumbra_end_s) for e in ours],
+        [(e.start_s, e.end_s) for e in theirs],
+    )
+    for e in ours:
+        assert e.penumbra_start_s <= e.start_s <= e.end_s <= e.penumbra_end_s, e
+
+
+@pytest.mark.parametrize("sat", ALL_SATS)
+def test_sunlit_fraction_agrees_with_is_sunlit(day: Day, sat: str) -> None:
+    """Where the Sun is wholly clear of the Earth's disc or wholly behind it (by a margin,
+    from Skyfield's geometry), the fraction is 1 or 0 and is_sunlit says the same."""
+    skyfield_sat = day.oracle_sats[sat]
+    times = day.sample_times
+    sep, earth, sun = oracle.shadow_angles_deg(skyfield_sat, times)
+    clear = sep > earth + sun + SHADOW_MARGIN_DEG
+    hidden = sep < earth - sun - SHADOW_MARGIN_DEG
+    lit = oracle.is_sunlit(skyfield_sat, times)
+    assert np.all(lit[clear]) and not np.any(lit[hidden]), "oracle geometry vs is_sunlit"
+    assert hidden.sum() > 10, "too few samples in shadow to test anything"
+    fraction = day.sunlit[sat]
+    for where, expected in ((clear, 1.0), (hidden, 0.0)):
+        wrong = where & (np.abs(fraction - expected) > FRACTION_TOLERANCE)
+        assert not wrong.any(), (
+            f"sunlit_fraction {sat}: expected {expected} (Skyfield is_sunlit "
+            f"{bool(expected)}, Sun disc clear of the Earth's limb by > {SHADOW_MARGIN_DEG} deg) "
+            f"at {_samples(times[wrong], fraction[wrong])}"
+        )
+    # The partial zone is a sliver of the day.
+    assert (clear | hidden).mean() > 0.95
+
+
+def test_sunlit_fraction_is_partial_inside_the_penumbra(day: Day) -> None:
+    """At the oracle's eclipse boundary (centre of the Sun on the Earth's limb) about half
+    the disc is hidden."""
+    sat = "LEO-28"
+    constellation = parse_tle(oracle.tle_text([(sat, day.lines[0])]), source="one.tle")
+    edges = [
+        t
+        for e in oracle.eclipses(day.oracle_sats[sat], START_S, END_S)
+        for t in (e.start_s, e.end_s)
+        if START_S < t < END_S
+    ]
+    fraction = sunlit_fraction(constellation, edges)[0]
+    assert np.all((fraction > 0.2) & (fraction < 0.8)), fraction
+
+
+@pytest.mark.parametrize("station", [s.name for s in STATIONS])
+@pytest.mark.parametrize("sat", ALL_SATS)
+def test_contacts_match_skyfield(day: Day, sat: str, station: str) -> None:
+    site = next(s for s in STATIONS if s.name == station)
+    ours = day.contacts[(sat, station)]
+    theirs = oracle.contacts(
+        day.oracle_sats[sat],
+        site.lat_deg,
+        site.lon_deg,
+        site.alt_m,
+        site.min_elevation_deg,
+        START_S,
+        END_S,
+    )
+    pairs = _assert_intervals_agree(
+        f"find_contacts {sat} over {station} (mask {site.min_elevation_deg} deg)",
+        [(c.aos_s, c.los_s) for c in ours],
+        [(c.aos_s, c.los_s) for c in theirs],
+    )
+    for i, j in pairs:
+        assert abs(ours[i].max_elevation_deg - theirs[j].max_elevation_deg) <= (
+            MAX_ELEVATION_TOLERANCE_DEG
+        ), (
+            f"find_contacts {sat} over {station} at {oracle.iso(ours[i].aos_s)}: max elevation "
+            f"{ours[i].max_elevation_deg:.3f} deg, Skyfield {theirs[j].max_elevation_deg:.3f} deg"
+        )
+
+
+def test_every_case_has_contacts(day: Day) -> None:
+    """The station set is not vacuous: each station sees every inclined orbit it can."""
+    for station in STATIONS:
+        seen = [sat for sat in ALL_SATS if day.contacts[(sat, station.name)]]
+        assert seen, f"no contact at all over {station.name}"
+    assert day.contacts[("SSO-1030", "Svalbard")]
+    assert not day.contacts[("LEO-28", "Svalbard")]  # 28.5 deg never rises at 78 N
+
+
+def test_walker_tle_round_trip_is_the_same_satellite(day: Day) -> None:
+    """The generated satellite and its exported TLE give the same eclipses (the oracle
+    comparison above goes through the TLE; this ties it back to the generator)."""
+    shell = _walker_shell()
+    picks = shell.subset([shell.index(p) for p in WALKER_PICKS])
+    direct = find_eclipses(picks, START_S, END_S)
+    for pick_index, pick in enumerate(WALKER_PICKS):
+        mine = [e for e in direct if e.sat == pick_index]
+        via_tle = day.eclipses[pick]
+        assert len(mine) == len(via_tle)
+        for a, b in zip(mine, via_tle, strict=True):
+            assert abs(a.start_s - b.start_s) < 0.1 and abs(a.end_s - b.end_s) < 0.1
