@@ -62,13 +62,17 @@ class Orbit:
 
 # The Sun's right ascension is ~242 deg at the epoch: RAAN 220 puts the ascending node of the
 # SSO at ~10:30 local time (beta ~ 20 deg, ~35 min eclipses), RAAN 305 at ~16:10 (beta ~ 60
-# deg, ~14 min eclipses that graze the shadow cone).
+# deg, ~14 min eclipses), RAAN 308.6 at ~16:35, just inside the critical beta angle: 2 to 4
+# minute eclipses that graze the shadow, the season every near-terminator orbit goes through.
 ORBITS = (
     Orbit("LEO-28", 500.0, 28.5, 30.0, 10.0, 0.0003, 3.0e-5),
     Orbit("SSO-1030", 700.0, 98.19, 220.0, 45.0, 0.0011, 1.0e-5),
     Orbit("SSO-HIGH-BETA", 700.0, 98.19, 305.0, 200.0, 0.0001, 0.0),
     Orbit("WALKER-53", 550.0, 53.0, 200.0, 90.0, 0.0001, 2.0e-5),
+    Orbit("SSO-GRAZING", 700.0, 98.19, 308.6, 0.0, 0.0001, 0.0),
 )
+# Too few samples lie deep enough in the grazing shadow for the sunlit-fraction check.
+GRAZING = ("SSO-GRAZING",)
 
 # Sites (approximate antenna-field coordinates from the operators' public pages): KSAT
 # SvalSat on Platåberget, NASA DSN Madrid (Robledo de Chavela), ASI's Luigi Broglio centre
@@ -149,7 +153,10 @@ def _edge_sliver(interval: tuple[float, float]) -> bool:
 
 
 def _assert_intervals_agree(
-    what: str, ours: Sequence[tuple[float, float]], theirs: Sequence[tuple[float, float]]
+    what: str,
+    ours: Sequence[tuple[float, float]],
+    theirs: Sequence[tuple[float, float]],
+    hint: str = "",
 ) -> list[tuple[int, int]]:
     pairs, lone_ours, lone_theirs = _match(ours, theirs)
     bad_ours = [ours[i] for i in lone_ours if not _edge_sliver(ours[i])]
@@ -164,7 +171,8 @@ def _assert_intervals_agree(
         assert abs(a0 - a1) <= TWO_SECONDS and abs(b0 - b1) <= TWO_SECONDS, (
             f"{what}: engine [{oracle.iso(a0)}, {oracle.iso(b0)}] vs Skyfield "
             f"[{oracle.iso(a1)}, {oracle.iso(b1)}]: start off by {a0 - a1:+.3f} s, "
-            f"end by {b0 - b1:+.3f} s (tolerance {TWO_SECONDS} s)"
+            f"end by {b0 - b1:+.3f} s (tolerance {TWO_SECONDS} s, interval of "
+            f"{b1 - a1:.0f} s){hint}"
         )
     return pairs
 
@@ -226,6 +234,16 @@ def _close_ephemeris() -> Any:
 
 ALL_SATS = [o.name for o in ORBITS] + list(WALKER_PICKS)
 
+# A boundary's time error is the error of the shadow angle divided by its rate. The rate is
+# ~0.06 deg/s across an ordinary eclipse edge but ~0.001 deg/s at the edge of a 2-4 min
+# grazing one, where the engine's Sun direction (scheduler/forecast/sun.py, 5-42 arcsec from
+# DE421's geometric Sun in 2026, which Skyfield's is_sunlit uses) costs several seconds.
+SHADOW_HINT = (
+    "; if this eclipse is short (grazing), the likely cause is the Sun direction: "
+    "scheduler/forecast/sun.py is 5-42 arcsec from DE421's geometric Sun in 2026, and a "
+    "grazing edge moves ~0.001 deg/s, i.e. 1 s per 3.6 arcsec"
+)
+
 
 @pytest.mark.parametrize("sat", ALL_SATS)
 def test_eclipses_match_skyfield(day: Day, sat: str) -> None:
@@ -236,6 +254,7 @@ def test_eclipses_match_skyfield(day: Day, sat: str) -> None:
         f"find_eclipses {sat} (centre of the Sun)",
         [(e.start_s, e.end_s) for e in ours],
         [(e.start_s, e.end_s) for e in theirs],
+        SHADOW_HINT,
     )
 
 
@@ -247,12 +266,13 @@ def test_penumbra_boundaries_match_skyfield(day: Day, sat: str) -> None:
         f"find_eclipses {sat} (penumbra_start_s, penumbra_end_s)",
         [(e.penumbra_start_s, e.penumbra_end_s) for e in ours],
         [(e.start_s, e.end_s) for e in theirs],
+        SHADOW_HINT,
     )
     for e in ours:
         assert e.penumbra_start_s <= e.start_s <= e.end_s <= e.penumbra_end_s, e
 
 
-@pytest.mark.parametrize("sat", ALL_SATS)
+@pytest.mark.parametrize("sat", [s for s in ALL_SATS if s not in GRAZING])
 def test_sunlit_fraction_agrees_with_is_sunlit(day: Day, sat: str) -> None:
     """Where the Sun is wholly clear of the Earth's disc or wholly behind it (by a margin,
     from Skyfield's geometry), the fraction is 1 or 0 and is_sunlit says the same."""
