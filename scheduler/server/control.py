@@ -1,0 +1,392 @@
+"""The controller: every state change of the scheduler goes through here.
+
+It owns the store, the fleet's run-time state and the plan each satellite should run, and
+turns requests, agent reports and new plans into stored changes and messages to agents.
+Everything runs on the asyncio thread; the solver runs elsewhere (replanner.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import grpc
+from orbitalsched.v1 import agent_pb2, jobs_pb2
+
+from scheduler.server import jobs_logic
+from scheduler.server.clock import SimClock
+from scheduler.server.convert import KIND_TO_PB, job_to_pb
+from scheduler.server.fleet import JobProgress, SatRuntime
+from scheduler.server.metrics import SchedulerMetrics
+from scheduler.server.model import Assignment, Job, JobSpec, JobState, PlanRecord, SatelliteFlags
+from scheduler.server.store import Store
+from scheduler.server.validate import RequestError
+from scheduler.server.world import World
+
+log = logging.getLogger("orbit-scheduler")
+R = agent_pb2
+
+
+class Controller:
+    def __init__(
+        self,
+        store: Store,
+        world: World,
+        clock: SimClock,
+        metrics: SchedulerMetrics,
+        link_model: str = "always",
+        agent_timeout_s: float = 3.0,
+    ) -> None:
+        self.store = store
+        self.world = world
+        self.clock = clock
+        self.metrics = metrics
+        self.link_model = link_model
+        self.agent_timeout_s = agent_timeout_s
+        self.sats = {n: SatRuntime(n, world.bus.accelerators) for n in world.names}
+        self.flags = {n: SatelliteFlags(n) for n in world.names}
+        self.flags.update({k: v for k, v in store.satellite_flags().items() if k in self.sats})
+        self.progress: dict[tuple[str, int], JobProgress] = {}
+        self.watchers: set[asyncio.Queue[jobs_pb2.JobEvent]] = set()
+        self.plan: PlanRecord | None = store.latest_plan()
+        self.plan_items: dict[str, list[dict[str, object]]] = {}
+        self._index_plan()
+        self.request_replan: Callable[[str], None] = lambda reason: None
+
+    # --- jobs ---------------------------------------------------------------------------
+    def submit(self, specs: Sequence[JobSpec]) -> list[Job]:
+        now = self.clock.now_s()
+        jobs = [Job(spec=s, state=JobState.PENDING, submit_time_s=now) for s in specs]
+        self.store.insert_jobs(jobs, now)
+        for job in jobs:
+            self.metrics.submitted(job.spec.kind)
+            self._notify(job, "submitted", now)
+        self.request_replan("job submitted")
+        return jobs
+
+    def cancel(self, job_id: str, reason: str) -> Job:
+        job = self.store.get_job(job_id)
+        if job is None:
+            raise RequestError(grpc.StatusCode.NOT_FOUND, f"job_id: no job {job_id!r}")
+        if job.state.terminal:
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"job {job_id!r} is already {job.state.value}; only jobs that are not "
+                "finished can be cancelled",
+            )
+        now = self.clock.now_s()
+        done = jobs_logic.finish(job, JobState.CANCELLED, now, reason or "cancelled by user")
+        self.store.update_job(done, "cancelled", now)
+        for sat in job.satellite_ids:
+            self.sats[sat].send(
+                R.SchedulerMessage(cancel=R.CancelJob(job_id=job_id, reason=done.reason))
+            )
+        self._finished(done, now)
+        self.request_replan("job cancelled")
+        return done
+
+    def _finished(self, job: Job, now: float) -> None:
+        self.metrics.finished(job, now)
+        self._notify(job, job.state.value.lower(), now)
+
+    def _notify(self, job: Job, what: str, now: float) -> None:
+        if not self.watchers:
+            return
+        event = jobs_pb2.JobEvent(job=job_to_pb(job), time_s=now, what=what)
+        for queue in list(self.watchers):
+            if queue.qsize() < 10_000:
+                queue.put_nowait(event)
+
+    # --- plans --------------------------------------------------------------------------
+    def _index_plan(self) -> None:
+        self.plan_items = {}
+        if self.plan is None:
+            return
+        for item in json.loads(self.plan.plan_json).get("items", ()):
+            self.plan_items.setdefault(str(item["job_id"]), []).append(item)
+
+    def apply_plan(self, record: PlanRecord, considered: set[str]) -> None:
+        """Store a solved plan and update the placement of the jobs it considered."""
+        now = self.clock.now_s()
+        self.store.save_plan(record)
+        self.plan = record
+        self._index_plan()
+        reasons = dict(record.unplaced)
+        changes: list[tuple[Job, str]] = []
+        for job in self.store.active_jobs():
+            if job.job_id not in considered:
+                continue
+            items = self.plan_items.get(job.job_id)
+            assignment = None
+            if items:
+                assignment = Assignment(
+                    job.job_id,
+                    tuple(sorted({str(i["satellite"]) for i in items})),
+                    min(float(i["start_s"]) for i in items),  # type: ignore[arg-type]
+                    max(float(i["end_s"]) for i in items),  # type: ignore[arg-type]
+                )
+            reason = reasons.get(job.job_id, "not placed in this horizon")
+            new = jobs_logic.apply_assignment(job, assignment, record.version, reason)
+            if new != job:
+                what = "planned" if assignment else "unplaced"
+                changes.append((new, what if new.state != job.state or assignment else ""))
+        self.store.update_jobs(changes, now)
+        for job, what in changes:
+            if what:
+                self._notify(job, what, now)
+        self.broadcast_plans()
+
+    def plan_for(self, sat: str) -> agent_pb2.Plan:
+        """The current plan of one satellite: every placed active job on it."""
+        now = self.clock.now_s()
+        version = self.plan.version if self.plan else 0
+        horizon_end = self.plan.horizon_end_s if self.plan else now
+        entries = []
+        for job in self.store.list_jobs(
+            states=(JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED),
+            satellite_id=sat,
+            limit=10_000,
+        ):
+            if not job.assignment_version:
+                continue
+            items = [i for i in self.plan_items.get(job.job_id, ()) if i["satellite"] == sat]
+            item = items[0] if items else {}
+            spec = job.spec
+            entries.append(
+                R.PlanEntry(
+                    job_id=job.job_id,
+                    kind=KIND_TO_PB[spec.kind],
+                    start_s=float(item.get("start_s", job.planned_start_s)),  # type: ignore[arg-type]
+                    end_s=float(item.get("end_s", job.planned_end_s)),  # type: ignore[arg-type]
+                    accelerators=spec.accelerators,
+                    power_w=float(item.get("power_w", spec.power_w)),  # type: ignore[arg-type]
+                    work_accelerator_s=spec.work_accelerator_s,
+                    resume_from_accelerator_s=job.checkpoint_accelerator_s,
+                    checkpoint_interval_s=spec.checkpoint_interval_s,
+                    checkpoint_cost_s=spec.checkpoint_cost_s,
+                    output_mb=spec.output_mb,
+                    deadline_s=spec.deadline_s,
+                    gang_satellite_ids=list(job.satellite_ids),
+                    assignment_version=job.assignment_version,
+                    checkpoint_times_s=list(item.get("checkpoint_times_s") or ()),  # type: ignore[call-overload]
+                    delivery_s=float(item.get("delivery_s") or 0.0),  # type: ignore[arg-type]
+                )
+            )
+        contacts = [
+            R.Window(start_s=a, end_s=b)
+            for a, b in self.world.contacts(sat, now, max(horizon_end, now + 3600))
+        ]
+        return R.Plan(
+            plan_version=version,
+            satellite_id=sat,
+            created_s=now,
+            horizon_end_s=horizon_end,
+            entries=entries,
+            contacts=contacts,
+        )
+
+    def broadcast_plans(self) -> None:
+        version = self.plan.version if self.plan else 0
+        for rt in self.sats.values():
+            if rt.connected and rt.sent_plan_version < version:
+                self._send_plan(rt)
+
+    def _send_plan(self, rt: SatRuntime) -> None:
+        plan = self.plan_for(rt.name)
+        if rt.send(R.SchedulerMessage(plan=plan)):
+            rt.sent_plan_version = plan.plan_version
+            self.metrics.plan_sent(plan.plan_version, time.time())
+
+    # --- agents -------------------------------------------------------------------------
+    def reachable(self, sat: str, now_s: float | None = None) -> bool:
+        if self.link_model == "always":
+            return True
+        return (
+            self.world.contact_at(sat, self.clock.now_s() if now_s is None else now_s) is not None
+        )
+
+    def hello(self, rt: SatRuntime, hello: agent_pb2.Hello) -> list[agent_pb2.SchedulerMessage]:
+        """A (re)connected agent: reconcile what it runs with what it should run."""
+        now = self.clock.now_s()
+        rt.boot_id = hello.boot_id
+        rt.applied_plan_version = hello.last_plan_version
+        rt.sent_plan_version = 0
+        rt.ever_connected = True
+        out: list[agent_pb2.SchedulerMessage] = []
+        for running in hello.running_jobs:
+            job = self.store.get_job(running.job_id)
+            if (
+                job is None
+                or job.state.terminal
+                or not self._current(job, rt.name, running.assignment_version)
+            ):
+                why = (
+                    "not assigned to this satellite"
+                    if job is None or not job.state.terminal
+                    else f"job is {job.state.value}"
+                )
+                out.append(
+                    R.SchedulerMessage(cancel=R.CancelJob(job_id=running.job_id, reason=why))
+                )
+                continue
+            self._progress(
+                job, rt.name, running.done_accelerator_s, running.checkpoint_accelerator_s, now
+            )
+        flags = self.flags[rt.name]
+        if flags.lost:
+            self.set_flags(replace(flags, lost=False))
+            self.request_replan(f"satellite {rt.name} returned")
+        self.metrics.agents_connected.set(sum(s.connected for s in self.sats.values()))
+        return out
+
+    def _current(self, job: Job, sat: str, version: int) -> bool:
+        return sat in job.satellite_ids and version == job.assignment_version
+
+    def _progress(self, job: Job, sat: str, done: float, ckpt: float, now: float) -> None:
+        prog = self.progress.setdefault((job.job_id, job.assignment_version), JobProgress())
+        prog.done_accelerator_s[sat] = max(done, prog.done_accelerator_s.get(sat, 0.0))
+        if ckpt:
+            prog.checkpoint_accelerator_s[sat] = max(
+                ckpt, prog.checkpoint_accelerator_s.get(sat, 0.0)
+            )
+        members = job.satellite_ids
+        new = job
+        if ckpt and (c := prog.checkpoint(members)) > new.checkpoint_accelerator_s:
+            new = jobs_logic.on_checkpoint(new, c) or new
+            self.store.record_checkpoint(job.job_id, sat, now, c)
+        new = jobs_logic.on_progress(new, prog.done(members)) or new
+        if new != job:
+            self.store.update_job(
+                new,
+                "checkpointed"
+                if ckpt and new.checkpoint_accelerator_s > job.checkpoint_accelerator_s
+                else "",
+                now,
+            )
+
+    def report(self, rt: SatRuntime, rep: agent_pb2.JobReport) -> list[agent_pb2.SchedulerMessage]:
+        now = rep.time_s or self.clock.now_s()
+        job = self.store.get_job(rep.job_id)
+        if job is None:
+            return []
+        K = R.JobReportKind
+        if job.state.terminal:
+            if rep.kind in (
+                K.JOB_REPORT_KIND_STARTED,
+                K.JOB_REPORT_KIND_PROGRESS,
+                K.JOB_REPORT_KIND_CHECKPOINTED,
+            ):
+                return [
+                    R.SchedulerMessage(
+                        cancel=R.CancelJob(job_id=job.job_id, reason=f"job is {job.state.value}")
+                    )
+                ]
+            return []
+        if rep.kind == K.JOB_REPORT_KIND_SUCCEEDED:
+            # Work done and delivered counts even from a superseded placement.
+            done = jobs_logic.finish(job, JobState.SUCCEEDED, now, "")
+            self.store.update_job(done, "succeeded", now)
+            for other in set(job.satellite_ids) - {rt.name}:
+                self.sats[other].send(
+                    R.SchedulerMessage(
+                        cancel=R.CancelJob(
+                            job_id=job.job_id, reason="succeeded on another satellite"
+                        )
+                    )
+                )
+            self._finished(done, now)
+            self.request_replan("job finished")
+            return []
+        if not self._current(job, rt.name, rep.assignment_version):
+            self.metrics.fenced_reports_total.inc()
+            if rep.kind in (K.JOB_REPORT_KIND_STOPPED, K.JOB_REPORT_KIND_FAILED):
+                return []
+            return [
+                R.SchedulerMessage(
+                    cancel=R.CancelJob(
+                        job_id=job.job_id,
+                        reason=f"assignment {rep.assignment_version} is stale (current "
+                        f"{job.assignment_version} on {', '.join(job.satellite_ids) or 'none'})",
+                    )
+                )
+            ]
+        if rep.kind == K.JOB_REPORT_KIND_STARTED:
+            new = jobs_logic.on_started(job, now)
+            if new is not None:
+                self.store.update_job(new, "started", now)
+                self._notify(new, "started", now)
+        elif rep.kind in (K.JOB_REPORT_KIND_PROGRESS, K.JOB_REPORT_KIND_CHECKPOINTED):
+            if job.state != JobState.RUNNING and (new := jobs_logic.on_started(job, now)):
+                self.store.update_job(new, "started", now)
+                job = new
+            self._progress(job, rt.name, rep.done_accelerator_s, rep.checkpoint_accelerator_s, now)
+        elif rep.kind == K.JOB_REPORT_KIND_STOPPED:
+            new = jobs_logic.on_stopped(job, f"stopped on {rt.name}: {rep.reason}")
+            self.store.update_job(new, "stopped", now)
+            self.metrics.preempted(job.spec.kind, rep.reason)
+            self._notify(new, "stopped", now)
+            self.request_replan(f"job stopped on {rt.name}")
+        elif rep.kind == K.JOB_REPORT_KIND_FAILED:
+            new = jobs_logic.finish(job, JobState.FAILED, now, rep.reason or "failed on agent")
+            self.store.update_job(new, "failed", now)
+            self._finished(new, now)
+            self.request_replan("job failed")
+        return []
+
+    def telemetry(self, rt: SatRuntime, tel: agent_pb2.Telemetry) -> None:
+        rt.telemetry = tel
+        self.metrics.telemetry(rt.name, tel)
+
+    def disconnected(self, rt: SatRuntime) -> None:
+        rt.outbox = None
+        rt.wall_disconnected_s = time.time()
+        self.metrics.agents_connected.set(sum(s.connected for s in self.sats.values()))
+
+    def check_lost(self) -> None:
+        """Mark satellites lost that should be reachable but stayed silent; replan."""
+        wall = time.time()
+        now = self.clock.now_s()
+        for rt in self.sats.values():
+            flags = self.flags[rt.name]
+            if rt.connected or flags.lost:
+                continue
+            if wall - rt.wall_disconnected_s < self.agent_timeout_s * (
+                1 if rt.ever_connected else 3
+            ):
+                continue
+            if self.link_model == "contacts":
+                window = self.world.contact_at(rt.name, now)
+                # Lost only when it missed a contact it should have used.
+                if window is None or (now - window[0]) / self.clock.speed < self.agent_timeout_s:
+                    continue
+            self.lose(
+                rt.name,
+                f"satellite {rt.name} lost (no agent for {wall - rt.wall_disconnected_s:.0f} s)",
+            )
+
+    def lose(self, sat: str, reason: str) -> None:
+        now = self.clock.now_s()
+        self.set_flags(replace(self.flags[sat], lost=True))
+        changes = []
+        for job in self.store.list_jobs(
+            states=(JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED),
+            satellite_id=sat,
+            limit=100_000,
+        ):
+            new = jobs_logic.lose_placement(job, reason)
+            changes.append((new, "placement lost"))
+            if job.state == JobState.RUNNING:
+                self.metrics.preempted(job.spec.kind, "satellite lost")
+        self.store.update_jobs(changes, now)
+        for new, what in changes:
+            self._notify(new, what, now)
+        log.warning("%s", reason)
+        self.request_replan(f"satellite {sat} lost")
+
+    def set_flags(self, flags: SatelliteFlags) -> None:
+        self.store.set_satellite_flags(flags)
+        self.flags[flags.satellite_id] = flags

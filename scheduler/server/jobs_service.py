@@ -1,0 +1,126 @@
+"""JobService: submit, get, list, cancel and watch jobs (thin: validate, call the controller,
+convert)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+from orbitalsched.v1 import jobs_pb2, jobs_pb2_grpc
+
+from scheduler.server import validate
+from scheduler.server.control import Controller
+from scheduler.server.convert import PB_TO_KIND, PB_TO_STATE, job_to_pb
+from scheduler.server.store import DuplicateJobError
+from scheduler.server.validate import Limits, RequestError
+
+
+class JobService(jobs_pb2_grpc.JobServiceServicer):
+    def __init__(self, controller: Controller) -> None:
+        self.c = controller
+        bus = controller.world.bus
+        self.limits = Limits(
+            n_satellites=len(controller.world.names),
+            max_accelerators=bus.accelerators,
+            max_power_w=bus.full_load_w,
+        )
+
+    async def SubmitJob(
+        self, request: jobs_pb2.SubmitJobRequest, context: grpc.aio.ServicerContext
+    ) -> jobs_pb2.SubmitJobResponse:
+        try:
+            if not request.HasField("job"):
+                raise validate.invalid("job: required")
+            spec = validate.job_spec_from_pb(request.job, self.c.clock.now_s(), self.limits)
+            (job,) = self.c.submit([spec])
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        except DuplicateJobError as exc:
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"job.job_id: {exc}")
+        return jobs_pb2.SubmitJobResponse(job=job_to_pb(job))
+
+    async def SubmitJobs(
+        self, request: jobs_pb2.SubmitJobsRequest, context: grpc.aio.ServicerContext
+    ) -> jobs_pb2.SubmitJobsResponse:
+        try:
+            specs = validate.job_specs_from_pb(
+                list(request.jobs), self.c.clock.now_s(), self.limits
+            )
+            jobs = self.c.submit(specs)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        except DuplicateJobError as exc:
+            await context.abort(
+                grpc.StatusCode.ALREADY_EXISTS, f"jobs: {exc}; nothing of the batch was stored"
+            )
+        return jobs_pb2.SubmitJobsResponse(job_ids=[j.job_id for j in jobs])
+
+    async def GetJob(
+        self, request: jobs_pb2.GetJobRequest, context: grpc.aio.ServicerContext
+    ) -> jobs_pb2.GetJobResponse:
+        if not request.job_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: required")
+        job = self.c.store.get_job(request.job_id)
+        if job is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"job_id: no job {request.job_id[:80]!r} (orbitctl jobs lists them)",
+            )
+        assert job is not None
+        return jobs_pb2.GetJobResponse(job=job_to_pb(job))
+
+    async def ListJobs(
+        self, request: jobs_pb2.ListJobsRequest, context: grpc.aio.ServicerContext
+    ) -> jobs_pb2.ListJobsResponse:
+        try:
+            size = validate.page_size(request.page_size)
+            after = validate.page_token(request.page_token)
+            states = [PB_TO_STATE[s] for s in request.states if s in PB_TO_STATE]
+            if len(states) != len(request.states):
+                raise validate.invalid("states: JOB_STATE_UNSPECIFIED or unknown value")
+            kinds = [PB_TO_KIND[k] for k in request.kinds if k in PB_TO_KIND]
+            if len(kinds) != len(request.kinds):
+                raise validate.invalid("kinds: JOB_KIND_UNSPECIFIED or unknown value")
+            if request.satellite_id:
+                validate.satellite_id("request", request.satellite_id, set(self.c.sats))
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        jobs = self.c.store.list_jobs(states, kinds, request.satellite_id, after, size + 1)
+        more = len(jobs) > size
+        jobs = jobs[:size]
+        token = str(jobs[-1].seq) if more and jobs else ""
+        return jobs_pb2.ListJobsResponse(jobs=[job_to_pb(j) for j in jobs], next_page_token=token)
+
+    async def CancelJob(
+        self, request: jobs_pb2.CancelJobRequest, context: grpc.aio.ServicerContext
+    ) -> jobs_pb2.CancelJobResponse:
+        try:
+            if not request.job_id:
+                raise validate.invalid("job_id: required")
+            if len(request.reason) > 500:
+                raise validate.invalid("reason: at most 500 characters")
+            job = self.c.cancel(request.job_id, request.reason)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        return jobs_pb2.CancelJobResponse(job=job_to_pb(job))
+
+    async def WatchJobs(
+        self, request: jobs_pb2.WatchJobsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[jobs_pb2.JobEvent]:
+        wanted = set(request.job_ids)
+        queue: asyncio.Queue[jobs_pb2.JobEvent] = asyncio.Queue()
+        self.c.watchers.add(queue)
+        try:
+            if request.send_initial:
+                now = self.c.clock.now_s()
+                for job_id in sorted(wanted):
+                    job = self.c.store.get_job(job_id)
+                    if job is not None:
+                        yield jobs_pb2.JobEvent(job=job_to_pb(job), time_s=now, what="current")
+            while True:
+                event = await queue.get()
+                if not wanted or event.job.spec.job_id in wanted:
+                    yield event
+        finally:
+            self.c.watchers.discard(queue)

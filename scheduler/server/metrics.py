@@ -1,0 +1,226 @@
+"""Prometheus metrics of the scheduler, in a registry of its own (DESIGN.md section 6).
+
+`orbital_` prefix, base units (seconds, watts, joules, celsius, ratios), counters end in
+`_total`, labels are bounded: satellite ids, job kinds, outcomes, causes; never job ids.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+
+from orbitalsched.v1 import agent_pb2
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from scheduler import __version__
+from scheduler.server.model import Job, JobState
+
+# A solve takes from tens of milliseconds (a few jobs) to the time limit (tens of seconds):
+# buckets follow that range, not the web-request defaults.
+SOLVE_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+# Inference time from submission to output on the ground, simulated: minutes to a day.
+TIME_TO_GROUND_BUCKETS_S = (60, 300, 600, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+# Plan delivery over loopback or a ground link: milliseconds to seconds.
+DELIVERY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+WH_TO_J = 3600.0
+
+
+class SchedulerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        Info("orbital_build", "Build of the scheduler", registry=r).info(
+            {"version": __version__, "python": platform.python_version(), "role": "scheduler"}
+        )
+        self.jobs_submitted_total = Counter(
+            "orbital_jobs_submitted_total", "Jobs accepted", ["kind"], registry=r
+        )
+        self.jobs_finished_total = Counter(
+            "orbital_jobs_finished_total",
+            "Jobs that reached a terminal state",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.jobs = Gauge("orbital_jobs", "Jobs by state", ["kind", "state"], registry=r)
+        self.queue_depth = Gauge(
+            "orbital_queue_depth",
+            "Active jobs without a placement (pending or checkpointed)",
+            registry=r,
+        )
+        self.solve_duration_seconds = Histogram(
+            "orbital_solve_duration_seconds",
+            "Wall time of one planner run",
+            ["policy"],
+            buckets=SOLVE_BUCKETS_S,
+            registry=r,
+        )
+        self.plans_total = Counter(
+            "orbital_plans_total",
+            "Plans made, by what caused them and the solver status",
+            ["cause", "status"],
+            registry=r,
+        )
+        self.plan_objective = Gauge(
+            "orbital_plan_objective", "Objective of the last plan", registry=r
+        )
+        self.plan_best_bound = Gauge(
+            "orbital_plan_best_bound", "Best bound the solver proved for the last plan", registry=r
+        )
+        self.plan_gap_ratio = Gauge(
+            "orbital_plan_gap_ratio", "Relative gap of the last plan (0 optimal)", registry=r
+        )
+        self.plan_version = Gauge("orbital_plan_version", "Version of the current plan", registry=r)
+        self.plan_unplaced = Gauge(
+            "orbital_plan_unplaced_jobs", "Jobs the last plan could not place", registry=r
+        )
+        self.plan_delivery_seconds = Histogram(
+            "orbital_plan_delivery_seconds",
+            "Wall time from a plan's dissemination to the agent's acknowledgement",
+            buckets=DELIVERY_BUCKETS_S,
+            registry=r,
+        )
+        self.agents_connected = Gauge(
+            "orbital_agents_connected", "Agents with an open stream", registry=r
+        )
+        sat = ["satellite"]
+        self.soc_ratio = Gauge(
+            "orbital_satellite_battery_soc_ratio",
+            "Battery state of charge reported",
+            sat,
+            registry=r,
+        )
+        self.battery_joules = Gauge(
+            "orbital_satellite_battery_energy_joules", "Battery energy reported", sat, registry=r
+        )
+        self.temperature = Gauge(
+            "orbital_satellite_temperature_celsius", "Node temperature reported", sat, registry=r
+        )
+        self.power_generated = Gauge(
+            "orbital_satellite_power_generated_watts",
+            "Solar array output reported",
+            sat,
+            registry=r,
+        )
+        self.power_drawn = Gauge(
+            "orbital_satellite_power_drawn_watts", "Electrical load reported", sat, registry=r
+        )
+        self.sunlit = Gauge(
+            "orbital_satellite_sunlit_ratio", "Fraction of the solar disc visible", sat, registry=r
+        )
+        self.in_contact = Gauge(
+            "orbital_satellite_in_contact",
+            "1 while the satellite has a ground contact",
+            sat,
+            registry=r,
+        )
+        self.accelerators_busy = Gauge(
+            "orbital_satellite_accelerators_busy", "Accelerators running jobs", sat, registry=r
+        )
+        self.self_protection_total = Counter(
+            "orbital_satellite_self_protection_events_total",
+            "Times an agent overrode its plan to protect itself",
+            sat,
+            registry=r,
+        )
+        self.forecast_soc_error = Gauge(
+            "orbital_forecast_soc_error_ratio",
+            "Reported minus predicted state of charge, one telemetry interval ahead",
+            sat,
+            registry=r,
+        )
+        self.forecast_temperature_error = Gauge(
+            "orbital_forecast_temperature_error_celsius",
+            "Reported minus predicted temperature, one telemetry interval ahead",
+            sat,
+            registry=r,
+        )
+        self.time_to_ground_seconds = Histogram(
+            "orbital_inference_time_to_ground_seconds",
+            "Simulated time from submission to output on the ground",
+            buckets=TIME_TO_GROUND_BUCKETS_S,
+            registry=r,
+        )
+        self.deadline_misses_total = Counter(
+            "orbital_deadline_misses_total",
+            "Jobs done after their deadline",
+            ["kind"],
+            registry=r,
+        )
+        self.preemptions_total = Counter(
+            "orbital_preemptions_total",
+            "Running jobs stopped before done",
+            ["kind", "cause"],
+            registry=r,
+        )
+        self.fenced_reports_total = Counter(
+            "orbital_fenced_reports_total",
+            "Agent reports rejected because their assignment version was stale",
+            registry=r,
+        )
+        self.agent_messages_total = Counter(
+            "orbital_agent_messages_total",
+            "Messages received from agents",
+            ["type"],
+            registry=r,
+        )
+        self._plan_sent_wall_s: dict[int, float] = {}
+        self._protecting: dict[str, bool] = {}
+
+    def submitted(self, kind: str) -> None:
+        self.jobs_submitted_total.labels(kind).inc()
+
+    def finished(self, job: Job, now_s: float) -> None:
+        self.jobs_finished_total.labels(job.spec.kind, job.state.value.lower()).inc()
+        if job.state != JobState.SUCCEEDED:
+            return
+        if job.spec.kind == "inference":
+            self.time_to_ground_seconds.observe(max(0.0, now_s - job.submit_time_s))
+        if job.spec.deadline_s and now_s > job.spec.deadline_s:
+            self.deadline_misses_total.labels(job.spec.kind).inc()
+
+    def preempted(self, kind: str, reason: str) -> None:
+        text = reason.lower()
+        cause = (
+            "satellite_lost"
+            if "lost" in text
+            else "self_protection"
+            if ("battery" in text or "temperature" in text)
+            else "cancelled"
+            if "cancel" in text
+            else "replanned"
+            if "plan" in text
+            else "other"
+        )
+        self.preemptions_total.labels(kind, cause).inc()
+
+    def plan_sent(self, version: int, wall_s: float) -> None:
+        self._plan_sent_wall_s.setdefault(version, wall_s)
+        if len(self._plan_sent_wall_s) > 64:
+            self._plan_sent_wall_s.pop(min(self._plan_sent_wall_s))
+
+    def plan_acked(self, version: int) -> None:
+        sent = self._plan_sent_wall_s.get(version)
+        if sent is not None:
+            self.plan_delivery_seconds.observe(max(0.0, time.time() - sent))
+
+    def telemetry(self, sat: str, tel: agent_pb2.Telemetry) -> None:
+        cap = tel.battery_capacity_wh
+        self.soc_ratio.labels(sat).set(tel.battery_soc_wh / cap if cap else 0.0)
+        self.battery_joules.labels(sat).set(tel.battery_soc_wh * WH_TO_J)
+        self.temperature.labels(sat).set(tel.temperature_c)
+        self.power_generated.labels(sat).set(tel.power_generated_w)
+        self.power_drawn.labels(sat).set(tel.power_drawn_w)
+        self.sunlit.labels(sat).set(tel.sunlit_fraction)
+        self.in_contact.labels(sat).set(1.0 if tel.in_contact else 0.0)
+        self.accelerators_busy.labels(sat).set(tel.accelerators_busy)
+        protecting = bool(tel.self_protection)
+        if protecting and not self._protecting.get(sat, False):
+            self.self_protection_total.labels(sat).inc()
+        self._protecting[sat] = protecting
+
+    def job_counts(self, counts: dict[tuple[str, str], int]) -> None:
+        for kind in ("inference", "training"):
+            for state in JobState:
+                self.jobs.labels(kind, state.value.lower()).set(counts.get((kind, state.value), 0))
+        self.queue_depth.set(
+            sum(n for (_, s), n in counts.items() if s in ("PENDING", "CHECKPOINTED"))
+        )

@@ -1,0 +1,206 @@
+"""From the scheduler's state to the planner's Problem inputs, and back.
+
+Runs on the asyncio thread (it reads the store), producing a SolveRequest of plain
+dataclasses that the solver worker (solver_worker.py) turns into a Problem with forecasts.
+
+Committed work: a plan item that has started, starts within `lead_s`, or belongs to a
+satellite that is out of contact until after it starts (it runs the plan it has) cannot be
+changed; it goes to the planner as a RunningJob and is carried over into the new plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scheduler.planner.domain import (
+    InferenceJob,
+    Plan,
+    Priority,
+    RunningJob,
+    SatelliteState,
+    TrainingJob,
+    TrainingProgress,
+)
+from scheduler.planner.domain import (
+    Job as PlannerJob,
+)
+from scheduler.server.model import Job, JobState
+
+# Inference without a deadline: the planner needs one; a week means "whenever".
+NO_DEADLINE_S = 7 * 86400.0
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SolveRequest:
+    scenario: str | None
+    satellite_names: tuple[str, ...]
+    now_s: float
+    slot_s: float
+    n_slots: int
+    jobs: tuple[PlannerJob, ...]
+    states: dict[str, SatelliteState]
+    training_progress: dict[str, TrainingProgress]
+    previous: Plan | None
+    policy: str
+    time_limit_s: float
+    version: int
+    committed_items: tuple[Item, ...] = ()
+    considered: frozenset[str] = field(default_factory=frozenset)
+
+
+def planner_job(job: Job) -> PlannerJob:
+    s = job.spec
+    if s.kind == "inference":
+        return InferenceJob(
+            job_id=s.job_id,
+            submit_s=job.submit_time_s,
+            deadline_s=s.deadline_s or job.submit_time_s + NO_DEADLINE_S,
+            work_acc_s=s.work_accelerator_s,
+            accelerators=s.accelerators,
+            power_w=s.power_w or None,
+            input_mb=s.input_mb,
+            output_mb=s.output_mb,
+            priority=Priority(s.priority),
+        )
+    return TrainingJob(
+        job_id=s.job_id,
+        submit_s=job.submit_time_s,
+        gang_size=s.gang_size,
+        accelerators_per_member=s.accelerators,
+        work_acc_h=s.work_accelerator_s / 3600.0,
+        checkpoint_interval_s=s.checkpoint_interval_s,
+        checkpoint_cost_s=s.checkpoint_cost_s,
+        priority=Priority(s.priority),
+        power_w_per_member=s.power_w or None,
+        deadline_s=s.deadline_s or None,
+    )
+
+
+def committed_items(
+    jobs: list[Job],
+    items_by_job: dict[str, list[Item]],
+    now_s: float,
+    lead_s: float,
+    frozen_until_s: dict[str, float],
+) -> list[Item]:
+    """Plan items that can no longer change (see the module docstring)."""
+    out: list[Item] = []
+    for job in jobs:
+        if job.state not in (JobState.PLANNED, JobState.RUNNING) or not job.assignment_version:
+            continue
+        items = [i for i in items_by_job.get(job.job_id, ()) if float(i["end_s"]) > now_s]
+        fixed = [
+            i
+            for i in items
+            if float(i["start_s"]) <= now_s + lead_s
+            or float(i["start_s"]) < frozen_until_s.get(str(i["satellite"]), 0.0)
+        ]
+        if fixed:
+            # A gang runs together: the first fixed window of any member fixes all members.
+            first = min(float(i["start_s"]) for i in fixed)
+            out.extend(i for i in items if abs(float(i["start_s"]) - first) < 1e-6 or i in fixed)
+    return out
+
+
+def build_request(
+    *,
+    scenario: str | None,
+    names: tuple[str, ...],
+    accelerators: int,
+    jobs: list[Job],
+    items_by_job: dict[str, list[Item]],
+    telemetry: dict[str, tuple[float, float]],
+    default_state: tuple[float, float],
+    available: dict[str, bool],
+    frozen_until_s: dict[str, float],
+    now_s: float,
+    slot_s: float,
+    n_slots: int,
+    lead_s: float,
+    previous: Plan | None,
+    policy: str,
+    time_limit_s: float,
+    version: int,
+) -> SolveRequest:
+    """telemetry: satellite -> (soc_wh, temperature_c) last reported."""
+    fixed = committed_items(jobs, items_by_job, now_s, lead_s, frozen_until_s)
+    fixed_ids = {str(i["job_id"]) for i in fixed}
+    running: dict[str, list[RunningJob]] = {n: [] for n in names}
+    for i in fixed:
+        if i["satellite"] in running:
+            running[str(i["satellite"])].append(
+                RunningJob(
+                    str(i["job_id"]),
+                    float(i["start_s"]),
+                    float(i["end_s"]),
+                    int(i["accelerators"]),
+                    float(i["power_w"]),
+                )
+            )
+    for sat, until in frozen_until_s.items():
+        # Out of contact: no new plan reaches it before `until`; block what is not committed.
+        busy = sum(r.accelerators for r in running.get(sat, ()))
+        if sat in running and until > now_s and accelerators - busy > 0:
+            running[sat].append(
+                RunningJob(f"link-wait:{sat}", now_s, until, accelerators - busy, 0.0)
+            )
+    states = {}
+    for n in names:
+        soc, temp = telemetry.get(n, default_state)
+        states[n] = SatelliteState(n, soc, temp, tuple(running[n]), available.get(n, False))
+    planner_jobs: list[PlannerJob] = []
+    progress: dict[str, TrainingProgress] = {}
+    considered: set[str] = set()
+    for job in jobs:
+        if job.state.terminal:
+            continue
+        if job.spec.kind == "inference" and job.job_id in fixed_ids:
+            continue  # committed as a RunningJob, carried over as is
+        planner_jobs.append(planner_job(job))
+        considered.add(job.job_id)
+        if job.spec.kind == "training":
+            # Work of a committed block counts as done: the planner plans what follows it.
+            done_acc_s = job.checkpoint_accelerator_s
+            lead_sat = job.satellite_ids[0] if job.satellite_ids else ""
+            for i in fixed:
+                if i["job_id"] == job.job_id and i["satellite"] == lead_sat:
+                    span_s = float(i["end_s"]) - max(float(i["start_s"]), now_s)
+                    useful_s = max(0.0, span_s - job.spec.checkpoint_cost_s)
+                    done_acc_s += useful_s * job.spec.accelerators * job.spec.gang_size
+            progress[job.job_id] = TrainingProgress(
+                job.job_id,
+                done_acc_h=min(done_acc_s, job.spec.work_accelerator_s) / 3600.0,
+                gang=job.satellite_ids if job.state == JobState.RUNNING else (),
+            )
+    return SolveRequest(
+        scenario=scenario,
+        satellite_names=names,
+        now_s=now_s,
+        slot_s=slot_s,
+        n_slots=n_slots,
+        jobs=tuple(planner_jobs),
+        states=states,
+        training_progress=progress,
+        previous=previous,
+        policy=policy,
+        time_limit_s=time_limit_s,
+        version=version,
+        committed_items=tuple(fixed),
+        considered=frozenset(considered),
+    )
+
+
+def merge_committed(plan: Plan, committed: tuple[Item, ...]) -> dict[str, Any]:
+    """The effective plan: the solver's items plus the committed ones it did not repeat."""
+    d = plan.to_dict()
+    d["items"] = [dict(i) for i in d["items"]]
+    d["unplaced"] = [dict(u) for u in d["unplaced"]]
+    have = {(i["job_id"], i["satellite"], round(i["start_s"], 3)) for i in d["items"]}
+    for i in committed:
+        key = (i["job_id"], i["satellite"], round(float(i["start_s"]), 3))
+        if key not in have:
+            d["items"].append(dict(i))
+    d["items"].sort(key=lambda i: (i["satellite"], i["start_s"]))
+    return d

@@ -1,0 +1,390 @@
+"""State store: an embedded SQLite database in WAL mode.
+
+Holds jobs (with their state machine), plans (versions are the fencing tokens), checkpoints,
+job events, satellite flags and the simulation clock, so a scheduler killed with SIGKILL
+and restarted on the same file continues with nothing it accepted lost. Every method that
+changes something runs in one transaction and commits before returning: a request is
+acknowledged only after its change is in the WAL (synchronous=NORMAL survives a process
+kill; only an OS crash can lose the last transactions).
+
+Used from the asyncio thread of the server only; each call takes well under a millisecond
+for single rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from scheduler.server.model import (
+    Assignment,
+    Job,
+    JobSpec,
+    JobState,
+    PlanRecord,
+    SatelliteFlags,
+    can_transition,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    submit_time_s REAL NOT NULL,
+    start_time_s REAL NOT NULL DEFAULT 0,
+    end_time_s REAL NOT NULL DEFAULT 0,
+    satellite_ids TEXT NOT NULL DEFAULT '[]',
+    planned_start_s REAL NOT NULL DEFAULT 0,
+    planned_end_s REAL NOT NULL DEFAULT 0,
+    done_accelerator_s REAL NOT NULL DEFAULT 0,
+    checkpoint_accelerator_s REAL NOT NULL DEFAULT 0,
+    assignment_version INTEGER NOT NULL DEFAULT 0,
+    preemptions INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
+CREATE TABLE IF NOT EXISTS job_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    time_s REAL NOT NULL,
+    what TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS job_events_job ON job_events (job_id);
+CREATE TABLE IF NOT EXISTS plans (
+    version INTEGER PRIMARY KEY,
+    created_s REAL NOT NULL,
+    horizon_start_s REAL NOT NULL,
+    horizon_end_s REAL NOT NULL,
+    trigger TEXT NOT NULL,
+    status TEXT NOT NULL,
+    objective REAL NOT NULL,
+    best_bound REAL NOT NULL,
+    gap_ratio REAL NOT NULL,
+    solve_duration_s REAL NOT NULL,
+    plan_json TEXT NOT NULL,
+    unplaced TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    satellite_id TEXT NOT NULL,
+    time_s REAL NOT NULL,
+    accelerator_s REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS satellites (
+    satellite_id TEXT PRIMARY KEY,
+    cordoned INTEGER NOT NULL DEFAULT 0,
+    draining INTEGER NOT NULL DEFAULT 0,
+    lost INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+_JOB_COLUMNS = (
+    "seq, job_id, spec, state, reason, submit_time_s, start_time_s, end_time_s, satellite_ids, "
+    "planned_start_s, planned_end_s, done_accelerator_s, checkpoint_accelerator_s, "
+    "assignment_version, preemptions"
+)
+
+
+class DuplicateJobError(Exception):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} already exists")
+        self.job_id = job_id
+
+
+class TransitionError(Exception):
+    """A state change the state machine does not allow."""
+
+
+def _spec_from_json(text: str) -> JobSpec:
+    return JobSpec(**json.loads(text))
+
+
+def _job_from_row(row: Sequence[Any]) -> Job:
+    return Job(
+        seq=row[0],
+        spec=_spec_from_json(row[2]),
+        state=JobState(row[3]),
+        reason=row[4],
+        submit_time_s=row[5],
+        start_time_s=row[6],
+        end_time_s=row[7],
+        satellite_ids=tuple(json.loads(row[8])),
+        planned_start_s=row[9],
+        planned_end_s=row[10],
+        done_accelerator_s=row[11],
+        checkpoint_accelerator_s=row[12],
+        assignment_version=row[13],
+        preemptions=row[14],
+    )
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if self.path != ":memory:" and str(mode).lower() != "wal":
+            raise RuntimeError(f"{self.path}: SQLite refused WAL mode (got {mode})")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- meta -------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def next_plan_version(self) -> int:
+        """Reserve the next plan version (monotonic across restarts)."""
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'plan_version'").fetchone()
+            version = (int(row[0]) if row else 0) + 1
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('plan_version', ?)",
+                (str(version),),
+            )
+        return version
+
+    # --- jobs -------------------------------------------------------------------------
+    def insert_jobs(self, jobs: Sequence[Job], time_s: float) -> None:
+        """Insert new jobs, all or none; DuplicateJobError names the first id that exists."""
+        with self._tx() as db:
+            for job in jobs:
+                try:
+                    db.execute(
+                        "INSERT INTO jobs (job_id, kind, spec, state, submit_time_s) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (
+                            job.job_id,
+                            job.spec.kind,
+                            json.dumps(dataclasses.asdict(job.spec)),
+                            job.state.value,
+                            job.submit_time_s,
+                        ),
+                    )
+                except sqlite3.IntegrityError:
+                    raise DuplicateJobError(job.job_id) from None
+            db.executemany(
+                "INSERT INTO job_events (job_id, time_s, what, state) VALUES (?, ?, ?, ?)",
+                [(job.job_id, time_s, "submitted", job.state.value) for job in jobs],
+            )
+
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._db.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    def existing_ids(self, job_ids: Iterable[str]) -> set[str]:
+        ids = list(job_ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT job_id FROM jobs WHERE job_id IN ({marks})", chunk)
+            found.update(r[0] for r in rows)
+        return found
+
+    def list_jobs(
+        self,
+        states: Sequence[JobState] = (),
+        kinds: Sequence[str] = (),
+        satellite_id: str = "",
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[Job]:
+        where = ["seq > ?"]
+        args: list[Any] = [after_seq]
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args.extend(s.value for s in states)
+        if kinds:
+            where.append(f"kind IN ({','.join('?' * len(kinds))})")
+            args.extend(kinds)
+        if satellite_id:
+            where.append("EXISTS (SELECT 1 FROM json_each(satellite_ids) WHERE value = ?)")
+            args.append(satellite_id)
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        args.append(limit)
+        return [_job_from_row(r) for r in self._db.execute(sql, args)]
+
+    def active_jobs(self) -> list[Job]:
+        """Every job not in a terminal state, in submission order."""
+        return self.list_jobs(
+            states=(JobState.PENDING, JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED),
+            limit=1_000_000,
+        )
+
+    def count_by_state(self) -> dict[tuple[str, str], int]:
+        rows = self._db.execute("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state")
+        return {(k, s): n for k, s, n in rows}
+
+    def update_job(self, job: Job, what: str, time_s: float) -> Job:
+        """Write a changed job and record the event; the state change must be allowed."""
+        return self.update_jobs([(job, what)], time_s)[0]
+
+    def update_jobs(self, changes: Sequence[tuple[Job, str]], time_s: float) -> list[Job]:
+        with self._tx() as db:
+            for job, what in changes:
+                row = db.execute(
+                    "SELECT state FROM jobs WHERE job_id = ?", (job.job_id,)
+                ).fetchone()
+                if row is None:
+                    raise KeyError(job.job_id)
+                old = JobState(row[0])
+                if not can_transition(old, job.state):
+                    raise TransitionError(
+                        f"job {job.job_id}: {old.value} -> {job.state.value} is not allowed"
+                    )
+                db.execute(
+                    "UPDATE jobs SET state=?, reason=?, start_time_s=?, end_time_s=?, "
+                    "satellite_ids=?, planned_start_s=?, planned_end_s=?, done_accelerator_s=?, "
+                    "checkpoint_accelerator_s=?, assignment_version=?, preemptions=? "
+                    "WHERE job_id=?",
+                    (
+                        job.state.value,
+                        job.reason,
+                        job.start_time_s,
+                        job.end_time_s,
+                        json.dumps(list(job.satellite_ids)),
+                        job.planned_start_s,
+                        job.planned_end_s,
+                        job.done_accelerator_s,
+                        job.checkpoint_accelerator_s,
+                        job.assignment_version,
+                        job.preemptions,
+                        job.job_id,
+                    ),
+                )
+                if what:
+                    db.execute(
+                        "INSERT INTO job_events (job_id, time_s, what, state, reason) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (job.job_id, time_s, what, job.state.value, job.reason),
+                    )
+        return [job for job, _ in changes]
+
+    def events(self, job_id: str) -> list[tuple[float, str, str, str]]:
+        """(time_s, what, state, reason) of one job, oldest first."""
+        rows = self._db.execute(
+            "SELECT time_s, what, state, reason FROM job_events WHERE job_id = ? ORDER BY id",
+            (job_id,),
+        )
+        return [tuple(r) for r in rows]
+
+    def record_checkpoint(
+        self, job_id: str, satellite_id: str, time_s: float, accelerator_s: float
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO checkpoints (job_id, satellite_id, time_s, accelerator_s) "
+                "VALUES (?, ?, ?, ?)",
+                (job_id, satellite_id, time_s, accelerator_s),
+            )
+
+    def checkpoints(self, job_id: str) -> list[tuple[str, float, float]]:
+        rows = self._db.execute(
+            "SELECT satellite_id, time_s, accelerator_s FROM checkpoints WHERE job_id = ? "
+            "ORDER BY id",
+            (job_id,),
+        )
+        return [tuple(r) for r in rows]
+
+    # --- plans ------------------------------------------------------------------------
+    def save_plan(self, record: PlanRecord) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO plans (version, created_s, horizon_start_s, horizon_end_s, trigger, "
+                "status, objective, best_bound, gap_ratio, solve_duration_s, plan_json, unplaced) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.version,
+                    record.created_s,
+                    record.horizon_start_s,
+                    record.horizon_end_s,
+                    record.trigger,
+                    record.status,
+                    record.objective,
+                    record.best_bound,
+                    record.gap_ratio,
+                    record.solve_duration_s,
+                    record.plan_json,
+                    json.dumps([list(u) for u in record.unplaced]),
+                ),
+            )
+
+    def latest_plan(self) -> PlanRecord | None:
+        row = self._db.execute(
+            "SELECT version, created_s, horizon_start_s, horizon_end_s, trigger, status, "
+            "objective, best_bound, gap_ratio, solve_duration_s, plan_json, unplaced "
+            "FROM plans ORDER BY version DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        unplaced = tuple((str(u[0]), str(u[1])) for u in json.loads(row[11]))
+        return PlanRecord(
+            version=row[0],
+            created_s=row[1],
+            horizon_start_s=row[2],
+            horizon_end_s=row[3],
+            trigger=row[4],
+            status=row[5],
+            objective=row[6],
+            best_bound=row[7],
+            gap_ratio=row[8],
+            solve_duration_s=row[9],
+            plan_json=row[10],
+            unplaced=unplaced,
+        )
+
+    def current_assignments(self) -> list[Assignment]:
+        """Placements of the active jobs that have one."""
+        return [
+            Assignment(
+                j.job_id, j.satellite_ids, j.planned_start_s, j.planned_end_s, j.assignment_version
+            )
+            for j in self.active_jobs()
+            if j.satellite_ids and j.assignment_version
+        ]
+
+    # --- satellites -------------------------------------------------------------------
+    def satellite_flags(self) -> dict[str, SatelliteFlags]:
+        rows = self._db.execute("SELECT satellite_id, cordoned, draining, lost FROM satellites")
+        return {r[0]: SatelliteFlags(r[0], bool(r[1]), bool(r[2]), bool(r[3])) for r in rows}
+
+    def set_satellite_flags(self, flags: SatelliteFlags) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO satellites (satellite_id, cordoned, draining, lost) "
+                "VALUES (?, ?, ?, ?)",
+                (flags.satellite_id, int(flags.cordoned), int(flags.draining), int(flags.lost)),
+            )

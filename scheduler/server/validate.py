@@ -1,0 +1,213 @@
+"""Validation of requests at the boundary: protobuf in, model dataclasses out, or a
+RequestError with the gRPC status and a message that says what to fix. Nothing here
+touches the store, so a rejected request changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass
+
+import grpc
+from orbitalsched.v1 import jobs_pb2
+
+from scheduler.server.model import JobKindName, JobSpec
+
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_BATCH_JOBS = 100_000
+MAX_LABELS = 16
+MAX_LABEL_CHARS = 64
+# Plausibility bounds: a week of a full constellation's accelerators is ~1e9 acc-s.
+MAX_WORK_ACCELERATOR_S = 1e9
+MAX_SIZE_MB = 1e7
+DEFAULT_CHECKPOINT_INTERVAL_S = 900.0
+DEFAULT_CHECKPOINT_COST_S = 60.0
+# Priority classes of scheduler.planner.domain.Priority.
+PRIORITY_BY_PB = {
+    jobs_pb2.JOB_PRIORITY_BATCH: 0,
+    jobs_pb2.JOB_PRIORITY_STANDARD: 1,
+    jobs_pb2.JOB_PRIORITY_CRITICAL: 2,
+}
+
+
+class RequestError(Exception):
+    """A request the server refuses; code is the gRPC status to answer with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(message: str) -> RequestError:
+    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the constellation can hold, for checks that depend on it."""
+
+    n_satellites: int
+    max_accelerators: int
+    max_power_w: float
+
+
+def _number(
+    where: str, name: str, value: float, *, positive: bool = False, upper: float = math.inf
+) -> float:
+    if not math.isfinite(value):
+        raise invalid(f"{where}.{name}: must be a finite number, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        need = "greater than 0" if positive else "0 or more"
+        raise invalid(f"{where}.{name}: must be {need}, got {value:g}")
+    if value > upper:
+        raise invalid(f"{where}.{name}: {value:g} is more than the limit {upper:g}")
+    return float(value)
+
+
+def check_job_id(where: str, job_id: str) -> str:
+    if not JOB_ID_RE.match(job_id):
+        raise invalid(
+            f"{where}: job_id {job_id[:80]!r} must be 1-64 characters of letters, digits, "
+            "'.', '_' or '-'"
+        )
+    return job_id
+
+
+def job_spec_from_pb(
+    pb: jobs_pb2.JobSpec, now_s: float, limits: Limits, where: str = "job"
+) -> JobSpec:
+    """Validate one submitted JobSpec and return it with defaults filled in."""
+    kind: JobKindName
+    if pb.kind == jobs_pb2.JOB_KIND_INFERENCE:
+        kind = "inference"
+    elif pb.kind == jobs_pb2.JOB_KIND_TRAINING:
+        kind = "training"
+    else:
+        raise invalid(f"{where}.kind: set it to JOB_KIND_INFERENCE or JOB_KIND_TRAINING")
+    job_id = pb.job_id or f"{kind[:5]}-{uuid.uuid4().hex[:12]}"
+    where = f"{where} {job_id!r}" if pb.job_id else where
+    check_job_id(where, job_id)
+    if pb.priority == jobs_pb2.JOB_PRIORITY_UNSPECIFIED:
+        priority = 1 if kind == "inference" else 0
+    elif pb.priority in PRIORITY_BY_PB:
+        priority = PRIORITY_BY_PB[pb.priority]
+    else:
+        raise invalid(f"{where}.priority: unknown value {pb.priority}")
+    work = _number(
+        where,
+        "work_accelerator_s",
+        pb.work_accelerator_s,
+        positive=True,
+        upper=MAX_WORK_ACCELERATOR_S,
+    )
+    if pb.accelerators < 1:
+        raise invalid(f"{where}.accelerators: must be at least 1, got {pb.accelerators}")
+    if pb.accelerators > limits.max_accelerators:
+        raise invalid(
+            f"{where}.accelerators: {pb.accelerators} is more than any satellite has "
+            f"({limits.max_accelerators})"
+        )
+    power = _number(where, "power_w", pb.power_w, upper=limits.max_power_w)
+    input_mb = _number(where, "input_mb", pb.input_mb, upper=MAX_SIZE_MB)
+    output_mb = _number(where, "output_mb", pb.output_mb, upper=MAX_SIZE_MB)
+    deadline = _number(where, "deadline_s", pb.deadline_s)
+    if deadline and deadline <= now_s:
+        raise invalid(
+            f"{where}.deadline_s: {deadline:.0f} is not after the scheduler's current time "
+            f"{now_s:.0f} (simulation time, POSIX seconds)"
+        )
+    gang = pb.gang_size or 1
+    interval = cost = 0.0
+    if kind == "inference":
+        if gang != 1:
+            raise invalid(f"{where}.gang_size: inference jobs run on one satellite (use 0 or 1)")
+        if pb.checkpoint_interval_s or pb.checkpoint_cost_s:
+            raise invalid(f"{where}: checkpoints apply to training jobs only")
+    else:
+        if gang < 1 or gang > limits.n_satellites:
+            raise invalid(
+                f"{where}.gang_size: {gang} is not between 1 and the {limits.n_satellites} "
+                "satellites of the constellation"
+            )
+        interval = _number(where, "checkpoint_interval_s", pb.checkpoint_interval_s)
+        interval = interval or DEFAULT_CHECKPOINT_INTERVAL_S
+        cost = _number(where, "checkpoint_cost_s", pb.checkpoint_cost_s)
+        cost = cost or DEFAULT_CHECKPOINT_COST_S
+        if cost >= interval:
+            raise invalid(
+                f"{where}.checkpoint_cost_s: {cost:g} s must be shorter than "
+                f"checkpoint_interval_s ({interval:g} s)"
+            )
+    if len(pb.labels) > MAX_LABELS:
+        raise invalid(f"{where}.labels: at most {MAX_LABELS} labels, got {len(pb.labels)}")
+    for key, value in pb.labels.items():
+        if not key or len(key) > MAX_LABEL_CHARS or len(value) > MAX_LABEL_CHARS:
+            raise invalid(
+                f"{where}.labels: keys must be 1-{MAX_LABEL_CHARS} characters and values at "
+                f"most {MAX_LABEL_CHARS} (label {key[:80]!r})"
+            )
+    return JobSpec(
+        job_id=job_id,
+        kind=kind,
+        priority=priority,
+        work_accelerator_s=work,
+        accelerators=int(pb.accelerators),
+        power_w=power,
+        input_mb=input_mb,
+        output_mb=output_mb,
+        deadline_s=deadline,
+        gang_size=int(gang),
+        checkpoint_interval_s=interval,
+        checkpoint_cost_s=cost,
+        labels=dict(pb.labels),
+    )
+
+
+def job_specs_from_pb(pbs: list[jobs_pb2.JobSpec], now_s: float, limits: Limits) -> list[JobSpec]:
+    """A batch: all valid or the first error, naming the index."""
+    if not pbs:
+        raise invalid("jobs: the batch is empty; send at least one JobSpec")
+    if len(pbs) > MAX_BATCH_JOBS:
+        raise RequestError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"jobs: {len(pbs)} jobs in one batch; send at most {MAX_BATCH_JOBS} per call",
+        )
+    specs = [job_spec_from_pb(pb, now_s, limits, where=f"jobs[{i}]") for i, pb in enumerate(pbs)]
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        if spec.job_id in seen:
+            raise invalid(f"jobs[{i}]: job_id {spec.job_id!r} appears twice in the batch")
+        seen.add(spec.job_id)
+    return specs
+
+
+def page_size(value: int) -> int:
+    if value == 0:
+        return 100
+    if not 1 <= value <= 1000:
+        raise invalid(f"page_size: must be between 1 and 1000 (or 0 for 100), got {value}")
+    return value
+
+
+def page_token(token: str) -> int:
+    """Page tokens are the last submission sequence number seen, as decimal text."""
+    if not token:
+        return 0
+    if not token.isdigit() or len(token) > 18:
+        raise invalid(f"page_token: {token[:40]!r} is not a token this server returned")
+    return int(token)
+
+
+def satellite_id(where: str, value: str, known: set[str]) -> str:
+    if not value:
+        raise invalid(f"{where}.satellite_id: required")
+    if value not in known:
+        raise RequestError(
+            grpc.StatusCode.NOT_FOUND,
+            f"{where}.satellite_id: no satellite {value[:80]!r} in this constellation "
+            "(orbitctl sats lists them)",
+        )
+    return value

@@ -1,0 +1,87 @@
+"""What the scheduler plans over: the constellation, the ground stations and the bus,
+with the ground-contact windows the link model and the planner need."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from sgp4.exporter import export_tle
+
+from scheduler.forecast import BusParams, Constellation, Station, find_contacts, find_eclipses
+
+# Contacts are computed for windows of this much simulated time, then extended.
+CONTACT_CHUNK_S = 6 * 3600.0
+
+
+@dataclass
+class World:
+    constellation: Constellation
+    stations: tuple[Station, ...]
+    bus: BusParams
+    epoch_s: float
+    _contacts: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    _covered: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.constellation.names
+
+    def tle_lines(self, name: str) -> tuple[str, str]:
+        line1, line2 = export_tle(self.constellation.satrecs[self.constellation.index(name)])
+        return str(line1), str(line2)
+
+    def plane(self, name: str) -> int:
+        return int(self.constellation.plane[self.constellation.index(name)])
+
+    def _ensure_contacts(self, start_s: float, end_s: float) -> None:
+        lo, hi = self._covered
+        if lo <= start_s and end_s <= hi and hi > lo:
+            return
+        new_lo = min(start_s, lo) if hi > lo else start_s
+        new_hi = max(end_s, hi, start_s + CONTACT_CHUNK_S)
+        found = find_contacts(self.constellation, self.stations, new_lo - 1.0, new_hi)
+        merged: dict[str, list[tuple[float, float]]] = {n: [] for n in self.names}
+        for c in found:
+            merged[self.names[c.sat]].append((c.aos_s, c.los_s))
+        for name, windows in merged.items():
+            windows.sort()
+            union: list[tuple[float, float]] = []
+            for a, b in windows:  # stations may overlap: merge
+                if union and a <= union[-1][1]:
+                    union[-1] = (union[-1][0], max(union[-1][1], b))
+                else:
+                    union.append((a, b))
+            merged[name] = union
+        self._contacts = merged
+        self._covered = (new_lo, new_hi)
+
+    def contacts(self, name: str, start_s: float, end_s: float) -> list[tuple[float, float]]:
+        """Merged contact windows (any station) of one satellite overlapping [start, end)."""
+        self._ensure_contacts(start_s, end_s)
+        return [(a, b) for a, b in self._contacts[name] if b > start_s and a < end_s]
+
+    def contact_at(self, name: str, time_s: float) -> tuple[float, float] | None:
+        """The contact window containing time_s, if any."""
+        self._ensure_contacts(time_s, time_s + 1.0)
+        windows = self._contacts[name]
+        i = bisect.bisect_right(windows, (time_s, float("inf"))) - 1
+        if i >= 0 and windows[i][0] <= time_s < windows[i][1]:
+            return windows[i]
+        return None
+
+    def next_contact(self, name: str, time_s: float) -> tuple[float, float] | None:
+        """The current contact, or the next one within a day."""
+        for _ in range(4):
+            current = self.contact_at(name, time_s)
+            if current is not None:
+                return current
+            later = [w for w in self._contacts[name] if w[0] > time_s]
+            if later:
+                return later[0]
+            self._ensure_contacts(time_s, self._covered[1] + CONTACT_CHUNK_S)
+        return None
+
+    def eclipses(self, name: str, start_s: float, end_s: float) -> list[tuple[float, float]]:
+        sub = self.constellation.subset([self.constellation.index(name)])
+        return [(e.start_s, e.end_s) for e in find_eclipses(sub, start_s, end_s)]
