@@ -232,23 +232,23 @@ def _run_child(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any]
     return result
 
 
-def _worst_difference(engine: dict[str, Any], sky: dict[str, Any]) -> tuple[float, int]:
-    """Largest boundary difference (s) over matched sample intervals, and how many intervals
-    exist on one side only (window-edge slivers aside)."""
-    worst, lonely = 0.0, 0
+def _worst_difference(engine: dict[str, Any], sky: dict[str, Any]) -> tuple[float, int, str]:
+    """Largest boundary difference (s) over matched sample intervals, how many intervals
+    exist on one side only (window-edge slivers aside), and where the largest one is."""
+    worst, lonely, where = 0.0, 0, ""
     for sat, ours in engine["sample"].items():
         theirs = sky["sample"][sat]
-        groups = [("eclipses", ours["eclipses"], theirs["eclipses"])]
+        groups = [(f"sat {sat} eclipse", ours["eclipses"], theirs["eclipses"])]
         keys = {c[0] for c in ours["contacts"]} | {c[0] for c in theirs["contacts"]}
-        for k in keys:
+        for k in sorted(keys):
             groups.append(
                 (
-                    "contacts",
+                    f"sat {sat} contact with station {k}",
                     [c[1:] for c in ours["contacts"] if c[0] == k],
                     [c[1:] for c in theirs["contacts"] if c[0] == k],
                 )
             )
-        for _, a, b in groups:
+        for label, a, b in groups:
             used: set[int] = set()
             for b0, b1 in b:
                 best = max(
@@ -260,9 +260,21 @@ def _worst_difference(engine: dict[str, Any], sky: dict[str, Any]) -> tuple[floa
                     lonely += b1 - b0 > TWO_SECONDS
                     continue
                 used.add(best)
-                worst = max(worst, abs(a[best][0] - b0), abs(a[best][1] - b1))
-            lonely += sum(1 for i, (a0, a1) in enumerate(a) if i not in used and a1 - a0 > 2)
-    return worst, lonely
+                diff = max(abs(a[best][0] - b0), abs(a[best][1] - b1))
+                if diff > worst:
+                    worst = diff
+                    where = (
+                        f"{label}: engine {_iso(a[best][0])}-{_iso(a[best][1])}, "
+                        f"Skyfield {_iso(b0)}-{_iso(b1)} ({b1 - b0:.0f} s long)"
+                    )
+            lonely += sum(
+                1 for i, (a0, a1) in enumerate(a) if i not in used and a1 - a0 > TWO_SECONDS
+            )
+    return worst, lonely, where
+
+
+def _iso(t_s: float) -> str:
+    return datetime.fromtimestamp(t_s, UTC).strftime("%H:%M:%S.%f")[:-4]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         sky = _run_child("skyfield", size, args)
         n = sky["sample_sats"]
         sky_scaled = (sky["eclipses_s"] + sky["contacts_s"]) / n * size
-        worst, lonely = _worst_difference(eng, sky)
+        worst, lonely, where = _worst_difference(eng, sky)
         planes, per_plane = _walker_layout(size)
         print(
             f"{size:>6} {f'{planes}x{per_plane}':>8} {eng['n_eclipses']:>9} "
@@ -315,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{worst:>9.3f}" + (f"  ({lonely} unmatched intervals!)" if lonely else ""),
             flush=True,
         )
+        if worst > TWO_SECONDS:
+            print(f"       worst sample boundary is over {TWO_SECONDS} s: {where}", flush=True)
         results.append(
             {
                 "size": size,
@@ -323,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                 "skyfield_scaled_s": sky_scaled,
                 "ratio": sky_scaled / eng["wall_s"],
                 "sample_max_difference_s": worst,
+                "sample_max_difference_at": where,
                 "sample_unmatched": lonely,
             }
         )

@@ -360,3 +360,36 @@ def test_walker_tle_round_trip_is_the_same_satellite(day: Day) -> None:
         assert len(mine) == len(via_tle)
         for a, b in zip(mine, via_tle, strict=True):
             assert abs(a.start_s - b.start_s) < 0.1 and abs(a.end_s - b.end_s) < 0.1
+
+
+def test_intervals_under_way_at_the_window_edges_are_clipped(day: Day) -> None:
+    """A window that opens and closes in the middle of an interval: the first and last
+    intervals are clipped to it exactly, the others agree with the oracle."""
+    sat, station = "SSO-1030", STATIONS[0]
+    constellation = parse_tle(oracle.tle_text([(sat, day.lines[1])]), source="one.tle")
+    skyfield_sat = day.oracle_sats[sat]
+    eclipses = [(e.start_s, e.end_s) for e in oracle.eclipses(skyfield_sat, START_S, END_S)]
+    passes = [
+        (c.aos_s, c.los_s)
+        for c in oracle.contacts(
+            skyfield_sat,
+            station.lat_deg,
+            station.lon_deg,
+            station.alt_m,
+            station.min_elevation_deg,
+            START_S,
+            END_S,
+        )
+    ]
+    for what, reference in (("find_eclipses", eclipses), ("find_contacts", passes)):
+        w0, w1 = sum(reference[2]) / 2.0, sum(reference[-3]) / 2.0
+        if what == "find_eclipses":
+            got = [(e.start_s, e.end_s) for e in find_eclipses(constellation, w0, w1)]
+        else:
+            got = [(c.aos_s, c.los_s) for c in find_contacts(constellation, [station], w0, w1)]
+        want = [(max(a, w0), min(b, w1)) for a, b in reference if b > w0 and a < w1]
+        assert got and got[0][0] == w0 and got[-1][1] == w1, (
+            f"{what}: intervals under way at the window edges are not clipped to "
+            f"[{oracle.iso(w0)}, {oracle.iso(w1)}]: {got[:1]} ... {got[-1:]}"
+        )
+        _assert_intervals_agree(f"{what} {sat} in a mid-interval window", got, want)
