@@ -100,5 +100,12 @@ class StateGrid:
         s = np.asarray(sat, dtype=np.int64)
         k, u = self._locate(np.asarray(times_s, dtype=np.float64))
         h00, h10, h01, h11 = (b[:, None] for b in _hermite_basis(u, self.step_s))
-        r, v = self.r_km, self.v_km_s
-        return np.asarray(h00 * r[s, k] + h10 * v[s, k] + h01 * r[s, k + 1] + h11 * v[s, k + 1])
+        flat = s * self.r_km.shape[1] + k
+        r = self.r_km.reshape(-1, 3)
+        v = self.v_km_s.reshape(-1, 3)
+        return np.asarray(
+            h00 * r.take(flat, axis=0)
+            + h10 * v.take(flat, axis=0)
+            + h01 * r.take(flat + 1, axis=0)
+            + h11 * v.take(flat + 1, axis=0)
+        )

@@ -1,10 +1,13 @@
 """The one interval finder behind eclipses, contacts and link windows.
 
 Given a function f(row, t) sampled on a uniform grid, find every interval where f >= 0 and
-refine its ends by bisection on f itself. A short interval that falls between two samples is
-found too: at every local maximum of the samples that is still negative, a parabola through
-the three samples estimates the peak, and where it comes within `peak_margin` of zero the
-true maximum is searched (golden section) before giving up.
+refine its ends on f itself: bisection down to a bracket of `tolerance_s`, then one step of
+linear interpolation inside it (f is smooth, so the result is far better than the bracket).
+A short interval that falls between two samples is found too: at every local maximum of
+the samples that is still negative, a parabola through the three samples estimates the
+peak, and where it comes within `peak_margin` of zero the true maximum is searched (golden
+section) before giving up. Optionally each interval's peak (time and value of max f) is
+located the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ IntArray = NDArray[np.int64]
 Evaluate = Callable[[IntArray, FloatArray], FloatArray]
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+# Bisection stops at this bracket; linear interpolation inside it then lands within a few
+# milliseconds for the smooth functions used here (elevation, shadow angles).
+DEFAULT_BRACKET_S = 0.5
+# Peaks are located to this; f is flat there, so the peak value is far more precise.
+DEFAULT_PEAK_TOLERANCE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,7 @@ class Windows:
     """Intervals as parallel arrays, sorted by row then start.
 
     start_clipped / end_clipped mark intervals already under way at the grid's first
-    sample or still open at its last one.
+    sample or still open at its last one. peak_s / peak_value are filled when asked for.
     """
 
     row: IntArray
@@ -35,6 +43,8 @@ class Windows:
     end_s: FloatArray
     start_clipped: NDArray[np.bool_]
     end_clipped: NDArray[np.bool_]
+    peak_s: FloatArray | None = None
+    peak_value: FloatArray | None = None
 
     def __len__(self) -> int:
         return len(self.row)
@@ -45,22 +55,29 @@ def bisect_crossings(
     rows: IntArray,
     lo_s: FloatArray,
     hi_s: FloatArray,
-    rising: bool,
-    tolerance_s: float,
+    f_lo: FloatArray,
+    f_hi: FloatArray,
+    bracket_s: float = DEFAULT_BRACKET_S,
 ) -> FloatArray:
-    """Crossing times of f through 0 within [lo, hi]; f(lo) < 0 <= f(hi) when rising, the
-    reverse when falling. Vectorised over crossings."""
-    lo, hi = lo_s.astype(np.float64).copy(), hi_s.astype(np.float64).copy()
+    """Zero crossings of f within [lo, hi] where f(lo) and f(hi) differ in sign (either way
+    round), vectorised over crossings."""
+    lo, hi = lo_s.astype(np.float64), hi_s.astype(np.float64)
+    flo, fhi = f_lo.astype(np.float64), f_hi.astype(np.float64)
     if len(rows) == 0:
         return lo
     width = float(np.max(hi - lo))
-    for _ in range(max(1, int(np.ceil(np.log2(max(width, tolerance_s) / tolerance_s))))):
+    rising = fhi >= 0
+    for _ in range(max(0, int(np.ceil(np.log2(max(width, bracket_s) / bracket_s))))):
         mid = 0.5 * (lo + hi)
-        inside = evaluate(rows, mid) >= 0.0
-        move_hi = inside if rising else ~inside
-        hi = np.where(move_hi, mid, hi)
-        lo = np.where(move_hi, lo, mid)
-    return 0.5 * (lo + hi)
+        fmid = evaluate(rows, mid)
+        to_hi_side = (fmid >= 0) == rising  # the crossing is in [lo, mid]
+        hi = np.where(to_hi_side, mid, hi)
+        fhi = np.where(to_hi_side, fmid, fhi)
+        lo = np.where(to_hi_side, lo, mid)
+        flo = np.where(to_hi_side, flo, fmid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(fhi != flo, flo / (flo - fhi), 0.5)
+    return lo + np.clip(share, 0.0, 1.0) * (hi - lo)
 
 
 def golden_maximum(
@@ -68,34 +85,92 @@ def golden_maximum(
     rows: IntArray,
     lo_s: FloatArray,
     hi_s: FloatArray,
-    tolerance_s: float,
+    tolerance_s: float = DEFAULT_PEAK_TOLERANCE_S,
 ) -> tuple[FloatArray, FloatArray]:
-    """Time and value of the maximum of a unimodal f on [lo, hi], per row."""
-    a, b = lo_s.astype(np.float64).copy(), hi_s.astype(np.float64).copy()
+    """Time and value of the maximum of a unimodal f on [lo, hi], per row; one evaluation
+    per iteration."""
+    a, b = lo_s.astype(np.float64), hi_s.astype(np.float64)
     if len(rows) == 0:
         return a, a.copy()
     c = b - _GOLDEN * (b - a)
     d = a + _GOLDEN * (b - a)
     fc, fd = evaluate(rows, c), evaluate(rows, d)
-    while float(np.max(b - a)) > tolerance_s:
-        left = fc >= fd  # the maximum lies in [a, d]
+    for _ in range(
+        int(
+            np.ceil(np.log(max(float(np.max(b - a)), tolerance_s) / tolerance_s) / -np.log(_GOLDEN))
+        )
+    ):
+        left = fc >= fd  # the maximum lies in [a, d]: d becomes the new upper bound
         b = np.where(left, d, b)
         a = np.where(left, a, c)
-        new_c = b - _GOLDEN * (b - a)
-        new_d = a + _GOLDEN * (b - a)
-        # one of the two interior points carries over; evaluate all for simplicity of shape
-        c, d = new_c, new_d
-        fc, fd = evaluate(rows, c), evaluate(rows, d)
-    t = np.where(fc >= fd, c, d)
-    return t, np.maximum(fc, fd)
+        # The surviving interior point carries over; one new point is evaluated.
+        new = np.where(left, b - _GOLDEN * (b - a), a + _GOLDEN * (b - a))
+        f_new = evaluate(rows, new)
+        d, fd, c, fc = (
+            np.where(left, c, new),
+            np.where(left, fc, f_new),
+            np.where(left, new, d),
+            np.where(left, f_new, fd),
+        )
+    better_c = fc >= fd
+    return np.where(better_c, c, d), np.where(better_c, fc, fd)
+
+
+def _hidden_peaks(
+    t: FloatArray, v: NDArray[np.floating], evaluate: Evaluate, margin: float
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """Local maxima of the samples that stay negative but whose true peak clears zero:
+    (row, sample index, peak time, peak value)."""
+    y0, y1, y2 = v[:, :-2], v[:, 1:-1], v[:, 2:]
+    pr, pk = np.nonzero((y1 < 0) & (y1 >= y0) & (y1 >= y2))
+    a, b, c = (y[pr, pk].astype(np.float64) for y in (y0, y1, y2))
+    curvature = a - 2 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vertex = np.where(curvature < 0, b - (c - a) ** 2 / (8 * curvature), b)
+    near = vertex > -margin
+    pr, pk = pr[near], pk[near] + 1
+    peak_t, peak_v = golden_maximum(evaluate, pr, t[pk - 1], t[pk + 1], 0.05)
+    hit = peak_v >= 0
+    return pr[hit], pk[hit], peak_t[hit], peak_v[hit]
+
+
+def _peaks_of(
+    t: FloatArray,
+    v: NDArray[np.floating],
+    evaluate: Evaluate,
+    rows: IntArray,
+    start_s: FloatArray,
+    end_s: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Peak of f in each window, assuming f is unimodal there: the best sample is found by
+    binary search on the slope of the samples, then refined by golden section next to it."""
+    step = t[1] - t[0]
+    first = np.ceil((start_s - t[0]) / step).astype(np.int64)
+    last = np.floor((end_s - t[0]) / step).astype(np.int64)
+    lo, hi = first.copy(), np.maximum(last, first)
+    n_t = len(t)
+    while np.any(lo < hi):
+        mid = (lo + hi) // 2
+        up = v[rows, np.minimum(mid + 1, n_t - 1)] > v[rows, mid]
+        active = lo < hi
+        lo = np.where(active & up, mid + 1, lo)
+        hi = np.where(active & ~up, mid, hi)
+    k = np.clip(lo, 0, n_t - 1)
+    bracket_lo = np.maximum(start_s, t[np.maximum(k - 1, 0)])
+    bracket_hi = np.minimum(end_s, t[np.minimum(k + 1, n_t - 1)])
+    no_sample = first > last  # a window found between samples
+    bracket_lo = np.where(no_sample, start_s, bracket_lo)
+    bracket_hi = np.where(no_sample, end_s, bracket_hi)
+    return golden_maximum(evaluate, rows, bracket_lo, bracket_hi)
 
 
 def find_windows(
     times_s: ArrayLike,
     values: ArrayLike,
     evaluate: Evaluate,
-    tolerance_s: float = 0.01,
+    bracket_s: float = DEFAULT_BRACKET_S,
     peak_margin: float = 0.0,
+    peaks: bool = False,
 ) -> Windows:
     """Intervals where f >= 0 for each row of `values` (n_rows, n_t) sampled at `times_s`
     (uniform). `evaluate(rows, t)` computes f for paired rows and times in float64."""
@@ -111,28 +186,17 @@ def find_windows(
         times_list.append(when)
         kinds_list.append(np.full(len(rows), kind, dtype=np.int64))
 
-    rise_r, rise_k = np.nonzero(~inside[:, :-1] & inside[:, 1:])
-    add(rise_r, bisect_crossings(evaluate, rise_r, t[rise_k], t[rise_k + 1], True, tolerance_s), 1)
-    fall_r, fall_k = np.nonzero(inside[:, :-1] & ~inside[:, 1:])
-    add(
-        fall_r, bisect_crossings(evaluate, fall_r, t[fall_k], t[fall_k + 1], False, tolerance_s), -1
-    )
+    for kind, edge in ((1, ~inside[:, :-1] & inside[:, 1:]), (-1, inside[:, :-1] & ~inside[:, 1:])):
+        er, ek = np.nonzero(edge)
+        when = bisect_crossings(evaluate, er, t[ek], t[ek + 1], v[er, ek], v[er, ek + 1], bracket_s)
+        add(er, when, kind)
 
     if v.shape[1] >= 3 and peak_margin > 0:
-        y0, y1, y2 = v[:, :-2], v[:, 1:-1], v[:, 2:]
-        local_max = (y1 < 0) & (y1 >= y0) & (y1 >= y2)
-        pr, pk = np.nonzero(local_max)
-        a, b, c = (y[pr, pk].astype(np.float64) for y in (y0, y1, y2))
-        curvature = a - 2 * b + c
-        with np.errstate(divide="ignore", invalid="ignore"):
-            vertex = np.where(curvature < 0, b - (c - a) ** 2 / (8 * curvature), b)
-        near = vertex > -peak_margin
-        pr, pk = pr[near], pk[near] + 1
-        peak_t, peak_v = golden_maximum(evaluate, pr, t[pk - 1], t[pk + 1], tolerance_s)
-        hit = peak_v >= 0
-        pr, pk, peak_t = pr[hit], pk[hit], peak_t[hit]
-        add(pr, bisect_crossings(evaluate, pr, t[pk - 1], peak_t, True, tolerance_s), 1)
-        add(pr, bisect_crossings(evaluate, pr, peak_t, t[pk + 1], False, tolerance_s), -1)
+        pr, pk, peak_t, peak_v = _hidden_peaks(t, v, evaluate, peak_margin)
+        f_before = v[pr, pk - 1].astype(np.float64)
+        f_after = v[pr, pk + 1].astype(np.float64)
+        add(pr, bisect_crossings(evaluate, pr, t[pk - 1], peak_t, f_before, peak_v, bracket_s), 1)
+        add(pr, bisect_crossings(evaluate, pr, peak_t, t[pk + 1], peak_v, f_after, bracket_s), -1)
 
     open_rows = np.nonzero(inside[:, 0])[0]
     add(open_rows, np.full(len(open_rows), t[0]), 2)  # 2: a start clipped at the first sample
@@ -149,10 +213,10 @@ def find_windows(
     ends = ~starts
     if starts.sum() != ends.sum() or np.any(rows[starts] != rows[ends]):
         raise RuntimeError("find_windows: interval starts and ends do not pair up")
+    out = Windows(rows[starts], when[starts], when[ends], kinds[starts] == 2, kinds[ends] == -2)
+    if not peaks:
+        return out
+    peak_s, peak_value = _peaks_of(t, v, evaluate, out.row, out.start_s, out.end_s)
     return Windows(
-        rows[starts],
-        when[starts],
-        when[ends],
-        kinds[starts] == 2,
-        kinds[ends] == -2,
+        out.row, out.start_s, out.end_s, out.start_clipped, out.end_clipped, peak_s, peak_value
     )
