@@ -26,6 +26,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="orbitctl", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"orbitctl {__version__}")
+    parser.add_argument(
+        "--scheduler", default=None, help="HOST:PORT of a running scheduler (127.0.0.1:50051)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in COMMAND_MODULES:
         module.register(sub)

@@ -50,8 +50,13 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
     async def ListSatellites(
         self, request: cluster_pb2.ListSatellitesRequest, context: grpc.aio.ServicerContext
     ) -> cluster_pb2.ListSatellitesResponse:
+        k = self.c.clock
         return cluster_pb2.ListSatellitesResponse(
-            satellites=[self.satellite_pb(n) for n in self.c.world.names]
+            satellites=[self.satellite_pb(n) for n in self.c.world.names],
+            now_s=k.now_s(),
+            clock=agent_pb2.Clock(
+                sim_epoch_s=k.sim_epoch_s, wall_epoch_s=k.wall_epoch_s, speed=k.speed
+            ),
         )
 
     async def GetForecast(

@@ -10,7 +10,14 @@ import platform
 import time
 
 from orbitalsched.v1 import agent_pb2
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
 
 from scheduler import __version__
 from scheduler.server.model import Job, JobState
@@ -23,6 +30,9 @@ TIME_TO_GROUND_BUCKETS_S = (60, 300, 600, 1200, 1800, 3600, 7200, 10800, 21600, 
 # Plan delivery over loopback or a ground link: milliseconds to seconds.
 DELIVERY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 WH_TO_J = 3600.0
+
+# `_created` samples are noise for these short-lived processes.
+disable_created_metrics()
 
 
 class SchedulerMetrics:

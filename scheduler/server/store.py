@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -68,9 +69,9 @@ CREATE TABLE IF NOT EXISTS plans (
     horizon_end_s REAL NOT NULL,
     trigger TEXT NOT NULL,
     status TEXT NOT NULL,
-    objective REAL NOT NULL,
-    best_bound REAL NOT NULL,
-    gap_ratio REAL NOT NULL,
+    objective REAL,
+    best_bound REAL,
+    gap_ratio REAL,
     solve_duration_s REAL NOT NULL,
     plan_json TEXT NOT NULL,
     unplaced TEXT NOT NULL DEFAULT '[]'
@@ -105,6 +106,11 @@ class DuplicateJobError(Exception):
 
 class TransitionError(Exception):
     """A state change the state machine does not allow."""
+
+
+def _real(x: float) -> float | None:
+    """NaN (no bound, greedy gap) is stored as NULL."""
+    return x if math.isfinite(x) else None
 
 
 def _spec_from_json(text: str) -> JobSpec:
@@ -333,9 +339,9 @@ class Store:
                     record.horizon_end_s,
                     record.trigger,
                     record.status,
-                    record.objective,
-                    record.best_bound,
-                    record.gap_ratio,
+                    _real(record.objective),
+                    _real(record.best_bound),
+                    _real(record.gap_ratio),
                     record.solve_duration_s,
                     record.plan_json,
                     json.dumps([list(u) for u in record.unplaced]),
@@ -358,9 +364,9 @@ class Store:
             horizon_end_s=row[3],
             trigger=row[4],
             status=row[5],
-            objective=row[6],
-            best_bound=row[7],
-            gap_ratio=row[8],
+            objective=math.nan if row[6] is None else row[6],
+            best_bound=math.nan if row[7] is None else row[7],
+            gap_ratio=math.nan if row[8] is None else row[8],
             solve_duration_s=row[9],
             plan_json=row[10],
             unplaced=unplaced,

@@ -38,10 +38,14 @@ class ListSatellitesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListSatellitesResponse(_message.Message):
-    __slots__ = ("satellites",)
+    __slots__ = ("satellites", "now_s", "clock")
     SATELLITES_FIELD_NUMBER: _ClassVar[int]
+    NOW_S_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_FIELD_NUMBER: _ClassVar[int]
     satellites: _containers.RepeatedCompositeFieldContainer[Satellite]
-    def __init__(self, satellites: _Optional[_Iterable[_Union[Satellite, _Mapping]]] = ...) -> None: ...
+    now_s: float
+    clock: _agent_pb2.Clock
+    def __init__(self, satellites: _Optional[_Iterable[_Union[Satellite, _Mapping]]] = ..., now_s: _Optional[float] = ..., clock: _Optional[_Union[_agent_pb2.Clock, _Mapping]] = ...) -> None: ...
 
 class GetForecastRequest(_message.Message):
     __slots__ = ("satellite_id", "start_s", "duration_s")

@@ -23,6 +23,13 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_SUCCEEDED: _ClassVar[JobState]
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
+
+class JobPriority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_PRIORITY_UNSPECIFIED: _ClassVar[JobPriority]
+    JOB_PRIORITY_BATCH: _ClassVar[JobPriority]
+    JOB_PRIORITY_STANDARD: _ClassVar[JobPriority]
+    JOB_PRIORITY_CRITICAL: _ClassVar[JobPriority]
 JOB_KIND_UNSPECIFIED: JobKind
 JOB_KIND_INFERENCE: JobKind
 JOB_KIND_TRAINING: JobKind
@@ -34,6 +41,10 @@ JOB_STATE_CHECKPOINTED: JobState
 JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
+JOB_PRIORITY_UNSPECIFIED: JobPriority
+JOB_PRIORITY_BATCH: JobPriority
+JOB_PRIORITY_STANDARD: JobPriority
+JOB_PRIORITY_CRITICAL: JobPriority
 
 class JobSpec(_message.Message):
     __slots__ = ("job_id", "kind", "priority", "work_accelerator_s", "accelerators", "power_w", "input_mb", "output_mb", "deadline_s", "gang_size", "checkpoint_interval_s", "checkpoint_cost_s", "labels")
@@ -59,7 +70,7 @@ class JobSpec(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     kind: JobKind
-    priority: int
+    priority: JobPriority
     work_accelerator_s: float
     accelerators: int
     power_w: float
@@ -70,7 +81,7 @@ class JobSpec(_message.Message):
     checkpoint_interval_s: float
     checkpoint_cost_s: float
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., priority: _Optional[int] = ..., work_accelerator_s: _Optional[float] = ..., accelerators: _Optional[int] = ..., power_w: _Optional[float] = ..., input_mb: _Optional[float] = ..., output_mb: _Optional[float] = ..., deadline_s: _Optional[float] = ..., gang_size: _Optional[int] = ..., checkpoint_interval_s: _Optional[float] = ..., checkpoint_cost_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., priority: _Optional[_Union[JobPriority, str]] = ..., work_accelerator_s: _Optional[float] = ..., accelerators: _Optional[int] = ..., power_w: _Optional[float] = ..., input_mb: _Optional[float] = ..., output_mb: _Optional[float] = ..., deadline_s: _Optional[float] = ..., gang_size: _Optional[int] = ..., checkpoint_interval_s: _Optional[float] = ..., checkpoint_cost_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("spec", "state", "reason", "submit_time_s", "start_time_s", "end_time_s", "satellite_ids", "planned_start_s", "planned_end_s", "done_accelerator_s", "checkpoint_accelerator_s", "assignment_version", "preemptions")

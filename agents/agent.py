@@ -1,0 +1,291 @@
+"""orbit-agent: the agent of one satellite.
+
+    orbit-agent --satellite ID --scheduler HOST:PORT [--metrics-port P]
+
+Connects to the scheduler (one bidirectional stream), says hello, streams telemetry from its
+simulated bus, and executes its time-tagged plan on its own, also while the link is down,
+buffering what it must report. Reconnects with exponential backoff and jitter; on every
+(re)connection it tells the scheduler what it runs, and the scheduler reconciles.
+
+Imports only scheduler.forecast (through agents.runtime) and the generated contract, never
+the planner or the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+
+import grpc
+from orbitalsched.v1 import agent_pb2, agent_pb2_grpc
+from prometheus_client import start_http_server
+
+from agents.metrics import AgentMetrics
+from agents.runtime import Clock, Runtime
+
+log = logging.getLogger("orbit-agent")
+MAX_BUFFERED_REPORTS = 10_000
+# Terminal reports are repeated after every reconnection (the scheduler ignores duplicates),
+# so an outcome the scheduler did not commit before it crashed is not lost.
+RECENT_TERMINAL_REPORTS = 256
+BACKOFF_MIN_S = 0.2
+BACKOFF_MAX_S = 5.0
+TICK_WALL_S = 0.1
+K = agent_pb2.JobReportKind
+
+
+class Agent:
+    def __init__(self, satellite: str, target: str, metrics: AgentMetrics) -> None:
+        self.satellite = satellite
+        self.target = target
+        self.metrics = metrics
+        self.boot_id = uuid.uuid4().hex[:12]
+        self.runtime: Runtime | None = None
+        self.clock: Clock | None = None
+        self.plan_version = 0
+        self.seq = 0
+        self.buffer: deque[agent_pb2.JobReport] = deque()
+        self.recent_terminal: deque[agent_pb2.JobReport] = deque(maxlen=RECENT_TERMINAL_REPORTS)
+        self.outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
+        self.telemetry_interval_s = 60.0
+        self.stopping = asyncio.Event()
+
+    # --- autonomy: runs whether or not a link is up --------------------------------------
+    async def execute(self) -> None:
+        next_telemetry_wall = 0.0
+        while not self.stopping.is_set():
+            await asyncio.sleep(TICK_WALL_S)
+            if self.runtime is None or self.clock is None:
+                continue
+            now = self.clock.now_s()
+            for report in self.runtime.step(now):
+                self.seq += 1
+                report.seq = self.seq
+                self.metrics.job_reports_total.labels(
+                    self.satellite, K.Name(report.kind).removeprefix("JOB_REPORT_KIND_").lower()
+                ).inc()
+                if report.kind in (K.JOB_REPORT_KIND_SUCCEEDED, K.JOB_REPORT_KIND_FAILED):
+                    self.recent_terminal.append(report)
+                self.report(report)
+            tel = self.runtime.telemetry(now)
+            self.metrics.state(
+                soc_wh=tel.battery_soc_wh,
+                capacity_wh=tel.battery_capacity_wh,
+                temperature_c=tel.temperature_c,
+                generated_w=tel.power_generated_w,
+                drawn_w=tel.power_drawn_w,
+                sunlit=tel.sunlit_fraction,
+                in_contact=tel.in_contact,
+                busy=tel.accelerators_busy,
+                protection=tel.self_protection,
+            )
+            wall = time.time()
+            if self.outbox is not None and wall >= next_telemetry_wall:
+                next_telemetry_wall = wall + self.telemetry_interval_s / self.clock.speed
+                self.outbox.put_nowait(agent_pb2.AgentMessage(telemetry=tel))
+
+    def report(self, report: agent_pb2.JobReport) -> None:
+        if self.outbox is not None:
+            self.outbox.put_nowait(agent_pb2.AgentMessage(job_report=report))
+            return
+        if len(self.buffer) >= MAX_BUFFERED_REPORTS:
+            self.buffer.popleft()
+            self.metrics.dropped_reports_total.labels(self.satellite).inc()
+        self.buffer.append(report)
+        self.metrics.buffered_reports.labels(self.satellite).set(len(self.buffer))
+
+    # --- the link ------------------------------------------------------------------------
+    async def connect_forever(self) -> None:
+        backoff = BACKOFF_MIN_S
+        while not self.stopping.is_set():
+            self.metrics.reconnects_total.labels(self.satellite).inc()
+            started = time.time()
+            wait_s: float | None = None
+            try:
+                wait_s = await self.session()
+            except grpc.aio.AioRpcError as exc:
+                log.info(
+                    "%s: link to %s: %s %s",
+                    self.satellite,
+                    self.target,
+                    exc.code().name,
+                    exc.details(),
+                )
+                if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                    log.error(
+                        "%s: the scheduler refuses this agent: %s", self.satellite, exc.details()
+                    )
+            finally:
+                self.outbox = None
+                self.metrics.connected.labels(self.satellite).set(0)
+            if time.time() - started > 5.0:
+                backoff = BACKOFF_MIN_S
+            if wait_s is None:  # failure: exponential backoff with full jitter
+                wait_s = random.uniform(0.5, 1.0) * backoff
+                backoff = min(BACKOFF_MAX_S, backoff * 2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=max(wait_s, 0.0))
+
+    async def session(self) -> float | None:
+        """One stream; returns wall seconds to wait before reconnecting (None: backoff)."""
+        async with grpc.aio.insecure_channel(self.target) as channel:
+            stub = agent_pb2_grpc.AgentServiceStub(channel)
+            call = stub.Connect()
+            await call.write(agent_pb2.AgentMessage(hello=self.hello()))
+            first = await call.read()
+            if first is grpc.aio.EOF:  # type: ignore[attr-defined]
+                return None
+            body = first.WhichOneof("body")
+            if body == "link_down":
+                return self.link_down_wait(first.link_down)
+            if body != "welcome":
+                log.error("%s: expected Welcome, got %s", self.satellite, body)
+                return None
+            self.welcome(first.welcome)
+            outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
+            while self.buffer:
+                outbox.put_nowait(agent_pb2.AgentMessage(job_report=self.buffer.popleft()))
+            for report in self.recent_terminal:
+                outbox.put_nowait(agent_pb2.AgentMessage(job_report=report))
+            self.metrics.buffered_reports.labels(self.satellite).set(0)
+            self.outbox = outbox
+            self.metrics.connected.labels(self.satellite).set(1)
+            log.info("%s: connected to %s", self.satellite, self.target)
+            writer = asyncio.create_task(self._write(call, outbox))
+            try:
+                while True:
+                    msg = await call.read()
+                    if msg is grpc.aio.EOF:  # type: ignore[attr-defined]
+                        return None
+                    wait = self.handle(msg)
+                    if wait is not None:
+                        return wait
+            finally:
+                self.outbox = None
+                # Reports queued but not written go back to the buffer, in order.
+                pending = [m.job_report for m in _drain(outbox) if m.HasField("job_report")]
+                self.buffer.extendleft(reversed(pending))
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                    await writer
+                call.cancel()
+
+    async def _write(
+        self,
+        call: grpc.aio.StreamStreamCall,
+        outbox: asyncio.Queue[agent_pb2.AgentMessage],
+    ) -> None:
+        while True:
+            msg = await outbox.get()
+            await call.write(msg)
+
+    def hello(self) -> agent_pb2.Hello:
+        running = self.runtime.running_jobs() if self.runtime else []
+        return agent_pb2.Hello(
+            satellite_id=self.satellite,
+            agent_version="0.1.0",
+            boot_id=self.boot_id,
+            last_plan_version=self.plan_version,
+            running_jobs=running,
+        )
+
+    def welcome(self, w: agent_pb2.Welcome) -> None:
+        self.clock = Clock(w.clock.sim_epoch_s, w.clock.wall_epoch_s, w.clock.speed)
+        self.telemetry_interval_s = w.config.telemetry_interval_s or self.clock.speed
+        if self.runtime is None:
+            self.runtime = Runtime.from_config(w.config, self.clock.now_s())
+
+    def link_down_wait(self, down: agent_pb2.LinkDown) -> float:
+        c = down.clock
+        self.clock = Clock(c.sim_epoch_s, c.wall_epoch_s, c.speed)
+        if self.runtime is not None:
+            self.runtime.set_link(False)
+        # Come back just after AOS (a second of simulated time).
+        return max(0.0, (down.next_contact_start_s + 1.0 - self.clock.now_s()) / c.speed)
+
+    def handle(self, msg: agent_pb2.SchedulerMessage) -> float | None:
+        body = msg.WhichOneof("body")
+        rt = self.runtime
+        if body == "plan" and rt is not None:
+            plan = msg.plan
+            if plan.plan_version < self.plan_version:
+                self._ack(plan.plan_version, False, "older than the applied plan")
+                return None
+            self.plan_version = plan.plan_version
+            rt.apply_plan(plan, self.clock.now_s() if self.clock else 0.0)
+            self.metrics.plan_version.labels(self.satellite).set(plan.plan_version)
+            self._ack(plan.plan_version, True, "")
+        elif body == "cancel" and rt is not None:
+            rt.cancel(msg.cancel.job_id, msg.cancel.reason)
+        elif body == "drain" and rt is not None:
+            rt.drain(msg.drain.reason)
+        elif body == "link_down":
+            return self.link_down_wait(msg.link_down)
+        return None
+
+    def _ack(self, version: int, accepted: bool, reason: str) -> None:
+        if self.outbox is not None:
+            self.outbox.put_nowait(
+                agent_pb2.AgentMessage(
+                    plan_ack=agent_pb2.PlanAck(
+                        plan_version=version, accepted=accepted, reason=reason
+                    )
+                )
+            )
+
+
+def _drain(queue: asyncio.Queue[agent_pb2.AgentMessage]) -> list[agent_pb2.AgentMessage]:
+    out = []
+    while not queue.empty():
+        out.append(queue.get_nowait())
+    return out
+
+
+async def run(args: argparse.Namespace) -> None:
+    metrics = AgentMetrics(args.satellite)
+    if args.metrics_port is not None:
+        start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
+    agent = Agent(args.satellite, args.scheduler, metrics)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, agent.stopping.set)
+    print(f"orbit-agent {args.satellite} started (scheduler {args.scheduler})", flush=True)
+    tasks = [asyncio.create_task(agent.execute()), asyncio.create_task(agent.connect_forever())]
+    await agent.stopping.wait()
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="orbit-agent", description=__doc__.splitlines()[0])
+    p.add_argument("--satellite", required=True, help="satellite id, as in the scenario")
+    p.add_argument("--scheduler", default="127.0.0.1:50051", help="HOST:PORT of the scheduler")
+    p.add_argument("--metrics-port", type=int, default=None)
+    p.add_argument("--metrics-host", default="127.0.0.1")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        asyncio.run(run(args))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Prometheus metrics of one agent, in a registry of its own: the satellite's own view.
+
+Same conventions as the scheduler (`orbital_` prefix, base units, `_total` counters); every
+series carries the bounded `satellite` label so a Prometheus scraping many agents can tell
+them apart.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info, disable_created_metrics
+
+from scheduler import __version__
+
+WH_TO_J = 3600.0
+
+# `_created` samples are noise for these short-lived processes.
+disable_created_metrics()
+
+
+class AgentMetrics:
+    def __init__(self, satellite: str) -> None:
+        r = self.registry = CollectorRegistry()
+        Info("orbital_agent_build", "Build of the agent", registry=r).info(
+            {
+                "version": __version__,
+                "python": platform.python_version(),
+                "role": "agent",
+                "satellite": satellite,
+            }
+        )
+        lab = ["satellite"]
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, lab, registry=r)
+
+        def counter(name: str, doc: str, extra: tuple[str, ...] = ()) -> Counter:
+            return Counter(name, doc, [*lab, *extra], registry=r)
+
+        self.soc_ratio = gauge("orbital_agent_battery_soc_ratio", "Battery state of charge")
+        self.battery_joules = gauge("orbital_agent_battery_energy_joules", "Battery energy")
+        self.temperature = gauge("orbital_agent_temperature_celsius", "Node temperature")
+        self.power_generated = gauge("orbital_agent_power_generated_watts", "Array output")
+        self.power_drawn = gauge("orbital_agent_power_drawn_watts", "Electrical load")
+        self.sunlit = gauge("orbital_agent_sunlit_ratio", "Fraction of the solar disc visible")
+        self.in_contact = gauge("orbital_agent_in_contact", "1 during a ground contact")
+        self.connected = gauge("orbital_agent_connected", "1 while the scheduler stream is open")
+        self.accelerators_busy = gauge("orbital_agent_accelerators_busy", "Accelerators in use")
+        self.plan_version = gauge("orbital_agent_plan_version", "Version of the plan applied")
+        self.buffered_reports = gauge(
+            "orbital_agent_buffered_reports", "Job reports waiting for a link"
+        )
+        self.self_protecting = gauge(
+            "orbital_agent_self_protecting",
+            "1 while the agent overrides its plan to protect itself",
+        )
+        self.self_protection_total = counter(
+            "orbital_agent_self_protection_events_total",
+            "Times the agent started protecting itself",
+        )
+        self.job_reports_total = counter(
+            "orbital_agent_job_reports_total", "Job reports produced, by kind", ("kind",)
+        )
+        self.reconnects_total = counter(
+            "orbital_agent_reconnects_total", "Stream (re)connection attempts"
+        )
+        self.dropped_reports_total = counter(
+            "orbital_agent_dropped_reports_total", "Reports dropped because the buffer was full"
+        )
+        self.satellite = satellite
+        self._protecting = False
+
+    def state(
+        self,
+        *,
+        soc_wh: float,
+        capacity_wh: float,
+        temperature_c: float,
+        generated_w: float,
+        drawn_w: float,
+        sunlit: float,
+        in_contact: bool,
+        busy: int,
+        protection: str,
+    ) -> None:
+        s = self.satellite
+        self.soc_ratio.labels(s).set(soc_wh / capacity_wh if capacity_wh else 0.0)
+        self.battery_joules.labels(s).set(soc_wh * WH_TO_J)
+        self.temperature.labels(s).set(temperature_c)
+        self.power_generated.labels(s).set(generated_w)
+        self.power_drawn.labels(s).set(drawn_w)
+        self.sunlit.labels(s).set(sunlit)
+        self.in_contact.labels(s).set(1.0 if in_contact else 0.0)
+        self.accelerators_busy.labels(s).set(busy)
+        protecting = bool(protection)
+        self.self_protecting.labels(s).set(1.0 if protecting else 0.0)
+        if protecting and not self._protecting:
+            self.self_protection_total.labels(s).inc()
+        self._protecting = protecting

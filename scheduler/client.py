@@ -1,0 +1,84 @@
+"""A small synchronous client of the scheduler for orbitctl and the demo: gRPC errors become
+UserErrors with the server's message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import grpc
+from orbitalsched.v1 import cluster_pb2, cluster_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+
+from scheduler.errors import UserError
+
+DEFAULT_SCHEDULER = "127.0.0.1:50051"
+T = TypeVar("T")
+
+
+class Client:
+    def __init__(self, address: str, timeout_s: float = 30.0) -> None:
+        self.address = address
+        self.timeout_s = timeout_s
+        self.channel = grpc.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ],
+        )
+        self.jobs = jobs_pb2_grpc.JobServiceStub(self.channel)
+        self.cluster = cluster_pb2_grpc.ClusterServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def call(self, fn: Callable[..., T], request: object) -> T:
+        try:
+            return fn(request, timeout=self.timeout_s)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            details = exc.details()
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise UserError(
+                    f"no scheduler answers at {self.address} (start one with `orbitctl cluster "
+                    "up`, or pass --scheduler HOST:PORT)"
+                ) from None
+            raise UserError(f"{code.name}: {details}") from None
+
+    def submit(self, specs: list[jobs_pb2.JobSpec]) -> list[str]:
+        if len(specs) == 1:
+            r = self.call(self.jobs.SubmitJob, jobs_pb2.SubmitJobRequest(job=specs[0]))
+            return [r.job.spec.job_id]
+        resp = self.call(self.jobs.SubmitJobs, jobs_pb2.SubmitJobsRequest(jobs=specs))
+        return list(resp.job_ids)
+
+    def all_jobs(self, **filters: object) -> Iterator[jobs_pb2.Job]:
+        token = ""
+        while True:
+            resp = self.call(
+                self.jobs.ListJobs,
+                jobs_pb2.ListJobsRequest(page_size=1000, page_token=token, **filters),  # type: ignore[arg-type]
+            )
+            yield from resp.jobs
+            token = resp.next_page_token
+            if not token:
+                return
+
+    def satellites(self) -> cluster_pb2.ListSatellitesResponse:
+        return self.call(self.cluster.ListSatellites, cluster_pb2.ListSatellitesRequest())
+
+    def plan(self) -> cluster_pb2.PlanSummary:
+        return self.call(self.cluster.GetPlan, cluster_pb2.GetPlanRequest()).plan
+
+    def now_s(self) -> float:
+        return self.satellites().now_s
+
+
+@contextmanager
+def connect(address: str) -> Iterator[Client]:
+    client = Client(address)
+    try:
+        yield client
+    finally:
+        client.close()

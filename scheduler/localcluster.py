@@ -1,0 +1,180 @@
+"""A cluster on this machine: one scheduler process and one agent process per satellite,
+on loopback with free ports. Used by `orbitctl cluster up`, `orbitctl demo` and the
+integration tests; every process it starts is stopped by `stop()` (or the context manager).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from scheduler.errors import UserError
+
+READY_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LocalCluster:
+    satellites: tuple[str, ...]
+    workdir: Path
+    scenario: str | None = None
+    speed: float = 60.0
+    link_model: str = "always"
+    scheduler_args: tuple[str, ...] = ()
+    metrics: bool = True
+    metrics_port: int | None = None
+    db: Path | None = None
+    address: str = ""
+    scheduler_metrics_port: int | None = None
+    agent_metrics_ports: dict[str, int] = field(default_factory=dict)
+    scheduler_proc: subprocess.Popen[bytes] | None = None
+    agents: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.db is None:
+            self.db = self.workdir / "scheduler.db"
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _log(self, name: str) -> IO[bytes]:
+        f = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop())
+        self._logs.append(f)
+        return f
+
+    def start(self) -> LocalCluster:
+        self.start_scheduler()
+        for name in self.satellites:
+            self.start_agent(name)
+        return self
+
+    def start_scheduler(self, port: int | None = None) -> None:
+        """Start (or restart, on the same database and address) the scheduler."""
+        if port is None:
+            port = int(self.address.rpartition(":")[2]) if self.address else free_port()
+        if self.metrics and self.scheduler_metrics_port is None:
+            self.scheduler_metrics_port = self.metrics_port or free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "scheduler.server.main",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--db",
+            str(self.db),
+            "--speed",
+            str(self.speed),
+            "--link-model",
+            self.link_model,
+            "--satellites",
+            str(len(self.satellites)),
+            *self.scheduler_args,
+        ]
+        if self.scenario:
+            cmd += ["--scenario", self.scenario]
+        if self.scheduler_metrics_port is not None:
+            cmd += ["--metrics-port", str(self.scheduler_metrics_port)]
+        log = self._log("scheduler")
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=_env())
+        self.scheduler_proc = proc
+        self.address = f"127.0.0.1:{_wait_for_line(proc, 'listening on', log).split(':')[-1]}"
+
+    def start_agent(self, name: str) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "agents.agent",
+            "--satellite",
+            name,
+            "--scheduler",
+            self.address,
+        ]
+        if self.metrics:
+            port = self.agent_metrics_ports.setdefault(name, free_port())
+            cmd += ["--metrics-port", str(port)]
+        log = self._log(f"agent-{name}")
+        self.agents[name] = subprocess.Popen(cmd, stdout=log, stderr=log, env=_env())
+
+    def kill_agent(self, name: str) -> None:
+        """SIGKILL an agent (a satellite that is gone)."""
+        proc = self.agents.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def kill_scheduler(self) -> None:
+        assert self.scheduler_proc is not None
+        self.scheduler_proc.send_signal(signal.SIGKILL)
+        self.scheduler_proc.wait()
+        self.scheduler_proc = None
+
+    def alive(self) -> bool:
+        procs = [self.scheduler_proc, *self.agents.values()]
+        return all(p is not None and p.poll() is None for p in procs)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        procs = [p for p in (*self.agents.values(), self.scheduler_proc) if p is not None]
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.time() + timeout_s
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            if p.stdout is not None:
+                p.stdout.close()
+        self.agents.clear()
+        self.scheduler_proc = None
+        for f in self._logs:
+            with contextlib.suppress(OSError):
+                f.close()
+        self._logs.clear()
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _wait_for_line(proc: subprocess.Popen[bytes], marker: str, log: IO[bytes]) -> str:
+    """Read the process's stdout until a line containing marker; copy lines to the log."""
+    assert proc.stdout is not None
+    deadline = time.time() + READY_TIMEOUT_S
+    buf = b""
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise UserError(f"scheduler exited with status {proc.returncode}; see {log.name}")
+        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if not ready:
+            continue
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        buf += chunk
+        log.write(chunk)
+        log.flush()
+        for line in buf.decode(errors="replace").splitlines():
+            if marker in line:
+                return line.strip()
+    raise UserError(f"scheduler did not start within {READY_TIMEOUT_S:.0f} s; see {log.name}")
