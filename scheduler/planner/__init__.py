@@ -1,0 +1,45 @@
+"""The planner: which job runs on which satellite, and when (see README.md)."""
+
+from scheduler.planner.domain import (
+    ContactWindow,
+    InferenceJob,
+    Job,
+    Plan,
+    PlanItem,
+    PlanResult,
+    Priority,
+    Problem,
+    RunningJob,
+    Satellite,
+    SatelliteForecast,
+    SatelliteState,
+    TrainingJob,
+    TrainingProgress,
+    Unplaced,
+    Violation,
+    Weights,
+)
+from scheduler.planner.validation import JobSpecError, validate_job, validate_problem
+
+__all__ = [
+    "ContactWindow",
+    "InferenceJob",
+    "Job",
+    "JobSpecError",
+    "Plan",
+    "PlanItem",
+    "PlanResult",
+    "Priority",
+    "Problem",
+    "RunningJob",
+    "Satellite",
+    "SatelliteForecast",
+    "SatelliteState",
+    "TrainingJob",
+    "TrainingProgress",
+    "Unplaced",
+    "Violation",
+    "Weights",
+    "validate_job",
+    "validate_problem",
+]

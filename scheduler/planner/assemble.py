@@ -1,0 +1,243 @@
+"""From a selection of candidates to a Plan: items, checkpoint times, scores and the reason
+for every job left out. Shared by the CP-SAT and greedy paths so both are scored alike."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scheduler.planner import feasibility as fz
+from scheduler.planner.candidates import Candidate, CandidateSet, GangOption, _components
+from scheduler.planner.domain import Plan, PlanItem, Priority, Problem, Unplaced
+from scheduler.planner.ledger import Misfit, SatContext, SatLedger
+
+# Objective integers are value x VALUE_SCALE (a thousandth of a value unit).
+VALUE_SCALE = 1000
+_MAX_MULTIPLIER = 10**9
+
+
+@dataclass
+class Selection:
+    inference: list[Candidate] = field(default_factory=list)
+    training: list[tuple[GangOption, list[int]]] = field(default_factory=list)
+
+
+def priority_multipliers(problem: Problem, cset: CandidateSet) -> dict[int, int]:
+    """Weight per priority class so that a higher class dominates: each class's weight
+    exceeds everything the classes below can earn (capped at 1e9 to keep CP-SAT integers
+    sane; past the cap the dominance is very strong rather than strict)."""
+    achievable: dict[int, float] = defaultdict(float)
+    smallest: dict[int, float] = {}
+    for j, cands in cset.inference.items():
+        p = int(problem.jobs[j].priority)
+        best = max(c.value for c in cands)
+        achievable[p] += best
+        smallest[p] = min(smallest.get(p, math.inf), max(best, 1.0 / VALUE_SCALE))
+    for j, opts in cset.training.items():
+        p = int(problem.jobs[j].priority)
+        achievable[p] += max(min(len(o.blocks), o.max_blocks) * o.value_per_block for o in opts)
+        one_block = max(max(o.value_per_block for o in opts), 1.0 / VALUE_SCALE)
+        smallest[p] = min(smallest.get(p, math.inf), one_block)
+    mults: dict[int, int] = {}
+    below = 0.0
+    for p in sorted(int(x) for x in Priority):
+        # Any one job of class p outweighs everything the classes below can earn.
+        need = below / smallest[p] if p in smallest else 0.0
+        mults[p] = min(math.floor(need) + 1, _MAX_MULTIPLIER)
+        below += achievable[p] * mults[p]
+    return mults
+
+
+def ledgers_for(ctxs: Sequence[SatContext], selection: Selection) -> dict[int, SatLedger]:
+    ledgers: dict[int, SatLedger] = {}
+
+    def get(s: int) -> SatLedger:
+        if s not in ledgers:
+            ledgers[s] = SatLedger(ctxs[s])
+        return ledgers[s]
+
+    for c in selection.inference:
+        get(c.sat).add(c.start, c.slots, c.accelerators, c.power_w)
+    for opt, blocks in selection.training:
+        for s in opt.sats:
+            for k in blocks:
+                get(s).add(k, opt.block_slots, opt.accelerators, opt.power_w)
+    return ledgers
+
+
+def preemptions(opt: GangOption, blocks: Sequence[int]) -> int:
+    """Stops after a run of blocks inside the horizon, plus a stop of the running gang."""
+    chosen = set(blocks)
+    seq = [k in chosen for k in opt.blocks]
+    stops = sum(1 for a, b in itertools.pairwise(seq) if a and not b)
+    if opt.continuing and seq and not seq[0]:
+        stops += 1
+    return stops
+
+
+def score(
+    problem: Problem, ctxs: Sequence[SatContext], selection: Selection, mults: dict[int, int]
+) -> tuple[float, float]:
+    """(priority-weighted objective, plain value), in value units."""
+    w = problem.weights
+    weighted = 0.0
+    value = 0.0
+    for c in selection.inference:
+        weighted += mults[int(problem.jobs[c.job].priority)] * c.value
+        value += c.value
+    for opt, blocks in selection.training:
+        v = len(blocks) * opt.value_per_block
+        weighted += mults[int(problem.jobs[opt.job].priority)] * v - w.preemption * preemptions(
+            opt, blocks
+        )
+        value += v
+    for s, ledger in ledgers_for(ctxs, selection).items():
+        weighted -= w.battery_depth_per_kwh * battery_depth_kwh(ctxs[s], ledger)
+    return weighted, value
+
+
+def battery_depth_kwh(ctx: SatContext, ledger: SatLedger) -> float:
+    soc = fz.soc_at_segment_ends(
+        ctx.soc0_wh, ctx.base_net_wh - ledger.seg_load_wh, ctx.segments, ctx.bus
+    )
+    mask = np.array([seg.kind != fz.CHARGING for seg in ctx.segments])
+    depth_wh = np.maximum(ctx.bus.battery_capacity_wh - soc[mask], 0.0)
+    # Whole kWh rounded up, as the CP-SAT model counts it.
+    return float(np.sum(np.ceil(depth_wh / 1000.0 - 1e-9)))
+
+
+def _merge_blocks(starts: Sequence[int], block: int) -> list[tuple[int, int, list[int]]]:
+    """Consecutive blocks -> (first slot, stop slot, checkpoint slot-ends)."""
+    runs: list[tuple[int, int, list[int]]] = []
+    for k in sorted(starts):
+        if runs and runs[-1][1] == k:
+            first, _, cps = runs[-1]
+            runs[-1] = (first, k + block, [*cps, k + block])
+        else:
+            runs.append((k, k + block, [k + block]))
+    return runs
+
+
+def build_plan(
+    problem: Problem, selection: Selection, unplaced: Sequence[Unplaced], version: int
+) -> Plan:
+    t = problem.slot_start_s
+    items: list[PlanItem] = []
+    for c in selection.inference:
+        items.append(
+            PlanItem(
+                satellite=problem.satellites[c.sat].name,
+                job_id=problem.jobs[c.job].job_id,
+                kind="inference",
+                start_s=t(c.start),
+                end_s=t(c.start + c.slots),
+                accelerators=c.accelerators,
+                power_w=c.power_w,
+                delivery_s=c.delivery_s,
+                station=c.station,
+            )
+        )
+    for opt, blocks in selection.training:
+        for first, stop, cps in _merge_blocks(blocks, opt.block_slots):
+            for s in opt.sats:
+                items.append(
+                    PlanItem(
+                        satellite=problem.satellites[s].name,
+                        job_id=problem.jobs[opt.job].job_id,
+                        kind="training",
+                        start_s=t(first),
+                        end_s=t(stop),
+                        accelerators=opt.accelerators,
+                        power_w=opt.power_w,
+                        checkpoint_times_s=tuple(t(k) for k in cps),
+                    )
+                )
+    items.sort(key=lambda i: (i.satellite, i.start_s, i.job_id))
+    return Plan(
+        version=version,
+        created_s=problem.now_s,
+        horizon_start_s=problem.now_s,
+        horizon_end_s=problem.horizon_end_s,
+        items=tuple(items),
+        unplaced=tuple(sorted(unplaced, key=lambda u: u.job_id)),
+    )
+
+
+def unplaced_reasons(
+    problem: Problem, ctxs: Sequence[SatContext], cset: CandidateSet, selection: Selection
+) -> list[Unplaced]:
+    """A reason for every job without a place: from pruning, or by replaying its candidates
+    against what the selection booked and naming the constraint that blocks most of them."""
+    placed = {c.job for c in selection.inference} | {o.job for o, b in selection.training if b}
+    ledgers = ledgers_for(ctxs, selection)
+    volume_used: dict[fz.ContactKey, float] = defaultdict(float)
+    for c in selection.inference:
+        volume_used[c.contact] += problem.jobs[c.job].output_mb  # type: ignore[union-attr]
+    out = list(cset.rejected.values())
+    for j, cands in cset.inference.items():
+        if j in placed:
+            continue
+        why: Counter[Misfit] = Counter()
+        for c in cands:
+            ledger = ledgers.get(c.sat) or SatLedger(ctxs[c.sat])
+            misfit = ledger.misfit(c.start, c.slots, c.accelerators, c.power_w)
+            if misfit is not None:
+                why[misfit] += 1
+                continue
+            window = cset.contacts[c.contact]
+            out_mb = problem.jobs[j].output_mb  # type: ignore[union-attr]
+            if volume_used[c.contact] + out_mb > window.volume_mb + 1e-9:
+                why[
+                    Misfit(
+                        "DOWNLINK_VOLUME",
+                        f"downlink volume of contact {window.station} {{0}}-{{1}} is full",
+                        (window.start_s, window.end_s),
+                    )
+                ] += 1
+                continue
+            why[
+                Misfit(
+                    "CAPACITY", "fits but was not chosen: higher-priority or higher-value work won"
+                )
+            ] += 1
+        top = why.most_common(1)[0][0]
+        out.append(Unplaced(problem.jobs[j].job_id, top.code, top.reason))
+    for j, opts in cset.training.items():
+        if j in placed:
+            continue
+        job = problem.jobs[j]
+        free = [
+            s
+            for s in {s for o in opts for s in o.sats} | set(range(len(ctxs)))
+            if ctxs[s].available
+            and any(
+                (ledgers.get(s) or SatLedger(ctxs[s])).misfit(
+                    k, opts[0].block_slots, opts[0].accelerators, opts[0].power_w
+                )
+                is None
+                for k in opts[0].blocks
+            )
+        ]
+        comps = _components(ctxs, free)
+        connected = max((len(c) for c in comps), default=0)
+        size = job.gang_size  # type: ignore[union-attr]
+        if connected < size:
+            out.append(
+                Unplaced(
+                    job.job_id, "GANG", f"gang needs {size} connected satellites, {connected} free"
+                )
+            )
+        else:
+            out.append(
+                Unplaced(
+                    job.job_id,
+                    "CAPACITY",
+                    "a gang fits but higher-priority or higher-value work won",
+                )
+            )
+    return out

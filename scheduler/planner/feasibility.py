@@ -1,0 +1,213 @@
+"""Pure feasibility rules, each usable and tested alone.
+
+Slots: slot k covers [now_s + k * slot_s, now_s + (k + 1) * slot_s). A job of d slots that
+starts in slot k occupies slots k .. k + d - 1 and ends at now_s + (k + d) * slot_s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scheduler.forecast.bus import BusParams
+from scheduler.forecast.constants import KELVIN_OFFSET, STEFAN_BOLTZMANN_W_M2_K4
+from scheduler.forecast.thermal import radiated_w
+from scheduler.planner.domain import ContactWindow, FloatArray, Satellite
+
+# A segment kind: the battery can only charge (generation >= the largest possible load),
+# can only drain (generation <= the smallest load), or either (a single slot).
+CHARGING = "charging"
+DRAINING = "draining"
+MIXED = "mixed"
+
+
+def hhmm(t_s: float) -> str:
+    """UTC wall time of a POSIX second as HH:MM."""
+    return datetime.fromtimestamp(t_s, tz=UTC).strftime("%H:%M")
+
+
+def duration_slots(duration_s: float, slot_s: float) -> int:
+    """Whole slots needed to run for duration_s (at least one)."""
+    return max(1, math.ceil(duration_s / slot_s - 1e-9))
+
+
+def route_groups(satellites: Sequence[Satellite]) -> list[int]:
+    """Group id per satellite: connected components of the ISL neighbour graph. Outputs of a
+    satellite reach the ground through any member of its group that is in contact."""
+    index = {s.name: i for i, s in enumerate(satellites)}
+    parent = list(range(len(satellites)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, sat in enumerate(satellites):
+        for name in sat.isl_neighbours:
+            j = index.get(name)
+            if j is not None:
+                parent[find(i)] = find(j)
+    roots = [find(i) for i in range(len(satellites))]
+    relabel: dict[int, int] = {}
+    return [relabel.setdefault(r, len(relabel)) for r in roots]
+
+
+ContactKey = tuple[int, int]  # (satellite index, index in its forecast contacts)
+
+
+@dataclass(frozen=True)
+class RoutedContact:
+    key: ContactKey
+    window: ContactWindow
+
+
+def group_contacts(
+    satellites: Sequence[Satellite], groups: Sequence[int]
+) -> dict[int, list[RoutedContact]]:
+    """Contacts reachable by each route group, sorted by start time."""
+    out: dict[int, list[RoutedContact]] = {}
+    for i, sat in enumerate(satellites):
+        for c_idx, window in enumerate(sat.forecast.contacts):
+            out.setdefault(groups[i], []).append(RoutedContact((i, c_idx), window))
+    for contacts in out.values():
+        contacts.sort(key=lambda rc: (rc.window.start_s, rc.key))
+    return out
+
+
+def transfer_s(size_mb: float, rate_mbps: float) -> float:
+    return size_mb * 8.0 / rate_mbps if size_mb > 0 else 0.0
+
+
+def first_transfer(
+    contacts: Sequence[RoutedContact], ready_s: float, size_mb: float
+) -> tuple[float, RoutedContact] | None:
+    """Earliest completion of a transfer of size_mb that may begin at ready_s, in one
+    contact that has room for it in time: (done_s, contact) or None."""
+    for rc in contacts:
+        w = rc.window
+        if w.end_s <= ready_s:
+            continue
+        begin_s = max(w.start_s, ready_s)
+        done_s = begin_s + transfer_s(size_mb, w.downlink_mbps)
+        if done_s <= w.end_s:
+            return done_s, rc
+    return None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Slots [first, stop) over which the state of charge moves one way (or one slot)."""
+
+    first: int
+    stop: int
+    kind: str
+
+
+def battery_segments(gen_w: FloatArray, min_load_w: float, max_load_w: float) -> list[Segment]:
+    """Split the horizon so that the state of charge is monotone inside each segment; the
+    floor and the capacity then need checking only at segment ends."""
+    kinds = [CHARGING if g >= max_load_w else DRAINING if g <= min_load_w else MIXED for g in gen_w]
+    segments: list[Segment] = []
+    k = 0
+    n = len(kinds)
+    while k < n:
+        stop = k + 1
+        if kinds[k] != MIXED:
+            while stop < n and kinds[stop] == kinds[k]:
+                stop += 1
+        segments.append(Segment(k, stop, kinds[k]))
+        k = stop
+    return segments
+
+
+def segment_overlap_slots(segments: Sequence[Segment], k: int, d: int) -> NDArray[np.int64]:
+    """Slots of [k, k + d) that fall in each segment."""
+    firsts = np.array([s.first for s in segments])
+    stops = np.array([s.stop for s in segments])
+    return np.maximum(np.minimum(stops, k + d) - np.maximum(firsts, k), 0)
+
+
+def soc_at_segment_ends(
+    soc0_wh: float, net_wh: FloatArray, segments: Sequence[Segment], bus: BusParams
+) -> FloatArray:
+    """Highest reachable state of charge at each segment end: clipped at capacity (the
+    surplus is curtailed), never clipped below (a breach shows as a value under the floor).
+    net_wh is (generation - load) energy per segment."""
+    out = np.empty(len(segments))
+    soc = soc0_wh
+    cap = bus.battery_capacity_wh
+    for g, seg in enumerate(segments):
+        soc = soc + net_wh[g]
+        if seg.kind != DRAINING:
+            soc = min(soc, cap)
+        out[g] = soc
+    return out
+
+
+@dataclass(frozen=True)
+class ThermalLinear:
+    """Tangent linearisation of radiation at the temperature limit Tm:
+    R(T) ~ r0_w + b_w_k (T - Tm). Radiation (T^4) is convex, so the tangent lies below it:
+    the linear model runs hotter than the nonlinear one and is safe to plan with.
+    Over a slot with constant heat input q, u = T - Tm evolves exactly as
+    u' = a u + (1 - a) (q - r0_w) / b_w_k with a = exp(-b_w_k slot_s / C)."""
+
+    a: float
+    b_w_k: float
+    r0_w: float
+    limit_c: float
+
+
+def thermal_linear(bus: BusParams, slot_s: float) -> ThermalLinear:
+    tm_k = bus.max_temperature_c + KELVIN_OFFSET
+    r0 = float(radiated_w(tm_k, bus))
+    b = 4.0 * bus.radiator_emissivity * STEFAN_BOLTZMANN_W_M2_K4 * bus.radiator_area_m2 * tm_k**3
+    return ThermalLinear(
+        math.exp(-b * slot_s / bus.heat_capacity_j_k), b, r0, bus.max_temperature_c
+    )
+
+
+def linear_temperature_c(lin: ThermalLinear, t0_c: float, heat_in_w: FloatArray) -> FloatArray:
+    """Linear-model temperature at every slot end (n values) for heat input per slot."""
+    u = t0_c - lin.limit_c
+    out = np.empty(len(heat_in_w))
+    for k, q in enumerate(heat_in_w):
+        u = lin.a * u + (1.0 - lin.a) * (q - lin.r0_w) / lin.b_w_k
+        out[k] = u
+    return out + lin.limit_c
+
+
+def thermal_kernel(lin: ThermalLinear, checks: NDArray[np.int64], k: int, d: int) -> FloatArray:
+    """Temperature rise (K per W of extra load) at each check (slot-end index n: the end of
+    slot n - 1) caused by running over slots [k, k + d)."""
+    n = checks.astype(np.float64)
+    e = np.minimum(k + d, checks).astype(np.float64)
+    active = checks > k
+    rise = np.where(active, lin.a ** (n - e) * (1.0 - lin.a ** np.maximum(e - k, 0.0)), 0.0)
+    return rise / lin.b_w_k
+
+
+def thermal_margin_c(
+    lin: ThermalLinear, bus: BusParams, env_w: FloatArray, check_every: int, slot_s: float
+) -> float:
+    """Margin below the limit at check points that covers the unchecked slot ends between
+    them: the fastest heating rate near the limit times the check spacing, plus 0.1 K."""
+    near_k = bus.max_temperature_c - 5.0 + KELVIN_OFFSET
+    rate_k_s = (float(np.max(env_w)) + bus.full_load_w - float(radiated_w(near_k, bus))) / (
+        bus.heat_capacity_j_k
+    )
+    return max(rate_k_s, 0.0) * (check_every - 1) * slot_s + 0.1
+
+
+def check_slots(n_slots: int, every: int) -> NDArray[np.int64]:
+    """Slot-end indices (1..n_slots) where the linear thermal limit is enforced."""
+    checks = list(range(every, n_slots + 1, every))
+    if not checks or checks[-1] != n_slots:
+        checks.append(n_slots)
+    return np.array(checks, dtype=np.int64)

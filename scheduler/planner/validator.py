@@ -1,0 +1,268 @@
+"""Plan validator, independent of the CP-SAT formulation: recomputes the battery with
+power.battery_trace and the temperature with the nonlinear thermal.temperature_trace from
+the items themselves, and checks every other rule directly on the plan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from scheduler.forecast.power import battery_trace
+from scheduler.forecast.thermal import temperature_trace
+from scheduler.planner.domain import (
+    ContactWindow,
+    FloatArray,
+    InferenceJob,
+    Plan,
+    PlanItem,
+    Problem,
+    Satellite,
+    TrainingJob,
+    Violation,
+)
+
+BATTERY_TOL_WH = 1e-6
+THERMAL_TOL_C = 1e-6
+TIME_TOL_S = 1e-6
+
+
+def _slot_profile(problem: Problem, spans: list[tuple[float, float, float]]) -> FloatArray:
+    """Per-slot average of a sum of (start_s, end_s, amount) rectangles."""
+    edges = problem.now_s + problem.slot_s * np.arange(problem.n_slots + 1)
+    out = np.zeros(problem.n_slots)
+    for start_s, end_s, amount in spans:
+        overlap = np.clip(np.minimum(edges[1:], end_s) - np.maximum(edges[:-1], start_s), 0, None)
+        out += amount * overlap / problem.slot_s
+    return out
+
+
+def _groups(problem: Problem) -> dict[str, set[str]]:
+    """Satellites reachable from each satellite through ISL neighbours (BFS)."""
+    names = {s.name: s for s in problem.satellites}
+    out: dict[str, set[str]] = {}
+    for sat in problem.satellites:
+        seen = {sat.name}
+        stack = [sat.name]
+        while stack:
+            for n in names[stack.pop()].isl_neighbours:
+                if n in names and n not in seen:
+                    seen.add(n)
+                    stack.append(n)
+        out[sat.name] = seen
+    return out
+
+
+def _check_satellite(problem: Problem, sat: Satellite, items: list[PlanItem]) -> list[Violation]:
+    out: list[Violation] = []
+    state = problem.states[sat.name]
+    bus = sat.bus
+    committed = [(r.start_s, r.end_s, r.power_w) for r in state.running]
+    planned = [(i.start_s, i.end_s, i.power_w) for i in items]
+    acc_spans = [(r.start_s, r.end_s, float(r.accelerators)) for r in state.running]
+    acc_spans += [(i.start_s, i.end_s, float(i.accelerators)) for i in items]
+    # Accelerators at every instant: check at each start.
+    for t in sorted({s for s, _, _ in acc_spans}):
+        used = sum(a for s, e, a in acc_spans if s <= t + TIME_TOL_S and e > t + TIME_TOL_S)
+        if used > bus.accelerators:
+            out.append(
+                Violation(
+                    "accelerators",
+                    sat.name,
+                    None,
+                    t,
+                    f"{used:.0f} accelerators busy, {bus.accelerators} on board",
+                )
+            )
+    base = np.full(problem.n_slots, bus.baseline_power_w) + _slot_profile(problem, committed)
+    load = base + _slot_profile(problem, planned)
+    gen = np.asarray(sat.forecast.generation_w, dtype=np.float64)
+    soc0 = min(max(state.soc_wh, 0.0), bus.battery_capacity_wh)
+    with_plan = battery_trace(soc0, gen, load, problem.slot_s, bus).soc_wh[1:]
+    without = battery_trace(soc0, gen, base, problem.slot_s, bus).soc_wh[1:]
+    floor = bus.battery_floor_wh - BATTERY_TOL_WH
+    bad = (with_plan < floor) & (with_plan < without - BATTERY_TOL_WH)
+    if bad.any():
+        k = int(np.argmax(bad))
+        out.append(
+            Violation(
+                "battery",
+                sat.name,
+                None,
+                problem.slot_start_s(k + 1),
+                f"state of charge {with_plan[k]:.1f} Wh under the floor "
+                f"{bus.battery_floor_wh:.1f} Wh",
+            )
+        )
+    env = np.asarray(sat.forecast.environment_heat_w, dtype=np.float64)
+    temp = temperature_trace(state.temperature_c, env, load, problem.slot_s, bus).temperature_c[1:]
+    temp0 = temperature_trace(state.temperature_c, env, base, problem.slot_s, bus).temperature_c[1:]
+    hot = (temp > bus.max_temperature_c + THERMAL_TOL_C) & (temp > temp0 + THERMAL_TOL_C)
+    if hot.any():
+        k = int(np.argmax(hot))
+        out.append(
+            Violation(
+                "thermal",
+                sat.name,
+                None,
+                problem.slot_start_s(k + 1),
+                f"temperature {temp[k]:.2f} C over the limit {bus.max_temperature_c} C",
+            )
+        )
+    return out
+
+
+def _delivery(
+    contacts: list[ContactWindow], ready_s: float, size_mb: float
+) -> tuple[float, ContactWindow] | None:
+    for w in sorted(contacts, key=lambda c: c.start_s):
+        begin = max(w.start_s, ready_s)
+        done = begin + (size_mb * 8.0 / w.downlink_mbps if size_mb > 0 else 0.0)
+        if w.end_s > ready_s and done <= w.end_s + TIME_TOL_S:
+            return done, w
+    return None
+
+
+def validate_plan(problem: Problem, plan: Plan) -> list[Violation]:
+    """Every broken rule of the plan; [] when it is sound."""
+    out: list[Violation] = []
+    sats = {s.name: s for s in problem.satellites}
+    jobs = {j.job_id: j for j in problem.jobs}
+    groups = _groups(problem)
+    by_sat: dict[str, list[PlanItem]] = defaultdict(list)
+    by_job: dict[str, list[PlanItem]] = defaultdict(list)
+    for item in plan.items:
+        v = None
+        if item.satellite not in sats:
+            v = "unknown satellite"
+        elif not problem.states[item.satellite].available:
+            v = "satellite not available"
+        elif item.job_id not in jobs:
+            v = "unknown job"
+        elif (
+            item.start_s < problem.now_s - TIME_TOL_S
+            or item.end_s > plan.horizon_end_s + TIME_TOL_S
+        ):
+            v = "outside the horizon"
+        elif item.start_s < jobs[item.job_id].submit_s - TIME_TOL_S:
+            v = "starts before the job was submitted"
+        if v:
+            out.append(Violation("item", item.satellite, item.job_id, item.start_s, v))
+            continue
+        by_sat[item.satellite].append(item)
+        by_job[item.job_id].append(item)
+    for name, items in by_sat.items():
+        out.extend(_check_satellite(problem, sats[name], items))
+    volume_used: dict[tuple[str, str, float], float] = defaultdict(float)
+    volume_cap: dict[tuple[str, str, float], float] = {}
+    for job_id, items in by_job.items():
+        job = jobs[job_id]
+        if isinstance(job, InferenceJob):
+            if len(items) != 1:
+                out.append(Violation("inference", None, job_id, None, f"placed {len(items)} times"))
+                continue
+            it = items[0]
+            if it.accelerators < job.accelerators or (
+                (it.end_s - it.start_s) * it.accelerators < job.work_acc_s - TIME_TOL_S
+            ):
+                out.append(
+                    Violation(
+                        "inference",
+                        it.satellite,
+                        job_id,
+                        it.start_s,
+                        "too few accelerator-seconds for the work",
+                    )
+                )
+            routed = [c for n in groups[it.satellite] for c in sats[n].forecast.contacts]
+            found = _delivery(routed, it.end_s, job.output_mb)
+            if found is None:
+                out.append(
+                    Violation(
+                        "delivery",
+                        it.satellite,
+                        job_id,
+                        it.end_s,
+                        "no contact after the end to deliver the output",
+                    )
+                )
+                continue
+            done_s, window = found
+            if done_s > job.deadline_s + problem.weights.late_grace_s + TIME_TOL_S:
+                out.append(
+                    Violation(
+                        "deadline",
+                        it.satellite,
+                        job_id,
+                        done_s,
+                        "output delivered past the deadline and its grace",
+                    )
+                )
+            owner = next(n for n in groups[it.satellite] if window in sats[n].forecast.contacts)
+            key = (owner, window.station, window.start_s)
+            volume_used[key] += job.output_mb
+            volume_cap[key] = window.volume_mb
+        elif isinstance(job, TrainingJob):
+            members = {i.satellite for i in items}
+            if len(members) != job.gang_size:
+                out.append(
+                    Violation(
+                        "gang",
+                        None,
+                        job_id,
+                        None,
+                        f"{len(members)} members, gang size {job.gang_size}",
+                    )
+                )
+            first = next(iter(members))
+            reach = _connected_within(problem, members, first)
+            if reach != members:
+                out.append(Violation("gang", None, job_id, None, "members not ISL-connected"))
+            spans = {(i.start_s, i.end_s) for i in items}
+            for s, e in spans:
+                if sum(1 for i in items if (i.start_s, i.end_s) == (s, e)) != len(members):
+                    out.append(Violation("gang", None, job_id, s, "members run at different times"))
+            for i in items:
+                cps = i.checkpoint_times_s
+                if (
+                    not cps
+                    or abs(cps[-1] - i.end_s) > TIME_TOL_S
+                    or any(
+                        b - a > job.checkpoint_interval_s + problem.slot_s
+                        for a, b in zip((i.start_s, *cps), cps, strict=False)
+                    )
+                ):
+                    out.append(
+                        Violation(
+                            "checkpoint",
+                            i.satellite,
+                            job_id,
+                            i.start_s,
+                            "checkpoints missing or further apart than the interval",
+                        )
+                    )
+    for key, used in volume_used.items():
+        if used > volume_cap[key] + 1e-6:
+            out.append(
+                Violation(
+                    "downlink",
+                    key[0],
+                    None,
+                    key[2],
+                    f"{used:.1f} MB routed to a {volume_cap[key]:.1f} MB contact",
+                )
+            )
+    return out
+
+
+def _connected_within(problem: Problem, members: set[str], start: str) -> set[str]:
+    nbrs = {s.name: s.isl_neighbours for s in problem.satellites}
+    seen = {start}
+    stack = [start]
+    while stack:
+        for n in nbrs[stack.pop()]:
+            if n in members and n not in seen:
+                seen.add(n)
+                stack.append(n)
+    return seen
