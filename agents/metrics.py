@@ -8,10 +8,9 @@ them apart.
 from __future__ import annotations
 
 import platform
+from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, disable_created_metrics
-
-from scheduler import __version__
 
 WH_TO_J = 3600.0
 
@@ -22,9 +21,13 @@ disable_created_metrics()
 class AgentMetrics:
     def __init__(self, satellite: str) -> None:
         r = self.registry = CollectorRegistry()
+        try:
+            version = metadata.version("orbital-scheduler")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
         Info("orbital_agent_build", "Build of the agent", registry=r).info(
             {
-                "version": __version__,
+                "version": version,
                 "python": platform.python_version(),
                 "role": "agent",
                 "satellite": satellite,

@@ -6,6 +6,7 @@ integration tests; every process it starts is stopped by `stop()` (or the contex
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import signal
@@ -20,6 +21,7 @@ from typing import IO
 from scheduler.errors import UserError
 
 READY_TIMEOUT_S = 60.0
+PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -95,7 +97,9 @@ class LocalCluster:
         if self.scheduler_metrics_port is not None:
             cmd += ["--metrics-port", str(self.scheduler_metrics_port)]
         log = self._log("scheduler")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=_env())
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=log, env=_env(), preexec_fn=_die_with_parent
+        )
         self.scheduler_proc = proc
         self.address = f"127.0.0.1:{_wait_for_line(proc, 'listening on', log).split(':')[-1]}"
 
@@ -113,7 +117,9 @@ class LocalCluster:
             port = self.agent_metrics_ports.setdefault(name, free_port())
             cmd += ["--metrics-port", str(port)]
         log = self._log(f"agent-{name}")
-        self.agents[name] = subprocess.Popen(cmd, stdout=log, stderr=log, env=_env())
+        self.agents[name] = subprocess.Popen(
+            cmd, stdout=log, stderr=log, env=_env(), preexec_fn=_die_with_parent
+        )
 
     def kill_agent(self, name: str) -> None:
         """SIGKILL an agent (a satellite that is gone)."""
@@ -125,6 +131,8 @@ class LocalCluster:
         assert self.scheduler_proc is not None
         self.scheduler_proc.send_signal(signal.SIGKILL)
         self.scheduler_proc.wait()
+        if self.scheduler_proc.stdout is not None:
+            self.scheduler_proc.stdout.close()
         self.scheduler_proc = None
 
     def alive(self) -> bool:
@@ -151,6 +159,13 @@ class LocalCluster:
             with contextlib.suppress(OSError):
                 f.close()
         self._logs.clear()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the launcher dies, even by SIGKILL, so no
+    agent or scheduler outlives a crashed `orbitctl` or test run (Linux prctl)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _env() -> dict[str, str]:

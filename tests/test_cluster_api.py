@@ -1,0 +1,178 @@
+"""The scheduler process over real gRPC: validation at the boundary (a rejected request
+changes nothing), health and reflection, and a SIGKILL + restart that loses nothing."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import grpc
+import pytest
+from clusterkit import running_cluster
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from orbitalsched.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, jobs_pb2
+
+J = jobs_pb2
+
+
+def _ok(job_id: str, now_s: float) -> J.JobSpec:
+    return J.JobSpec(
+        job_id=job_id,
+        kind=J.JOB_KIND_INFERENCE,
+        work_accelerator_s=1200,
+        accelerators=1,
+        output_mb=100,
+        deadline_s=now_s + 7200,
+    )
+
+
+def _snapshot(client) -> list[bytes]:  # type: ignore[no-untyped-def]
+    return [j.SerializeToString(deterministic=True) for j in client.all_jobs()]
+
+
+def test_malformed_requests_change_nothing(tmp_path: Path) -> None:
+    with running_cluster(tmp_path, n=2, agents=False) as (cluster, client):
+        now = client.now_s()
+        client.submit([_ok("keep-1", now)])
+        before = _snapshot(client)
+        bad_specs = {
+            "kind": J.JobSpec(work_accelerator_s=10, accelerators=1),
+            "work_accelerator_s": J.JobSpec(
+                kind=J.JOB_KIND_INFERENCE, work_accelerator_s=-5, accelerators=1
+            ),
+            "finite": J.JobSpec(
+                kind=J.JOB_KIND_INFERENCE, work_accelerator_s=math.nan, accelerators=1
+            ),
+            "more than any satellite has": J.JobSpec(
+                kind=J.JOB_KIND_INFERENCE, work_accelerator_s=10, accelerators=64
+            ),
+            "deadline_s": J.JobSpec(
+                kind=J.JOB_KIND_INFERENCE,
+                work_accelerator_s=10,
+                accelerators=1,
+                deadline_s=now - 3600,
+            ),
+            "gang_size": J.JobSpec(
+                kind=J.JOB_KIND_TRAINING, work_accelerator_s=10, accelerators=1, gang_size=3
+            ),
+            "job_id": J.JobSpec(
+                job_id="bad id/with slash",
+                kind=J.JOB_KIND_INFERENCE,
+                work_accelerator_s=10,
+                accelerators=1,
+            ),
+            "checkpoint_cost_s": J.JobSpec(
+                kind=J.JOB_KIND_TRAINING,
+                work_accelerator_s=10,
+                accelerators=1,
+                checkpoint_interval_s=60,
+                checkpoint_cost_s=120,
+            ),
+        }
+        for needle, spec in bad_specs.items():
+            with pytest.raises(grpc.RpcError) as err:
+                client.jobs.SubmitJob(J.SubmitJobRequest(job=spec), timeout=10)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, needle
+            assert needle in err.value.details(), err.value.details()
+
+        batch = [_ok(f"b-{i}", now) for i in range(5)]
+        batch[3].work_accelerator_s = 0
+        with pytest.raises(grpc.RpcError) as err:
+            client.jobs.SubmitJobs(J.SubmitJobsRequest(jobs=batch), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "jobs[3]" in err.value.details()
+        dup = [_ok("d-1", now), _ok("keep-1", now)]
+        with pytest.raises(grpc.RpcError) as err:
+            client.jobs.SubmitJobs(J.SubmitJobsRequest(jobs=dup), timeout=10)
+        assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+        too_many = J.SubmitJobsRequest(jobs=[J.JobSpec()] * 100_001)
+        with pytest.raises(grpc.RpcError) as err:
+            client.jobs.SubmitJobs(too_many, timeout=30)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        big = grpc.insecure_channel(
+            cluster.address, options=[("grpc.max_send_message_length", 100 << 20)]
+        )
+        huge = _ok("huge", now)
+        huge.labels["blob"] = "x" * (65 << 20)
+        with pytest.raises(grpc.RpcError) as err:
+            big.unary_unary(
+                "/orbitalsched.v1.JobService/SubmitJob",
+                request_serializer=J.SubmitJobRequest.SerializeToString,
+                response_deserializer=J.SubmitJobResponse.FromString,
+            )(J.SubmitJobRequest(job=huge), timeout=30)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        big.close()
+
+        for req, code in (
+            (J.CancelJobRequest(job_id="nope"), grpc.StatusCode.NOT_FOUND),
+            (J.CancelJobRequest(job_id=""), grpc.StatusCode.INVALID_ARGUMENT),
+        ):
+            with pytest.raises(grpc.RpcError) as err:
+                client.jobs.CancelJob(req, timeout=10)
+            assert err.value.code() == code
+        client.jobs.CancelJob(J.CancelJobRequest(job_id="keep-1", reason="test"), timeout=10)
+        before = _snapshot(client)
+        with pytest.raises(grpc.RpcError) as err:
+            client.jobs.CancelJob(J.CancelJobRequest(job_id="keep-1"), timeout=10)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        with pytest.raises(grpc.RpcError) as err:
+            client.jobs.ListJobs(J.ListJobsRequest(page_token="garbage"), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as err:
+            client.cluster.Cordon(cluster_pb2.CordonRequest(satellite_id="sat-9-9"), timeout=10)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+        stub = agent_pb2_grpc.AgentServiceStub(client.channel)
+        for first, code in (
+            (
+                agent_pb2.AgentMessage(hello=agent_pb2.Hello(satellite_id="intruder")),
+                grpc.StatusCode.NOT_FOUND,
+            ),
+            (
+                agent_pb2.AgentMessage(telemetry=agent_pb2.Telemetry()),
+                grpc.StatusCode.INVALID_ARGUMENT,
+            ),
+        ):
+            with pytest.raises(grpc.RpcError) as err:
+                list(stub.Connect(iter([first]), timeout=10))
+            assert err.value.code() == code
+        assert _snapshot(client) == before
+        assert not client.satellites().satellites[0].connected
+
+
+def test_health_and_reflection(tmp_path: Path) -> None:
+    with running_cluster(tmp_path, n=1, agents=False) as (_, client):
+        health = health_pb2_grpc.HealthStub(client.channel)
+        for service in ("", "orbitalsched.v1.JobService", "orbitalsched.v1.AgentService"):
+            resp = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING
+        refl = reflection_pb2_grpc.ServerReflectionStub(client.channel)
+        (resp,) = list(
+            refl.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+            )
+        )
+        names = {s.name for s in resp.list_services_response.service}
+        assert {
+            "orbitalsched.v1.JobService",
+            "orbitalsched.v1.ClusterService",
+            "orbitalsched.v1.AgentService",
+            "grpc.health.v1.Health",
+        } <= names
+
+
+def test_sigkill_and_restart_loses_nothing(tmp_path: Path) -> None:
+    with running_cluster(tmp_path, n=2, agents=False) as (cluster, client):
+        now = client.now_s()
+        ids = client.submit([_ok(f"r-{i}", now) for i in range(200)])
+        ids += client.submit([_ok("r-single", now)])
+        before_ids = [j.spec.job_id for j in client.all_jobs()]
+        sim_before = client.now_s()
+        cluster.kill_scheduler()
+        cluster.start_scheduler()
+        after = list(client.all_jobs())
+        assert [j.spec.job_id for j in after] == before_ids == ids
+        assert all(j.submit_time_s >= now for j in after)
+        assert client.now_s() >= sim_before  # the clock continues from the database
