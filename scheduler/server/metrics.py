@@ -172,6 +172,11 @@ class SchedulerMetrics:
             ["type"],
             registry=r,
         )
+        for policy in ("cpsat", "greedy"):  # expose the series before the first solve
+            self.solve_duration_seconds.labels(policy)
+        for kind in ("inference", "training"):
+            self.jobs_submitted_total.labels(kind)
+            self.deadline_misses_total.labels(kind)
         self._plan_sent_wall_s: dict[int, float] = {}
         self._protecting: dict[str, bool] = {}
 
