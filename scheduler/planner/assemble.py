@@ -14,7 +14,7 @@ import numpy as np
 from scheduler.planner import feasibility as fz
 from scheduler.planner.candidates import Candidate, CandidateSet, GangOption, _components
 from scheduler.planner.domain import Plan, PlanItem, Priority, Problem, Unplaced
-from scheduler.planner.ledger import Misfit, SatContext, SatLedger
+from scheduler.planner.ledger import Misfit, SatContext, SatLedger, dominant_misfit
 
 # Objective integers are value x VALUE_SCALE (a thousandth of a value unit).
 VALUE_SCALE = 1000
@@ -205,7 +205,7 @@ def unplaced_reasons(
                     "CAPACITY", "fits but was not chosen: higher-priority or higher-value work won"
                 )
             ] += 1
-        top = why.most_common(1)[0][0]
+        top = dominant_misfit(why, Misfit("CAPACITY", "not chosen"))
         out.append(Unplaced(problem.jobs[j].job_id, top.code, top.reason))
     for j, opts in cset.training.items():
         if j in placed:

@@ -18,7 +18,7 @@ from scheduler.planner.domain import (
     TrainingJob,
     Unplaced,
 )
-from scheduler.planner.ledger import Misfit, SatContext, SatLedger
+from scheduler.planner.ledger import Misfit, SatContext, SatLedger, dominant_misfit
 
 _T = TypeVar("_T")
 
@@ -99,11 +99,6 @@ def _pick_sats(pool: Sequence[_T], j: int, limit: int) -> list[_T]:
     return [pool[(offset + i) % len(pool)] for i in range(limit)]
 
 
-def _dominant(misfits: Counter[Misfit], fallback: Misfit) -> tuple[str, str]:
-    top = misfits.most_common(1)[0][0] if misfits else fallback
-    return top.code, top.reason
-
-
 def _timely_starts(
     problem: Problem,
     job: InferenceJob,
@@ -117,7 +112,8 @@ def _timely_starts(
     then downlink through the route group's contacts."""
     w = problem.weights
     slot_s = problem.slot_s
-    up = fz.first_transfer(routed, max(problem.now_s, job.submit_s), job.input_mb)
+    ready_s = max(problem.now_s, job.submit_s)
+    up = fz.first_transfer(routed, ready_s, job.input_mb) if job.input_mb > 0 else (ready_s, None)
     if up is None:
         why[Misfit("NO_CONTACT", "no contact to uplink the input within the horizon")] += 1
         return []
@@ -210,7 +206,8 @@ def inference_candidates(
             )
     if out:
         return out, None
-    code, reason = _dominant(why, Misfit("NO_CANDIDATE_SATELLITE", "no satellite can run it"))
+    top = dominant_misfit(why, Misfit("NO_CANDIDATE_SATELLITE", "no satellite can run it"))
+    code, reason = top.code, top.reason
     if code == "NO_CONTACT" and "uplink" not in reason:
         reason = "no contact before deadline"
     return [], Unplaced(job.job_id, code, reason)

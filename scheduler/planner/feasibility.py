@@ -91,7 +91,7 @@ def first_transfer(
     contact that has room for it in time: (done_s, contact) or None."""
     for rc in contacts:
         w = rc.window
-        if w.end_s <= ready_s:
+        if w.end_s < ready_s:
             continue
         begin_s = max(w.start_s, ready_s)
         done_s = begin_s + transfer_s(size_mb, w.downlink_mbps)

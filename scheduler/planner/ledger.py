@@ -8,6 +8,7 @@ temperature (tangent at the limit, so conservative) at check points below limit 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -214,6 +215,37 @@ class SatLedger:
         self.seg_load_wh += ctx.segment_energy_wh(k, d, power_w)
         if ctx.checks.size:
             self.rise_k += ctx.thermal_rise_k(k, d, power_w)
+
+
+# When several reasons block a job equally often, the most actionable one is named first.
+_REASON_ORDER = (
+    "BATTERY",
+    "THERMAL",
+    "ACCELERATORS",
+    "DOWNLINK_VOLUME",
+    "GANG",
+    "NO_CONTACT",
+    "DEADLINE",
+    "CAPACITY",
+    "NO_CANDIDATE_SATELLITE",
+)
+
+
+def dominant_misfit(misfits: Counter[Misfit], fallback: Misfit) -> Misfit:
+    """The reason that blocks most candidates, counted by code (ties: _REASON_ORDER), as
+    its first instance."""
+    if not misfits:
+        return fallback
+    by_code: Counter[str] = Counter()
+    for m, n in misfits.items():
+        by_code[m.code] += n
+
+    def rank(code: str) -> tuple[int, int]:
+        order = _REASON_ORDER.index(code) if code in _REASON_ORDER else len(_REASON_ORDER)
+        return (-by_code[code], order)
+
+    code = min(by_code, key=rank)
+    return next(m for m in misfits if m.code == code)
 
 
 def _first_breach(ctx: SatContext, net_wh: list[float]) -> int | None:

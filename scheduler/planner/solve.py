@@ -166,6 +166,7 @@ def plan(
     version: int | None = None,
     deterministic: bool = False,
     prune: PruneOptions | None = None,
+    partition_literals: int = 12_000,
 ) -> PlanResult:
     """Plan the problem; always returns a plan (see README.md)."""
     if policy not in POLICIES:
@@ -198,7 +199,7 @@ def plan(
             1,
         )
     greedy_plan_hint = build_plan(problem, greedy, [], version)
-    parts = partitions(problem, cset, greedy)
+    parts = partitions(problem, cset, greedy, partition_literals)
     budget = max(time_limit_s - (time.perf_counter() - t0), 0.1)
     merged = Selection()
     bound = 0.0

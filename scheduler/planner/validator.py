@@ -119,7 +119,7 @@ def _delivery(
     for w in sorted(contacts, key=lambda c: c.start_s):
         begin = max(w.start_s, ready_s)
         done = begin + (size_mb * 8.0 / w.downlink_mbps if size_mb > 0 else 0.0)
-        if w.end_s > ready_s and done <= w.end_s + TIME_TOL_S:
+        if w.end_s >= ready_s and done <= w.end_s + TIME_TOL_S:
             return done, w
     return None
 

@@ -1,0 +1,153 @@
+"""Planning problems from a scenario: forecasts computed once for a whole run
+(`forecast_book`), then sliced into the horizon of each planning round (`problem_at`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scheduler.forecast import (
+    BusParams,
+    Constellation,
+    Station,
+    altitude_km,
+    environment_heat_w,
+    find_contacts,
+    generation_w,
+    plus_grid_pairs,
+    sunlit_fraction,
+)
+from scheduler.planner.domain import (
+    ContactWindow,
+    FloatArray,
+    Job,
+    Problem,
+    Satellite,
+    SatelliteForecast,
+    SatelliteState,
+    TrainingProgress,
+    Weights,
+)
+
+# Sub-samples per slot for the slot-average sunlit fraction (start, middle, end thirds).
+_SUBSAMPLES = (1 / 6, 1 / 2, 5 / 6)
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastBook:
+    """Per-slot forecasts of every satellite over [start_s, start_s + n_slots * slot_s)."""
+
+    start_s: float
+    slot_s: float
+    names: tuple[str, ...]
+    planes: tuple[int, ...]
+    bus: BusParams
+    sunlit: FloatArray  # (n_sat, n_slots), slot average
+    altitude_km: FloatArray  # (n_sat, n_slots), slot middle
+    contacts: tuple[tuple[ContactWindow, ...], ...]  # per satellite, whole span
+    neighbours: tuple[tuple[str, ...], ...]  # in-plane ISL neighbours
+    gen_w: FloatArray  # (n_sat, n_slots) array output
+    env_w: FloatArray  # (n_sat, n_slots) absorbed environment heat
+
+    @property
+    def n_slots(self) -> int:
+        return int(self.sunlit.shape[1])
+
+
+def in_plane_neighbours(constellation: Constellation) -> tuple[tuple[str, ...], ...]:
+    """ISL neighbours that stay linked: the in-plane pairs of the +Grid topology (a Walker
+    shell); none for constellations without a shell."""
+    out: list[set[str]] = [set() for _ in constellation.names]
+    if constellation.walker is None:
+        return tuple(() for _ in out)
+    for i, j in plus_grid_pairs(constellation):
+        if constellation.plane[i] == constellation.plane[j]:
+            out[i].add(constellation.names[j])
+            out[j].add(constellation.names[i])
+    return tuple(tuple(sorted(s)) for s in out)
+
+
+def forecast_book(
+    constellation: Constellation,
+    stations: Sequence[Station],
+    bus: BusParams,
+    start_s: float,
+    duration_s: float,
+    slot_s: float = 60.0,
+) -> ForecastBook:
+    n = int(np.ceil(duration_s / slot_s))
+    edges = start_s + slot_s * np.arange(n)
+    sub = np.concatenate([edges + f * slot_s for f in _SUBSAMPLES])
+    sun = sunlit_fraction(constellation, sub).reshape(len(constellation.names), len(_SUBSAMPLES), n)
+    alt = altitude_km(constellation, edges + 0.5 * slot_s)
+    per_sat: list[list[ContactWindow]] = [[] for _ in constellation.names]
+    for c in find_contacts(constellation, stations, start_s, start_s + n * slot_s):
+        st = stations[c.station]
+        per_sat[c.sat].append(ContactWindow(st.name, c.aos_s, c.los_s, st.downlink_mbps))
+    sunlit = sun.mean(axis=1)
+    return ForecastBook(
+        start_s=start_s,
+        slot_s=slot_s,
+        names=tuple(constellation.names),
+        planes=tuple(int(p) for p in constellation.plane),
+        bus=bus,
+        sunlit=sunlit,
+        altitude_km=np.asarray(alt),
+        contacts=tuple(tuple(sorted(c, key=lambda w: w.start_s)) for c in per_sat),
+        neighbours=in_plane_neighbours(constellation),
+        gen_w=generation_w(sunlit, bus),
+        env_w=environment_heat_w(sunlit, alt, bus),
+    )
+
+
+def problem_at(
+    book: ForecastBook,
+    now_s: float,
+    n_slots: int,
+    jobs: Sequence[Job],
+    states: Mapping[str, SatelliteState],
+    training_progress: Mapping[str, TrainingProgress] | None = None,
+    weights: Weights | None = None,
+) -> Problem:
+    """The planning problem for the horizon [now_s, now_s + n_slots * slot_s), now_s on the
+    book's slot grid; the horizon is cut at the end of the book."""
+    k0 = round((now_s - book.start_s) / book.slot_s)
+    if k0 < 0 or k0 >= book.n_slots:
+        raise ValueError(f"now_s {now_s} is outside the forecast book")
+    n = min(n_slots, book.n_slots - k0)
+    end_s = now_s + n * book.slot_s
+    gen = book.gen_w[:, k0 : k0 + n]
+    env = book.env_w[:, k0 : k0 + n]
+    sats = []
+    for i, name in enumerate(book.names):
+        windows = tuple(
+            ContactWindow(w.station, max(w.start_s, now_s), min(w.end_s, end_s), w.downlink_mbps)
+            for w in book.contacts[i]
+            if w.end_s > now_s and w.start_s < end_s
+        )
+        sats.append(
+            Satellite(
+                name=name,
+                bus=book.bus,
+                forecast=SatelliteForecast(
+                    sunlit_fraction=book.sunlit[i, k0 : k0 + n],
+                    generation_w=gen[i],
+                    environment_heat_w=env[i],
+                    contacts=windows,
+                ),
+                plane=book.planes[i],
+                isl_neighbours=book.neighbours[i],
+            )
+        )
+    return Problem(
+        now_s=now_s,
+        satellites=tuple(sats),
+        jobs=tuple(jobs),
+        states=dict(states),
+        slot_s=book.slot_s,
+        n_slots=n,
+        training_progress=dict(training_progress or {}),
+        weights=weights or Weights(),
+    )
