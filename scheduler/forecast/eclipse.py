@@ -9,6 +9,7 @@ brackets it, from first to last contact of the two disks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from scheduler.forecast.constants import EARTH_EQUATORIAL_RADIUS_KM, SUN_RADIUS_
 from scheduler.forecast.constellation import Constellation
 from scheduler.forecast.propagate import StateGrid, propagate_teme
 from scheduler.forecast.sun import sun_position_km
+from scheduler.forecast.tables import concatenate_tables
 from scheduler.forecast.windows import find_windows
 
 FloatArray = NDArray[np.float64]
@@ -100,13 +102,50 @@ def altitude_km(constellation: Constellation, times_s: ArrayLike) -> FloatArray:
     return np.asarray(np.linalg.norm(r, axis=-1) - EARTH_EQUATORIAL_RADIUS_KM)
 
 
-def _eclipses_of_grid(
-    grid: StateGrid, start_s: float, end_s: float, step_s: float, first_sat: int
-) -> list[Eclipse]:
-    times = np.append(np.arange(start_s, end_s, step_s), end_s)
-    r = grid.positions_on(times)
-    sun = sun_position_km(times)[None, :, :]
-    separation, earth, sun_r = shadow_angles(r, sun)
+@dataclass(frozen=True)
+class EclipseTable:
+    """Eclipses as parallel arrays (for large constellations), sorted by satellite then
+    time."""
+
+    sat: IntArray
+    start_s: FloatArray
+    end_s: FloatArray
+    penumbra_start_s: FloatArray
+    penumbra_end_s: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.sat)
+
+    def to_list(self) -> list[Eclipse]:
+        return [
+            Eclipse(int(s), float(a), float(b), float(pa), float(pb))
+            for s, a, b, pa, pb in zip(
+                self.sat,
+                self.start_s,
+                self.end_s,
+                self.penumbra_start_s,
+                self.penumbra_end_s,
+                strict=True,
+            )
+        ]
+
+    @staticmethod
+    def concatenate(tables: Sequence[EclipseTable]) -> EclipseTable:
+        return concatenate_tables(EclipseTable, tables)
+
+
+# Shadow functions (radians) peak smoothly: 60 s from the peak of a grazing eclipse they
+# are ~0.002 rad lower, so a parabola's vertex within 0.01 rad of zero is worth a search.
+_PEAK_MARGIN_RAD = 0.01
+
+
+def eclipses_of_samples(
+    grid: StateGrid, times_s: FloatArray, r_teme_km: NDArray[np.floating], first_sat: int = 0
+) -> EclipseTable:
+    """Eclipses of the satellites of `grid`, whose TEME positions `r_teme_km` (n, n_t, 3)
+    are sampled at `times_s` (uniform; float32 is fine: they only bracket the edges)."""
+    sun = sun_position_km(times_s)[None, :, :].astype(r_teme_km.dtype)
+    separation, earth, sun_r = shadow_angles(r_teme_km, sun)
 
     def umbra(rows: IntArray, t: FloatArray) -> FloatArray:
         s, e, _ = shadow_angles(grid.positions_at(rows, t), sun_position_km(t))
@@ -116,30 +155,48 @@ def _eclipses_of_grid(
         s, e, sr = shadow_angles(grid.positions_at(rows, t), sun_position_km(t))
         return e + sr - s
 
-    # The shadow functions change by at most ~0.07 deg/s (orbital rate); a margin of a few
-    # steps' worth of that catches grazing eclipses shorter than a step.
-    margin = float(np.radians(0.1) * step_s)
-    centre = find_windows(times, earth - separation, umbra, peak_margin=margin)
-    partial = find_windows(times, earth + sun_r - separation, penumbra, peak_margin=margin)
-    # Match each eclipse to the penumbra interval that contains it.
-    key_span = (end_s - start_s) + 10 * step_s
-    p_key = partial.row * key_span + (partial.start_s - start_s)
-    c_key = centre.row * key_span + (centre.start_s - start_s)
+    centre = find_windows(times_s, earth - separation, umbra, peak_margin=_PEAK_MARGIN_RAD)
+    partial = find_windows(
+        times_s, earth + sun_r - separation, penumbra, peak_margin=_PEAK_MARGIN_RAD
+    )
+    # Match each eclipse to the penumbra interval that contains it (both sorted by row,
+    # then time): the last penumbra of the same row starting no later.
+    span = float(times_s[-1] - times_s[0]) + 1.0
+    p_key = partial.row * span + (partial.start_s - times_s[0])
+    c_key = centre.row * span + (centre.start_s - times_s[0])
     j = np.clip(np.searchsorted(p_key, c_key, side="right") - 1, 0, max(len(partial) - 1, 0))
-    out: list[Eclipse] = []
-    for i in range(len(centre)):
-        row = int(centre.row[i])
-        ok = len(partial) > 0 and partial.row[j[i]] == row
-        out.append(
-            Eclipse(
-                first_sat + row,
-                float(centre.start_s[i]),
-                float(centre.end_s[i]),
-                float(partial.start_s[j[i]]) if ok else float(centre.start_s[i]),
-                float(partial.end_s[j[i]]) if ok else float(centre.end_s[i]),
-            )
-        )
-    return out
+    if len(partial):
+        ok = partial.row[j] == centre.row
+        pen_start = np.where(ok, partial.start_s[j], centre.start_s)
+        pen_end = np.where(ok, partial.end_s[j], centre.end_s)
+    else:
+        pen_start, pen_end = centre.start_s, centre.end_s
+    return EclipseTable(first_sat + centre.row, centre.start_s, centre.end_s, pen_start, pen_end)
+
+
+def search_times(start_s: float, end_s: float, step_s: float) -> FloatArray:
+    """The sampling grid of a search: start, start + step, ..., and end itself."""
+    times = start_s + step_s * np.arange(int(np.ceil((end_s - start_s) / step_s)))
+    return np.append(times, end_s)
+
+
+def eclipse_table(
+    constellation: Constellation,
+    start_s: float,
+    end_s: float,
+    step_s: float = DEFAULT_SEARCH_STEP_S,
+) -> EclipseTable:
+    """Every eclipse between start_s and end_s, boundaries refined to ~0.01 s, sorted by
+    satellite then time. Intervals under way at either edge are clipped to the window."""
+    if end_s <= start_s:
+        raise ValueError("end_s must be after start_s")
+    times = search_times(start_s, end_s, step_s)
+    tables = []
+    n = len(constellation)
+    for lo in range(0, n, _SAT_CHUNK):
+        grid = StateGrid.propagate(constellation.satrecs[lo : lo + _SAT_CHUNK], start_s, end_s)
+        tables.append(eclipses_of_samples(grid, times, grid.positions_on(times), lo))
+    return EclipseTable.concatenate(tables)
 
 
 def find_eclipses(
@@ -147,20 +204,6 @@ def find_eclipses(
     start_s: float,
     end_s: float,
     step_s: float = DEFAULT_SEARCH_STEP_S,
-    grid: StateGrid | None = None,
 ) -> list[Eclipse]:
-    """Every eclipse between start_s and end_s, boundaries refined to 0.01 s, sorted by
-    satellite then time. Intervals under way at either edge are clipped to the window."""
-    if end_s <= start_s:
-        raise ValueError("end_s must be after start_s")
-    out: list[Eclipse] = []
-    n = len(constellation)
-    for lo in range(0, n, _SAT_CHUNK):
-        hi = min(n, lo + _SAT_CHUNK)
-        chunk_grid = (
-            StateGrid(grid.start_s, grid.step_s, grid.r_km[lo:hi], grid.v_km_s[lo:hi])
-            if grid is not None
-            else StateGrid.propagate(constellation.satrecs[lo:hi], start_s, end_s)
-        )
-        out.extend(_eclipses_of_grid(chunk_grid, start_s, end_s, step_s, lo))
-    return out
+    """eclipse_table(...) as a list of Eclipse."""
+    return eclipse_table(constellation, start_s, end_s, step_s).to_list()

@@ -24,10 +24,14 @@ Evaluate = Callable[[IntArray, FloatArray], FloatArray]
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 # Bisection stops at this bracket; linear interpolation inside it then lands within a few
-# milliseconds for the smooth functions used here (elevation, shadow angles).
-DEFAULT_BRACKET_S = 0.5
+# ms for the smooth functions used here (elevation, shadow angles): the error is about
+# f'' h^2 / (8 f'), e.g. 1e-5 * 1 / 8e-3 ~ 1 ms for sin(elevation) at the mask. It grows
+# where f barely clears zero (a grazing pass a few seconds long): ~0.1 s at worst.
+DEFAULT_BRACKET_S = 1.0
 # Peaks are located to this; f is flat there, so the peak value is far more precise.
 DEFAULT_PEAK_TOLERANCE_S = 1.0
+# A sample next to a hidden peak lies within this many peak margins below zero.
+_PEAK_PREFILTER = 10.0
 
 
 @dataclass(frozen=True)
@@ -121,9 +125,13 @@ def _hidden_peaks(
 ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
     """Local maxima of the samples that stay negative but whose true peak clears zero:
     (row, sample index, peak time, peak value)."""
-    y0, y1, y2 = v[:, :-2], v[:, 1:-1], v[:, 2:]
-    pr, pk = np.nonzero((y1 < 0) & (y1 >= y0) & (y1 >= y2))
-    a, b, c = (y[pr, pk].astype(np.float64) for y in (y0, y1, y2))
+    # One pass over the samples picks the few near zero (a sample next to a hidden peak is
+    # close to it); the local-maximum test then runs on those alone.
+    pr, pk = np.nonzero((v[:, 1:-1] < 0) & (v[:, 1:-1] > -_PEAK_PREFILTER * margin))
+    y0, y1, y2 = v[pr, pk], v[pr, pk + 1], v[pr, pk + 2]
+    is_max = (y1 >= y0) & (y1 >= y2)
+    pr, pk = pr[is_max], pk[is_max]
+    a, b, c = y0[is_max].astype(np.float64), y1[is_max].astype(np.float64), y2[is_max]
     curvature = a - 2 * b + c
     with np.errstate(divide="ignore", invalid="ignore"):
         vertex = np.where(curvature < 0, b - (c - a) ** 2 / (8 * curvature), b)
@@ -181,15 +189,16 @@ def find_windows(
     times_list: list[FloatArray] = []
     kinds_list: list[IntArray] = []
 
-    def add(rows: IntArray, when: FloatArray, kind: int) -> None:
+    def add(rows: IntArray, when: FloatArray, kind: IntArray | int) -> None:
         rows_list.append(rows)
         times_list.append(when)
-        kinds_list.append(np.full(len(rows), kind, dtype=np.int64))
+        kinds_list.append(np.broadcast_to(np.asarray(kind, dtype=np.int64), len(rows)))
 
-    for kind, edge in ((1, ~inside[:, :-1] & inside[:, 1:]), (-1, inside[:, :-1] & ~inside[:, 1:])):
-        er, ek = np.nonzero(edge)
-        when = bisect_crossings(evaluate, er, t[ek], t[ek + 1], v[er, ek], v[er, ek + 1], bracket_s)
-        add(er, when, kind)
+    # +1 where the samples step into an interval, -1 where they step out.
+    step = np.diff(inside.view(np.int8), axis=1)
+    er, ek = np.nonzero(step)
+    when = bisect_crossings(evaluate, er, t[ek], t[ek + 1], v[er, ek], v[er, ek + 1], bracket_s)
+    add(er, when, step[er, ek].astype(np.int64))
 
     if v.shape[1] >= 3 and peak_margin > 0:
         pr, pk, peak_t, peak_v = _hidden_peaks(t, v, evaluate, peak_margin)
