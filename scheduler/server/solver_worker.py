@@ -1,40 +1,24 @@
 """The solver side of replanning, run in a worker process (never on the RPC event loop).
 
-`solve(request)` loads the scenario once per process, forecasts the horizon (sunlight,
-generation, environmental heat, contacts, ISL neighbours), builds the planner's Problem
-and runs `scheduler.planner.plan`.
+`solve(request)` loads the scenario once per process, keeps a forecast book of the run
+(scheduler.planner.problem_builder: sunlight, generation, environmental heat, contacts,
+ISL neighbours), slices the horizon out of it into the planner's Problem and runs
+`scheduler.planner.plan`.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
-import numpy as np
-
-from scheduler.forecast import (
-    altitude_km,
-    environment_heat_w,
-    find_contacts,
-    generation_w,
-    plus_grid_pairs,
-    sunlit_fraction,
-)
-from scheduler.planner.domain import (
-    ContactWindow,
-    Plan,
-    PlanResult,
-    Problem,
-    Satellite,
-    SatelliteForecast,
-)
+from scheduler.forecast import plus_grid_pairs
+from scheduler.planner.domain import Plan, PlanResult, Problem
+from scheduler.planner.problem_builder import ForecastBook, forecast_book, problem_at
 from scheduler.planner.solve import plan
 from scheduler.scenario import Scenario, load_scenario
 from scheduler.server.planning import SolveRequest, merge_committed
-
-# Sunlight is averaged over this many samples per slot (eclipse edges fall inside slots).
-SAMPLES_PER_SLOT = 4
 
 
 @dataclass(frozen=True)
@@ -64,48 +48,47 @@ def neighbours(scenario: Scenario, names: tuple[str, ...]) -> dict[str, tuple[st
     return {n: tuple(v) for n, v in out.items()}
 
 
-def forecasts(
-    scenario: Scenario, names: tuple[str, ...], now_s: float, slot_s: float, n_slots: int
-) -> dict[str, SatelliteForecast]:
-    c = scenario.constellation
-    idx = [c.index(n) for n in names]
-    sub = c.subset(idx)
-    offsets = (np.arange(SAMPLES_PER_SLOT) + 0.5) / SAMPLES_PER_SLOT
-    times = now_s + (np.arange(n_slots)[:, None] + offsets[None, :]).ravel() * slot_s
-    sunlit = sunlit_fraction(sub, times).reshape(len(idx), n_slots, SAMPLES_PER_SLOT).mean(-1)
-    alt = altitude_km(sub, times).reshape(len(idx), n_slots, SAMPLES_PER_SLOT).mean(-1)
-    gen = generation_w(sunlit, scenario.bus)
-    env = environment_heat_w(sunlit, alt, scenario.bus)
-    end_s = now_s + n_slots * slot_s
-    windows: dict[int, list[ContactWindow]] = {k: [] for k in range(len(idx))}
-    for contact in find_contacts(sub, scenario.stations, now_s, end_s):
-        station = scenario.stations[contact.station]
-        windows[contact.sat].append(
-            ContactWindow(station.name, contact.aos_s, contact.los_s, station.downlink_mbps)
+# A forecast book covers this many horizons; it is recomputed when the horizon leaves it.
+BOOK_HORIZONS = 4
+_book: ForecastBook | None = None
+
+
+def book_for(request: SolveRequest) -> ForecastBook:
+    """The run's forecast book (scheduler.planner.problem_builder), cached in the worker."""
+    global _book
+    horizon_s = request.slot_s * request.n_slots
+    book = _book
+    if (
+        book is None
+        or book.names != request.satellite_names
+        or book.slot_s != request.slot_s
+        or request.now_s < book.start_s
+        or request.now_s + horizon_s + request.slot_s > book.start_s + book.n_slots * book.slot_s
+    ):
+        scenario = _scenario(request.scenario)
+        c = scenario.constellation
+        sub = c.subset([c.index(n) for n in request.satellite_names])
+        start = math.floor(request.now_s / request.slot_s) * request.slot_s
+        book = forecast_book(
+            sub, scenario.stations, scenario.bus, start, BOOK_HORIZONS * horizon_s, request.slot_s
         )
-    return {
-        n: SatelliteForecast(sunlit[k], gen[k], env[k], tuple(windows[k]))
-        for k, n in enumerate(names)
-    }
+        nbrs = neighbours(scenario, request.satellite_names)
+        book = replace(book, neighbours=tuple(nbrs[n] for n in request.satellite_names))
+        _book = book
+    return book
 
 
 def build_problem(request: SolveRequest) -> Problem:
-    scenario = _scenario(request.scenario)
-    names = request.satellite_names
-    fc = forecasts(scenario, names, request.now_s, request.slot_s, request.n_slots)
-    nbrs = neighbours(scenario, names)
-    c = scenario.constellation
-    sats = tuple(
-        Satellite(n, scenario.bus, fc[n], int(c.plane[c.index(n)]), nbrs[n]) for n in names
-    )
-    return Problem(
-        now_s=request.now_s,
-        satellites=sats,
-        jobs=request.jobs,
-        states=request.states,
-        slot_s=request.slot_s,
-        n_slots=request.n_slots,
-        training_progress=request.training_progress,
+    """The horizon starts at the next slot boundary of the book's grid."""
+    book = book_for(request)
+    k = math.ceil((request.now_s - book.start_s) / book.slot_s - 1e-9)
+    return problem_at(
+        book,
+        book.start_s + k * book.slot_s,
+        request.n_slots,
+        request.jobs,
+        request.states,
+        request.training_progress,
     )
 
 
