@@ -21,6 +21,7 @@ from scheduler.server import jobs_logic
 from scheduler.server.clock import SimClock
 from scheduler.server.convert import KIND_TO_PB, job_to_pb
 from scheduler.server.fleet import JobProgress, SatRuntime
+from scheduler.server.forecast_check import ForecastChecker
 from scheduler.server.metrics import SchedulerMetrics
 from scheduler.server.model import Assignment, Job, JobSpec, JobState, PlanRecord, SatelliteFlags
 from scheduler.server.store import Store
@@ -56,6 +57,7 @@ class Controller:
         self.plan_items: dict[str, list[dict[str, object]]] = {}
         self._index_plan()
         self.request_replan: Callable[[str], None] = lambda reason: None
+        self.forecast_checker = ForecastChecker(world.constellation, world.bus)
 
     # --- jobs ---------------------------------------------------------------------------
     def submit(self, specs: Sequence[JobSpec]) -> list[Job]:
@@ -117,8 +119,9 @@ class Controller:
         self._index_plan()
         reasons = dict(record.unplaced)
         changes: list[tuple[Job, str]] = []
-        for job in self.store.active_jobs():
-            if job.job_id not in considered:
+        for job_id in sorted(considered):
+            job = self.store.get_job(job_id)
+            if job is None or job.state.terminal:
                 continue
             items = self.plan_items.get(job.job_id)
             assignment = None
@@ -197,6 +200,7 @@ class Controller:
 
     def _send_plan(self, rt: SatRuntime) -> None:
         plan = self.plan_for(rt.name)
+        plan.wall_queued_s = time.time()
         if rt.send(R.SchedulerMessage(plan=plan)):
             rt.sent_plan_version = plan.plan_version
             self.metrics.plan_sent(plan.plan_version, time.time())
@@ -340,6 +344,13 @@ class Controller:
     def telemetry(self, rt: SatRuntime, tel: agent_pb2.Telemetry) -> None:
         rt.telemetry = tel
         self.metrics.telemetry(rt.name, tel)
+        err = self.forecast_checker.observe(rt.name, tel)
+        if err is None:
+            return
+        self.metrics.forecast_soc_error.labels(rt.name).set(err.soc_ratio)
+        self.metrics.forecast_temperature_error.labels(rt.name).set(err.temperature_c)
+        if err.departed:
+            self.request_replan(f"telemetry departs from the forecast on {rt.name}")
 
     def disconnected(self, rt: SatRuntime) -> None:
         rt.outbox = None

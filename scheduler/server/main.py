@@ -143,6 +143,7 @@ async def serve(args: argparse.Namespace) -> None:
         interval_s=args.replan_interval,
         startup_grace_s=2 * args.agent_timeout,
         in_process=args.solver_in_thread,
+        max_jobs=args.plan_max_jobs,
     )
     telemetry_s = args.telemetry_interval or clock.speed
 

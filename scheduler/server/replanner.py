@@ -20,7 +20,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from scheduler.planner.domain import Plan
 from scheduler.server import solver_worker
 from scheduler.server.control import Controller
-from scheduler.server.model import PlanRecord
+from scheduler.server.model import Job, JobState, PlanRecord
 from scheduler.server.planning import build_request
 
 log = logging.getLogger("orbit-scheduler")
@@ -62,6 +62,7 @@ class Replanner:
         interval_s: float = 600.0,
         startup_grace_s: float = 5.0,
         in_process: bool = False,
+        max_jobs: int = 2000,
     ) -> None:
         self.c = controller
         self.scenario = scenario
@@ -72,6 +73,7 @@ class Replanner:
         self.interval_s = interval_s
         self.startup_grace_s = startup_grace_s
         self.horizon_s = slot_s * n_slots
+        self.max_jobs = max_jobs
         self.pool: Executor = (
             ThreadPoolExecutor(1, thread_name_prefix="solver")
             if in_process
@@ -82,6 +84,15 @@ class Replanner:
         self._completed = 0
         self._done = asyncio.Condition()
         controller.request_replan = self.request
+
+    def window(self, jobs: list[Job]) -> list[Job]:
+        """The jobs one solve considers: every placed job, then the pending ones by priority
+        and age up to max_jobs (a queue of 100,000 jobs is planned a window at a time)."""
+        placed = [j for j in jobs if j.satellite_ids or j.state == JobState.RUNNING]
+        waiting = [j for j in jobs if not (j.satellite_ids or j.state == JobState.RUNNING)]
+        room = max(0, self.max_jobs - len(placed))
+        waiting.sort(key=lambda j: (-j.spec.priority, j.seq))
+        return placed + waiting[:room]
 
     def request(self, reason: str) -> None:
         self._reasons.append(reason)
@@ -154,7 +165,7 @@ class Replanner:
             scenario=self.scenario,
             names=names,
             accelerators=bus.accelerators,
-            jobs=c.store.active_jobs(),
+            jobs=self.window(c.store.active_jobs()),
             items_by_job=items,
             telemetry=telemetry,
             default_state=(bus.battery_capacity_wh * 0.8, bus.initial_temperature_c),
