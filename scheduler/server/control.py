@@ -143,42 +143,51 @@ class Controller:
                 self._notify(job, what, now)
         self.broadcast_plans()
 
-    def plan_for(self, sat: str) -> agent_pb2.Plan:
-        """The current plan of one satellite: every placed active job on it."""
+    def placed_jobs(self, sat: str | None = None) -> dict[str, list[Job]]:
+        """Active jobs with a placement, by satellite (one query for all satellites)."""
+        out: dict[str, list[Job]] = {}
+        for job in self.store.list_jobs(
+            states=(JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED),
+            satellite_id=sat or "",
+            limit=1_000_000,
+        ):
+            if job.assignment_version:
+                for name in job.satellite_ids:
+                    out.setdefault(name, []).append(job)
+        return out
+
+    def plan_for(self, sat: str, jobs: list[Job] | None = None) -> agent_pb2.Plan:
+        """The current plan of one satellite: an entry per plan item of each placed job."""
         now = self.clock.now_s()
         version = self.plan.version if self.plan else 0
         horizon_end = self.plan.horizon_end_s if self.plan else now
+        if jobs is None:
+            jobs = self.placed_jobs(sat).get(sat, [])
         entries = []
-        for job in self.store.list_jobs(
-            states=(JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED),
-            satellite_id=sat,
-            limit=10_000,
-        ):
-            if not job.assignment_version:
-                continue
-            items = [i for i in self.plan_items.get(job.job_id, ()) if i["satellite"] == sat]
-            item = items[0] if items else {}
+        for job in jobs:
             spec = job.spec
-            entries.append(
-                R.PlanEntry(
-                    job_id=job.job_id,
-                    kind=KIND_TO_PB[spec.kind],
-                    start_s=float(item.get("start_s", job.planned_start_s)),  # type: ignore[arg-type]
-                    end_s=float(item.get("end_s", job.planned_end_s)),  # type: ignore[arg-type]
-                    accelerators=spec.accelerators,
-                    power_w=float(item.get("power_w", spec.power_w)),  # type: ignore[arg-type]
-                    work_accelerator_s=spec.work_accelerator_s,
-                    resume_from_accelerator_s=job.checkpoint_accelerator_s,
-                    checkpoint_interval_s=spec.checkpoint_interval_s,
-                    checkpoint_cost_s=spec.checkpoint_cost_s,
-                    output_mb=spec.output_mb,
-                    deadline_s=spec.deadline_s,
-                    gang_satellite_ids=list(job.satellite_ids),
-                    assignment_version=job.assignment_version,
-                    checkpoint_times_s=list(item.get("checkpoint_times_s") or ()),  # type: ignore[call-overload]
-                    delivery_s=float(item.get("delivery_s") or 0.0),  # type: ignore[arg-type]
+            items = [i for i in self.plan_items.get(job.job_id, ()) if i["satellite"] == sat]
+            for item in items or [{}]:
+                entries.append(
+                    R.PlanEntry(
+                        job_id=job.job_id,
+                        kind=KIND_TO_PB[spec.kind],
+                        start_s=float(item.get("start_s", job.planned_start_s)),  # type: ignore[arg-type]
+                        end_s=float(item.get("end_s", job.planned_end_s)),  # type: ignore[arg-type]
+                        accelerators=spec.accelerators,
+                        power_w=float(item.get("power_w", spec.power_w)),  # type: ignore[arg-type]
+                        work_accelerator_s=spec.work_accelerator_s,
+                        resume_from_accelerator_s=job.checkpoint_accelerator_s,
+                        checkpoint_interval_s=spec.checkpoint_interval_s,
+                        checkpoint_cost_s=spec.checkpoint_cost_s,
+                        output_mb=spec.output_mb,
+                        deadline_s=spec.deadline_s,
+                        gang_satellite_ids=list(job.satellite_ids),
+                        assignment_version=job.assignment_version,
+                        checkpoint_times_s=list(item.get("checkpoint_times_s") or ()),  # type: ignore[call-overload]
+                        delivery_s=float(item.get("delivery_s") or 0.0),  # type: ignore[arg-type]
+                    )
                 )
-            )
         contacts = [
             R.Window(start_s=a, end_s=b)
             for a, b in self.world.contacts(sat, now, max(horizon_end, now + 3600))
@@ -194,12 +203,13 @@ class Controller:
 
     def broadcast_plans(self) -> None:
         version = self.plan.version if self.plan else 0
+        placed = self.placed_jobs()
         for rt in self.sats.values():
             if rt.connected and rt.sent_plan_version < version:
-                self._send_plan(rt)
+                self._send_plan(rt, placed.get(rt.name, []))
 
-    def _send_plan(self, rt: SatRuntime) -> None:
-        plan = self.plan_for(rt.name)
+    def _send_plan(self, rt: SatRuntime, jobs: list[Job] | None = None) -> None:
+        plan = self.plan_for(rt.name, jobs)
         plan.wall_queued_s = time.time()
         if rt.send(R.SchedulerMessage(plan=plan)):
             rt.sent_plan_version = plan.plan_version

@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds between agent telemetry (default: 1 wall second)",
     )
     p.add_argument(
+        "--plan-max-jobs",
+        type=int,
+        default=2000,
+        help="jobs one solve considers (placed ones, then pending by priority and age)",
+    )
+    p.add_argument(
         "--solver-in-thread",
         action="store_true",
         help="solve in a thread instead of a worker process (tests, profiling)",

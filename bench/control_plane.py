@@ -1,0 +1,211 @@
+"""Control-plane benchmark: many agents' streams, batch submissions, plan delivery.
+
+    python bench/control_plane.py [--agents 1000] [--seconds 20] [--batches 5] [--batch 10000]
+
+Starts a real scheduler process (starlink-shell1 scenario cut to --agents satellites, speed
+1, greedy policy) and, from a separate load process (this one, asyncio), opens one
+AgentService stream per satellite that says hello and sends 1 Hz telemetry. Measures:
+  * the scheduler's CPU use (from /proc) while it serves the streams, in cores;
+  * job submissions per second through SubmitJobs (batches of --batch);
+  * plan delivery after a solve: the agents' receive time minus the plan's wall_queued_s
+    for a plan pushed to every connected agent (triggered by ClusterService.Replan).
+Not a test: prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+from orbitalsched.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    cluster_pb2,
+    cluster_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+)
+
+from scheduler.localcluster import LocalCluster
+from scheduler.scenario import load_scenario
+
+TICKS_PER_S = 100  # /proc/<pid>/stat clock ticks (os.sysconf("SC_CLK_TCK") on Linux)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+
+
+class LoadAgent:
+    def __init__(self, name: str, deliveries: list[float]) -> None:
+        self.name = name
+        self.deliveries = deliveries
+        self.connected = asyncio.Event()
+        self.sent = 0
+
+    async def run(self, channel: grpc.aio.Channel, stop: asyncio.Event) -> None:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        call = stub.Connect()
+        await call.write(
+            agent_pb2.AgentMessage(
+                hello=agent_pb2.Hello(
+                    satellite_id=self.name, boot_id="bench", agent_version="bench"
+                )
+            )
+        )
+        reader = asyncio.create_task(self._read(call))
+        tel = agent_pb2.Telemetry(
+            battery_soc_wh=1800,
+            battery_capacity_wh=2200,
+            temperature_c=30,
+            power_generated_w=3000,
+            power_drawn_w=400,
+            sunlit_fraction=1.0,
+        )
+        await asyncio.sleep(1.0 * (hash(self.name) % 1000) / 1000)  # spread the 1 Hz ticks
+        while not stop.is_set():
+            tel.time_s = time.time()
+            await call.write(agent_pb2.AgentMessage(telemetry=tel))
+            self.sent += 1
+            await asyncio.sleep(1.0)
+        call.cancel()
+        reader.cancel()
+
+    async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
+        async for msg in call:
+            if msg.HasField("welcome"):
+                self.connected.set()
+            elif msg.HasField("plan") and msg.plan.wall_queued_s:
+                self.deliveries.append(time.time() - msg.plan.wall_queued_s)
+                await call.write(
+                    agent_pb2.AgentMessage(
+                        plan_ack=agent_pb2.PlanAck(
+                            plan_version=msg.plan.plan_version, accepted=True
+                        )
+                    )
+                )
+
+
+async def streams_phase(
+    address: str, names: tuple[str, ...], seconds: float, pid: int
+) -> dict[str, float]:
+    deliveries: list[float] = []
+    agents = [LoadAgent(n, deliveries) for n in names]
+    stop = asyncio.Event()
+    channels = [grpc.aio.insecure_channel(address) for _ in range(8)]
+    tasks = [
+        asyncio.create_task(a.run(channels[i % len(channels)], stop)) for i, a in enumerate(agents)
+    ]
+    t0 = time.time()
+    await asyncio.wait_for(asyncio.gather(*(a.connected.wait() for a in agents)), 120)
+    connect_s = time.time() - t0
+    await asyncio.sleep(3.0)  # settle
+    deliveries.clear()
+    sent0 = sum(a.sent for a in agents)
+    cpu0, w0 = cpu_seconds(pid), time.time()
+    await asyncio.sleep(seconds)
+    cpu1, w1 = cpu_seconds(pid), time.time()
+    sent1 = sum(a.sent for a in agents)
+    # Plan delivery: one replan pushes a new plan version to every connected agent.
+    deliveries.clear()
+    stub = cluster_pb2_grpc.ClusterServiceStub(channels[0])
+    rounds = 3
+    for _ in range(rounds):
+        await stub.Replan(cluster_pb2.ReplanRequest(reason="bench"), timeout=120)
+        await asyncio.sleep(1.5)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for ch in channels:
+        await ch.close()
+    d = sorted(deliveries)
+    return {
+        "agents": len(agents),
+        "connect_all_s": connect_s,
+        "telemetry_per_s": (sent1 - sent0) / (w1 - w0),
+        "scheduler_cores": (cpu1 - cpu0) / (w1 - w0),
+        "plans_delivered": len(d),
+        "delivery_p50_ms": 1000 * statistics.median(d) if d else float("nan"),
+        "delivery_p99_ms": 1000 * d[min(len(d) - 1, int(0.99 * len(d)))] if d else float("nan"),
+    }
+
+
+def submit_phase(address: str, batches: int, batch: int) -> dict[str, float]:
+    channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)])
+    stub = jobs_pb2_grpc.JobServiceStub(channel)
+    rates = []
+    for b in range(batches):
+        specs = [
+            jobs_pb2.JobSpec(
+                job_id=f"bench-{b}-{i}",
+                kind=jobs_pb2.JOB_KIND_INFERENCE,
+                work_accelerator_s=600,
+                accelerators=1,
+                output_mb=50,
+            )
+            for i in range(batch)
+        ]
+        req = jobs_pb2.SubmitJobsRequest(jobs=specs)
+        t0 = time.perf_counter()
+        resp = stub.SubmitJobs(req, timeout=120)
+        dt = time.perf_counter() - t0
+        assert len(resp.job_ids) == batch
+        rates.append(batch / dt)
+    channel.close()
+    return {
+        "batch": batch,
+        "batches": batches,
+        "submissions_per_s_median": statistics.median(rates),
+        "submissions_per_s_min": min(rates),
+    }
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--agents", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--batches", type=int, default=5)
+    p.add_argument("--batch", type=int, default=10_000)
+    args = p.parse_args(argv)
+    names = load_scenario("starlink-shell1").constellation.names[: args.agents]
+    with tempfile.TemporaryDirectory(prefix="bench-cp-") as tmp:
+        cluster = LocalCluster(
+            satellites=names,
+            workdir=Path(tmp),
+            scenario="starlink-shell1",
+            speed=1.0,
+            metrics=True,
+            scheduler_args=(
+                "--policy",
+                "greedy",
+                "--agent-timeout",
+                "30",
+                "--replan-interval",
+                "3600",
+                "--plan-max-jobs",
+                "500",
+                "--log-level",
+                "WARNING",
+            ),
+        )
+        with cluster:
+            cluster.start_scheduler()
+            assert cluster.scheduler_proc is not None
+            pid = cluster.scheduler_proc.pid
+            streams = asyncio.run(streams_phase(cluster.address, names, args.seconds, pid))
+            for k, v in streams.items():
+                print(f"streams  {k:24s} {v:12.2f}")
+            subs = submit_phase(cluster.address, args.batches, args.batch)
+            for k, v in subs.items():
+                print(f"submit   {k:24s} {v:12.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
