@@ -125,7 +125,29 @@ def _peak_rss_mib() -> float:
 # --- children ---------------------------------------------------------------------------------
 
 
-def child_engine(size: int, hours: float, n_stations: int, sample: int) -> dict[str, Any]:
+def _engine_path(requested: str) -> str:
+    """'survey' (one pass per chunk for both searches) when the engine has it, else 'find'
+    (find_eclipses then find_contacts, the list API)."""
+    if requested == "auto":
+        try:
+            import scheduler.forecast.survey  # noqa: F401
+        except ImportError:
+            return "find"
+        return "survey"
+    return requested
+
+
+def _column(items: list[Any], field: str) -> Any:
+    import numpy as np
+
+    return np.array([getattr(x, field) for x in items])
+
+
+def child_engine(
+    size: int, hours: float, n_stations: int, sample: int, path: str
+) -> dict[str, Any]:
+    import numpy as np
+
     from scheduler.forecast import find_contacts, find_eclipses
 
     start_s, end_s = _window(hours)
@@ -135,34 +157,53 @@ def child_engine(size: int, hours: float, n_stations: int, sample: int) -> dict[
     build_s = time.perf_counter() - t0
     baseline = _rss_mib()
 
-    t0 = time.perf_counter()
-    eclipses = find_eclipses(constellation, start_s, end_s)
-    t1 = time.perf_counter()
-    contacts = find_contacts(constellation, stations, start_s, end_s)
-    t2 = time.perf_counter()
+    # Both paths end with parallel arrays: (sat, start, end) and (sat, station, aos, los).
+    if path == "survey":
+        from scheduler.forecast.survey import survey
+
+        t0 = time.perf_counter()
+        result = survey(constellation, stations, start_s, end_s)
+        t1 = t2 = time.perf_counter()
+        ecl = (result.eclipses.sat, result.eclipses.start_s, result.eclipses.end_s)
+        c = result.contacts
+        con = (c.sat, c.station, c.aos_s, c.los_s)
+    else:
+        t0 = time.perf_counter()
+        eclipses = find_eclipses(constellation, start_s, end_s)
+        t1 = time.perf_counter()
+        contacts = find_contacts(constellation, stations, start_s, end_s)
+        t2 = time.perf_counter()
+        ecl = tuple(_column(eclipses, f) for f in ("sat", "start_s", "end_s"))
+        con = tuple(_column(contacts, f) for f in ("sat", "station", "aos_s", "los_s"))
+    peak = _peak_rss_mib()
 
     picks = _sample_indices(size, sample)
+    sample_out = {}
+    for i in picks:
+        e_rows = np.nonzero(ecl[0] == i)[0]
+        c_rows = np.nonzero(con[0] == i)[0]
+        sample_out[str(i)] = {
+            "eclipses": [[float(ecl[1][k]), float(ecl[2][k])] for k in e_rows],
+            "contacts": [[int(con[1][k]), float(con[2][k]), float(con[3][k])] for k in c_rows],
+        }
     return {
         "size": size,
+        "path": path,
         "build_s": build_s,
-        "eclipses_s": t1 - t0,
-        "contacts_s": t2 - t1,
+        "eclipses_s": t1 - t0 if path == "find" else None,
+        "contacts_s": t2 - t1 if path == "find" else None,
         "wall_s": t2 - t0,
         "baseline_rss_mib": baseline,
-        "peak_rss_mib": _peak_rss_mib(),
-        "n_eclipses": len(eclipses),
-        "n_contacts": len(contacts),
-        "sample": {
-            str(i): {
-                "eclipses": [[e.start_s, e.end_s] for e in eclipses if e.sat == i],
-                "contacts": [[c.station, c.aos_s, c.los_s] for c in contacts if c.sat == i],
-            }
-            for i in picks
-        },
+        "peak_rss_mib": peak,
+        "n_eclipses": len(ecl[0]),
+        "n_contacts": len(con[0]),
+        "sample": sample_out,
     }
 
 
-def child_skyfield(size: int, hours: float, n_stations: int, sample: int) -> dict[str, Any]:
+def child_skyfield(
+    size: int, hours: float, n_stations: int, sample: int, path: str
+) -> dict[str, Any]:
     """Skyfield on the sample satellites (exported TLEs of the same generated satrecs)."""
     sys.path.insert(0, str(ROOT / "tests"))
     import skyfield_oracle as oracle
@@ -222,6 +263,8 @@ def _run_child(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any]
         str(args.stations),
         "--sample",
         str(args.sample),
+        "--engine-path",
+        args.engine_path,
     ]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -273,6 +316,10 @@ def _worst_difference(engine: dict[str, Any], sky: dict[str, Any]) -> tuple[floa
     return worst, lonely, where
 
 
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _iso(t_s: float) -> str:
     return datetime.fromtimestamp(t_s, UTC).strftime("%H:%M:%S.%f")[:-4]
 
@@ -283,6 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--stations", type=int, default=20)
     parser.add_argument("--sample", type=int, default=5, help="satellites Skyfield computes")
+    parser.add_argument(
+        "--engine-path",
+        choices=["auto", "survey", "find"],
+        default="auto",
+        help="survey(): one pass for eclipses and contacts; find: find_eclipses + "
+        "find_contacts; auto: survey when the engine has it",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     parser.add_argument("--child", choices=["engine", "skyfield"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -295,14 +349,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.child:
         fn = child_engine if args.child == "engine" else child_skyfield
-        print(json.dumps(fn(sizes[0], args.hours, args.stations, args.sample)))
+        path = _engine_path(args.engine_path)
+        print(json.dumps(fn(sizes[0], args.hours, args.stations, args.sample, path)))
         return 0
 
     load1, _, _ = os.getloadavg()
     print(
         f"forecast benchmark {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}: Walker {ALTITUDE_KM:.0f} km "
         f"/ {INCLINATION_DEG:.0f} deg, {args.hours:g} h from {EPOCH}, {args.stations} stations, "
-        f"{os.cpu_count()} CPUs, load average {load1:.2f}"
+        f"{os.cpu_count()} CPUs, load average {load1:.2f}, engine path "
+        f"{_engine_path(args.engine_path)}"
     )
     print("memory: peak RSS of a fresh subprocess per size (getrusage ru_maxrss)")
     header = (
@@ -321,8 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         planes, per_plane = _walker_layout(size)
         print(
             f"{size:>6} {f'{planes}x{per_plane}':>8} {eng['n_eclipses']:>9} "
-            f"{eng['n_contacts']:>9} {eng['wall_s']:>9.2f} {eng['eclipses_s']:>6.2f} "
-            f"{eng['contacts_s']:>7.2f} {eng['baseline_rss_mib']:>9.0f} "
+            f"{eng['n_contacts']:>9} {eng['wall_s']:>9.2f} {_secs(eng['eclipses_s']):>6} "
+            f"{_secs(eng['contacts_s']):>7} {eng['baseline_rss_mib']:>9.0f} "
             f"{eng['peak_rss_mib']:>9.0f} {sky_scaled:>11.1f} {sky_scaled / eng['wall_s']:>6.1f} "
             f"{worst:>9.3f}" + (f"  ({lonely} unmatched intervals!)" if lonely else ""),
             flush=True,
@@ -342,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     print(
-        "engine s = find_eclipses + find_contacts (constellation generation excluded); "
+        "engine s = survey() or find_eclipses + find_contacts (generating the constellation "
+        "excluded); "
         f"skyfield s = Skyfield on {args.sample} satellites (find_events per station, "
         "is_sunlit + find_discrete) scaled linearly to the full size; ratio = skyfield / engine; "
         "max |d| = worst boundary difference between the two on the sample"
