@@ -109,7 +109,7 @@ def prune_options(problem: Problem) -> PruneOptions:
         start_stride_slots=1,
         max_starts_per_sat=12 if small else 8 if n_jobs <= 1500 else 5,
         max_gangs_per_job=4 if small else 2,
-        alone_fit=n_jobs <= 400,
+        alone_fit=n_jobs <= 150,
     )
 
 

@@ -54,62 +54,89 @@ def _groups(problem: Problem) -> dict[str, set[str]]:
     return out
 
 
-def _check_satellite(problem: Problem, sat: Satellite, items: list[PlanItem]) -> list[Violation]:
+def _check_accelerators(
+    sat: Satellite, state_spans: list[tuple[float, float, float]]
+) -> list[Violation]:
     out: list[Violation] = []
-    state = problem.states[sat.name]
-    bus = sat.bus
-    committed = [(r.start_s, r.end_s, r.power_w) for r in state.running]
-    planned = [(i.start_s, i.end_s, i.power_w) for i in items]
-    acc_spans = [(r.start_s, r.end_s, float(r.accelerators)) for r in state.running]
-    acc_spans += [(i.start_s, i.end_s, float(i.accelerators)) for i in items]
-    # Accelerators at every instant: check at each start.
-    for t in sorted({s for s, _, _ in acc_spans}):
-        used = sum(a for s, e, a in acc_spans if s <= t + TIME_TOL_S and e > t + TIME_TOL_S)
-        if used > bus.accelerators:
+    for t in sorted({s for s, _, _ in state_spans}):
+        used = sum(a for s, e, a in state_spans if s <= t + TIME_TOL_S and e > t + TIME_TOL_S)
+        if used > sat.bus.accelerators:
             out.append(
                 Violation(
                     "accelerators",
                     sat.name,
                     None,
                     t,
-                    f"{used:.0f} accelerators busy, {bus.accelerators} on board",
+                    f"{used:.0f} accelerators busy, {sat.bus.accelerators} on board",
                 )
             )
-    base = np.full(problem.n_slots, bus.baseline_power_w) + _slot_profile(problem, committed)
-    load = base + _slot_profile(problem, planned)
-    gen = np.asarray(sat.forecast.generation_w, dtype=np.float64)
-    soc0 = min(max(state.soc_wh, 0.0), bus.battery_capacity_wh)
-    with_plan = battery_trace(soc0, gen, load, problem.slot_s, bus).soc_wh[1:]
-    without = battery_trace(soc0, gen, base, problem.slot_s, bus).soc_wh[1:]
+    return out
+
+
+def _check_power_and_heat(
+    problem: Problem, sats: list[Satellite], by_sat: dict[str, list[PlanItem]]
+) -> list[Violation]:
+    """Battery (power.battery_trace) and temperature (the nonlinear thermal.temperature_trace)
+    of satellites sharing one bus, integrated together; a breach counts when the plan makes it
+    (the committed work alone would not)."""
+    out: list[Violation] = []
+    bus = sats[0].bus
+    base = np.stack(
+        [
+            bus.baseline_power_w
+            + _slot_profile(
+                problem, [(r.start_s, r.end_s, r.power_w) for r in problem.states[s.name].running]
+            )
+            for s in sats
+        ]
+    )
+    load = base + np.stack(
+        [
+            _slot_profile(problem, [(i.start_s, i.end_s, i.power_w) for i in by_sat[s.name]])
+            for s in sats
+        ]
+    )
+    gen = np.stack([np.asarray(s.forecast.generation_w, dtype=np.float64) for s in sats])
+    env = np.stack([np.asarray(s.forecast.environment_heat_w, dtype=np.float64) for s in sats])
+    soc0 = np.array(
+        [min(max(problem.states[s.name].soc_wh, 0.0), bus.battery_capacity_wh) for s in sats]
+    )
+    t0 = np.array([problem.states[s.name].temperature_c for s in sats])
+    both = np.concatenate([load, base])
+    soc = battery_trace(
+        np.concatenate([soc0, soc0]), np.concatenate([gen, gen]), both, problem.slot_s, bus
+    ).soc_wh[:, 1:]
+    temp = temperature_trace(
+        np.concatenate([t0, t0]), np.concatenate([env, env]), both, problem.slot_s, bus
+    ).temperature_c[:, 1:]
+    n = len(sats)
     floor = bus.battery_floor_wh - BATTERY_TOL_WH
-    bad = (with_plan < floor) & (with_plan < without - BATTERY_TOL_WH)
-    if bad.any():
-        k = int(np.argmax(bad))
-        out.append(
-            Violation(
-                "battery",
-                sat.name,
-                None,
-                problem.slot_start_s(k + 1),
-                f"state of charge {with_plan[k]:.1f} Wh under the floor "
-                f"{bus.battery_floor_wh:.1f} Wh",
+    low = (soc[:n] < floor) & (soc[:n] < soc[n:] - BATTERY_TOL_WH)
+    hot = (temp[:n] > bus.max_temperature_c + THERMAL_TOL_C) & (temp[:n] > temp[n:] + THERMAL_TOL_C)
+    for i, sat in enumerate(sats):
+        if low[i].any():
+            k = int(np.argmax(low[i]))
+            out.append(
+                Violation(
+                    "battery",
+                    sat.name,
+                    None,
+                    problem.slot_start_s(k + 1),
+                    f"state of charge {soc[i, k]:.1f} Wh under the floor "
+                    f"{bus.battery_floor_wh:.1f} Wh",
+                )
             )
-        )
-    env = np.asarray(sat.forecast.environment_heat_w, dtype=np.float64)
-    temp = temperature_trace(state.temperature_c, env, load, problem.slot_s, bus).temperature_c[1:]
-    temp0 = temperature_trace(state.temperature_c, env, base, problem.slot_s, bus).temperature_c[1:]
-    hot = (temp > bus.max_temperature_c + THERMAL_TOL_C) & (temp > temp0 + THERMAL_TOL_C)
-    if hot.any():
-        k = int(np.argmax(hot))
-        out.append(
-            Violation(
-                "thermal",
-                sat.name,
-                None,
-                problem.slot_start_s(k + 1),
-                f"temperature {temp[k]:.2f} C over the limit {bus.max_temperature_c} C",
+        if hot[i].any():
+            k = int(np.argmax(hot[i]))
+            out.append(
+                Violation(
+                    "thermal",
+                    sat.name,
+                    None,
+                    problem.slot_start_s(k + 1),
+                    f"temperature {temp[i, k]:.2f} C over the limit {bus.max_temperature_c} C",
+                )
             )
-        )
     return out
 
 
@@ -152,8 +179,14 @@ def validate_plan(problem: Problem, plan: Plan) -> list[Violation]:
             continue
         by_sat[item.satellite].append(item)
         by_job[item.job_id].append(item)
+    by_bus: dict[object, list[Satellite]] = defaultdict(list)
     for name, items in by_sat.items():
-        out.extend(_check_satellite(problem, sats[name], items))
+        spans = [(r.start_s, r.end_s, float(r.accelerators)) for r in problem.states[name].running]
+        spans += [(i.start_s, i.end_s, float(i.accelerators)) for i in items]
+        out.extend(_check_accelerators(sats[name], spans))
+        by_bus[sats[name].bus].append(sats[name])
+    for group in by_bus.values():
+        out.extend(_check_power_and_heat(problem, group, by_sat))
     volume_used: dict[tuple[str, str, float], float] = defaultdict(float)
     volume_cap: dict[tuple[str, str, float], float] = {}
     for job_id, items in by_job.items():
@@ -219,10 +252,13 @@ def validate_plan(problem: Problem, plan: Plan) -> list[Violation]:
             reach = _connected_within(problem, members, first)
             if reach != members:
                 out.append(Violation("gang", None, job_id, None, "members not ISL-connected"))
-            spans = {(i.start_s, i.end_s) for i in items}
-            for s, e in spans:
-                if sum(1 for i in items if (i.start_s, i.end_s) == (s, e)) != len(members):
-                    out.append(Violation("gang", None, job_id, s, "members run at different times"))
+            windows = {(i.start_s, i.end_s) for i in items}
+            for w_start, w_end in windows:
+                same = sum(1 for i in items if (i.start_s, i.end_s) == (w_start, w_end))
+                if same != len(members):
+                    out.append(
+                        Violation("gang", None, job_id, w_start, "members run at different times")
+                    )
             for i in items:
                 cps = i.checkpoint_times_s
                 if (
