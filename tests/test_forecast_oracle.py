@@ -13,7 +13,7 @@ tolerance (it may exist on one side only).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from scheduler.forecast import (
     sunlit_fraction,
     walker_delta,
 )
+from scheduler.forecast.survey import survey
 
 # --- tolerances -----------------------------------------------------------------------------
 
@@ -186,29 +187,64 @@ def _samples(times: np.ndarray, values: np.ndarray, n: int = 5) -> list[tuple[st
 
 @dataclass
 class Day:
+    """The engine's answers for the day (per engine path), and the oracle's, computed once."""
+
     names: list[str]
     lines: list[tuple[str, str]]
-    eclipses: dict[str, list[Any]]
-    contacts: dict[tuple[str, str], list[Any]]
+    eclipses: dict[str, dict[str, list[Any]]]  # path -> satellite -> [Eclipse]
+    contacts: dict[str, dict[tuple[str, str], list[Any]]]  # path -> (sat, station) -> [Contact]
     sunlit: dict[str, np.ndarray]
     sample_times: np.ndarray
     oracle_sats: dict[str, Any]
+    _cache: dict[tuple[str, ...], Any] = field(default_factory=dict)
+
+    def sky_eclipses(self, sat: str) -> list[oracle.OracleInterval]:
+        key = ("eclipses", sat)
+        if key not in self._cache:
+            self._cache[key] = oracle.eclipses(self.oracle_sats[sat], START_S, END_S)
+        return list(self._cache[key])
+
+    def sky_penumbrae(self, sat: str) -> list[oracle.OracleInterval]:
+        key = ("penumbrae", sat)
+        if key not in self._cache:
+            self._cache[key] = oracle.penumbrae(self.oracle_sats[sat], START_S, END_S)
+        return list(self._cache[key])
+
+    def sky_contacts(self, sat: str, station: Station) -> list[oracle.OracleContact]:
+        key = ("contacts", sat, station.name)
+        if key not in self._cache:
+            self._cache[key] = oracle.contacts(
+                self.oracle_sats[sat],
+                station.lat_deg,
+                station.lon_deg,
+                station.alt_m,
+                station.min_elevation_deg,
+                START_S,
+                END_S,
+            )
+        return list(self._cache[key])
 
 
-def _engine_day(constellation: Any, names: Sequence[str]) -> tuple[dict, dict, dict, np.ndarray]:
-    eclipses = find_eclipses(constellation, START_S, END_S)
-    contacts = find_contacts(constellation, list(STATIONS), START_S, END_S)
+# The list API, and the one-pass survey the planner and the benchmark use for large shells.
+ENGINE_PATHS = ("find", "survey")
+
+
+def _engine_day(
+    constellation: Any, names: Sequence[str], path: str
+) -> tuple[dict[str, list[Any]], dict[tuple[str, str], list[Any]]]:
+    if path == "survey":
+        result = survey(constellation, list(STATIONS), START_S, END_S)
+        eclipses, contacts = result.eclipses.to_list(), result.contacts.to_list()
+    else:
+        eclipses = find_eclipses(constellation, START_S, END_S)
+        contacts = find_contacts(constellation, list(STATIONS), START_S, END_S)
     by_sat: dict[str, list[Any]] = {n: [] for n in names}
     for e in eclipses:
         by_sat[constellation.names[e.sat]].append(e)
     by_pair: dict[tuple[str, str], list[Any]] = {(n, s.name): [] for n in names for s in STATIONS}
     for c in contacts:
         by_pair[(constellation.names[c.sat], STATIONS[c.station].name)].append(c)
-    # Every 97 s: a pattern that walks across the orbit phase.
-    times = np.arange(START_S, END_S, 97.0)
-    fraction = sunlit_fraction(constellation, times)
-    sunlit = {n: fraction[constellation.index(n)] for n in names}
-    return by_sat, by_pair, sunlit, times
+    return by_sat, by_pair
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +257,13 @@ def day() -> Day:
     constellation = parse_tle(text, source="oracle-orbits.tle")
     names = [name for name, _ in entries]
     assert list(constellation.names) == names
-    eclipses, contacts, sunlit, times = _engine_day(constellation, names)
+    eclipses, contacts = {}, {}
+    for path in ENGINE_PATHS:
+        eclipses[path], contacts[path] = _engine_day(constellation, names, path)
+    # Every 97 s: a pattern that walks across the orbit phase.
+    times = np.arange(START_S, END_S, 97.0)
+    fraction = sunlit_fraction(constellation, times)
+    sunlit = {n: fraction[constellation.index(n)] for n in names}
     sats = {name: oracle.satellite(l1, l2, name) for name, (l1, l2) in entries}
     return Day(names, [lines for _, lines in entries], eclipses, contacts, sunlit, times, sats)
 
@@ -233,6 +275,10 @@ def _close_ephemeris() -> Any:
 
 
 ALL_SATS = [o.name for o in ORBITS] + list(WALKER_PICKS)
+_API = {
+    "find": ("find_eclipses", "find_contacts"),
+    "survey": ("survey().eclipses", "survey().contacts"),
+}
 
 # A boundary's time error is the error of the shadow angle divided by its rate. The rate is
 # ~0.06 deg/s across an ordinary eclipse edge but ~0.001 deg/s at the edge of a 2-4 min
@@ -246,12 +292,13 @@ SHADOW_HINT = (
 
 
 @pytest.mark.parametrize("sat", ALL_SATS)
-def test_eclipses_match_skyfield(day: Day, sat: str) -> None:
-    ours = day.eclipses[sat]
-    theirs = oracle.eclipses(day.oracle_sats[sat], START_S, END_S)
+@pytest.mark.parametrize("path", ENGINE_PATHS)
+def test_eclipses_match_skyfield(day: Day, path: str, sat: str) -> None:
+    ours = day.eclipses[path][sat]
+    theirs = day.sky_eclipses(sat)
     assert theirs, f"{sat}: the oracle finds no eclipse in a day; the case tests nothing"
     _assert_intervals_agree(
-        f"find_eclipses {sat} (centre of the Sun)",
+        f"{_API[path][0]} {sat} (centre of the Sun)",
         [(e.start_s, e.end_s) for e in ours],
         [(e.start_s, e.end_s) for e in theirs],
         SHADOW_HINT,
@@ -259,11 +306,12 @@ def test_eclipses_match_skyfield(day: Day, sat: str) -> None:
 
 
 @pytest.mark.parametrize("sat", ALL_SATS)
-def test_penumbra_boundaries_match_skyfield(day: Day, sat: str) -> None:
-    ours = day.eclipses[sat]
-    theirs = oracle.penumbrae(day.oracle_sats[sat], START_S, END_S)
+@pytest.mark.parametrize("path", ENGINE_PATHS)
+def test_penumbra_boundaries_match_skyfield(day: Day, path: str, sat: str) -> None:
+    ours = day.eclipses[path][sat]
+    theirs = day.sky_penumbrae(sat)
     _assert_intervals_agree(
-        f"find_eclipses {sat} (penumbra_start_s, penumbra_end_s)",
+        f"{_API[path][0]} {sat} (penumbra_start_s, penumbra_end_s)",
         [(e.penumbra_start_s, e.penumbra_end_s) for e in ours],
         [(e.start_s, e.end_s) for e in theirs],
         SHADOW_HINT,
@@ -301,32 +349,20 @@ def test_sunlit_fraction_is_partial_inside_the_penumbra(day: Day) -> None:
     the disc is hidden."""
     sat = "LEO-28"
     constellation = parse_tle(oracle.tle_text([(sat, day.lines[0])]), source="one.tle")
-    edges = [
-        t
-        for e in oracle.eclipses(day.oracle_sats[sat], START_S, END_S)
-        for t in (e.start_s, e.end_s)
-        if START_S < t < END_S
-    ]
+    edges = [t for e in day.sky_eclipses(sat) for t in (e.start_s, e.end_s) if START_S < t < END_S]
     fraction = sunlit_fraction(constellation, edges)[0]
     assert np.all((fraction > 0.2) & (fraction < 0.8)), fraction
 
 
 @pytest.mark.parametrize("station", [s.name for s in STATIONS])
 @pytest.mark.parametrize("sat", ALL_SATS)
-def test_contacts_match_skyfield(day: Day, sat: str, station: str) -> None:
+@pytest.mark.parametrize("path", ENGINE_PATHS)
+def test_contacts_match_skyfield(day: Day, path: str, sat: str, station: str) -> None:
     site = next(s for s in STATIONS if s.name == station)
-    ours = day.contacts[(sat, station)]
-    theirs = oracle.contacts(
-        day.oracle_sats[sat],
-        site.lat_deg,
-        site.lon_deg,
-        site.alt_m,
-        site.min_elevation_deg,
-        START_S,
-        END_S,
-    )
+    ours = day.contacts[path][(sat, station)]
+    theirs = day.sky_contacts(sat, site)
     pairs = _assert_intervals_agree(
-        f"find_contacts {sat} over {station} (mask {site.min_elevation_deg} deg)",
+        f"{_API[path][1]} {sat} over {station} (mask {site.min_elevation_deg} deg)",
         [(c.aos_s, c.los_s) for c in ours],
         [(c.aos_s, c.los_s) for c in theirs],
     )
@@ -334,7 +370,7 @@ def test_contacts_match_skyfield(day: Day, sat: str, station: str) -> None:
         assert abs(ours[i].max_elevation_deg - theirs[j].max_elevation_deg) <= (
             MAX_ELEVATION_TOLERANCE_DEG
         ), (
-            f"find_contacts {sat} over {station} at {oracle.iso(ours[i].aos_s)}: max elevation "
+            f"{_API[path][1]} {sat} over {station} at {oracle.iso(ours[i].aos_s)}: max elevation "
             f"{ours[i].max_elevation_deg:.3f} deg, Skyfield {theirs[j].max_elevation_deg:.3f} deg"
         )
 
@@ -342,10 +378,10 @@ def test_contacts_match_skyfield(day: Day, sat: str, station: str) -> None:
 def test_every_case_has_contacts(day: Day) -> None:
     """The station set is not vacuous: each station sees every inclined orbit it can."""
     for station in STATIONS:
-        seen = [sat for sat in ALL_SATS if day.contacts[(sat, station.name)]]
+        seen = [sat for sat in ALL_SATS if day.contacts["find"][(sat, station.name)]]
         assert seen, f"no contact at all over {station.name}"
-    assert day.contacts[("SSO-1030", "Svalbard")]
-    assert not day.contacts[("LEO-28", "Svalbard")]  # 28.5 deg never rises at 78 N
+    assert day.contacts["find"][("SSO-1030", "Svalbard")]
+    assert not day.contacts["find"][("LEO-28", "Svalbard")]  # 28.5 deg never rises at 78 N
 
 
 def test_walker_tle_round_trip_is_the_same_satellite(day: Day) -> None:
@@ -356,7 +392,7 @@ def test_walker_tle_round_trip_is_the_same_satellite(day: Day) -> None:
     direct = find_eclipses(picks, START_S, END_S)
     for pick_index, pick in enumerate(WALKER_PICKS):
         mine = [e for e in direct if e.sat == pick_index]
-        via_tle = day.eclipses[pick]
+        via_tle = day.eclipses["find"][pick]
         assert len(mine) == len(via_tle)
         for a, b in zip(mine, via_tle, strict=True):
             assert abs(a.start_s - b.start_s) < 0.1 and abs(a.end_s - b.end_s) < 0.1
@@ -367,20 +403,8 @@ def test_intervals_under_way_at_the_window_edges_are_clipped(day: Day) -> None:
     intervals are clipped to it exactly, the others agree with the oracle."""
     sat, station = "SSO-1030", STATIONS[0]
     constellation = parse_tle(oracle.tle_text([(sat, day.lines[1])]), source="one.tle")
-    skyfield_sat = day.oracle_sats[sat]
-    eclipses = [(e.start_s, e.end_s) for e in oracle.eclipses(skyfield_sat, START_S, END_S)]
-    passes = [
-        (c.aos_s, c.los_s)
-        for c in oracle.contacts(
-            skyfield_sat,
-            station.lat_deg,
-            station.lon_deg,
-            station.alt_m,
-            station.min_elevation_deg,
-            START_S,
-            END_S,
-        )
-    ]
+    eclipses = [(e.start_s, e.end_s) for e in day.sky_eclipses(sat)]
+    passes = [(c.aos_s, c.los_s) for c in day.sky_contacts(sat, station)]
     for what, reference in (("find_eclipses", eclipses), ("find_contacts", passes)):
         w0, w1 = sum(reference[2]) / 2.0, sum(reference[-3]) / 2.0
         if what == "find_eclipses":
@@ -393,3 +417,36 @@ def test_intervals_under_way_at_the_window_edges_are_clipped(day: Day) -> None:
             f"[{oracle.iso(w0)}, {oracle.iso(w1)}]: {got[:1]} ... {got[-1:]}"
         )
         _assert_intervals_agree(f"{what} {sat} in a mid-interval window", got, want)
+
+
+@pytest.mark.parametrize("year", [2019, 2043])
+def test_eclipses_outside_the_sun_table_years(year: int) -> None:
+    """Outside the years of the engine's DE421 Sun table it falls back to the analytic Sun
+    (~0.01 deg): ordinary (non-grazing) eclipse edges still agree within 2 s."""
+    epoch_s = datetime(year, 6, 1, tzinfo=UTC).timestamp()
+    start_s, end_s = epoch_s + 3600.0, epoch_s + 3600.0 + 43_200.0
+    entries = [
+        (
+            o.name,
+            oracle.circular_orbit_tle(
+                92000 + i,
+                epoch_s,
+                o.altitude_km,
+                o.inclination_deg,
+                o.raan_deg,
+                o.mean_anomaly_deg,
+                o.eccentricity,
+            ),
+        )
+        for i, o in enumerate(ORBITS[:2])
+    ]
+    constellation = parse_tle(oracle.tle_text(entries), source=f"year-{year}.tle")
+    ours = find_eclipses(constellation, start_s, end_s)
+    for i, (name, lines) in enumerate(entries):
+        theirs = oracle.eclipses(oracle.satellite(*lines), start_s, end_s)
+        assert len(theirs) >= 6, f"{name} {year}: expected eclipses, got {theirs}"
+        _assert_intervals_agree(
+            f"find_eclipses {name} in {year} (analytic Sun)",
+            [(e.start_s, e.end_s) for e in ours if e.sat == i],
+            [(e.start_s, e.end_s) for e in theirs],
+        )
