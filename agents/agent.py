@@ -68,14 +68,7 @@ class Agent:
                 continue
             now = self.clock.now_s()
             for report in self.runtime.step(now):
-                self.seq += 1
-                report.seq = self.seq
-                self.metrics.job_reports_total.labels(
-                    self.satellite, K.Name(report.kind).removeprefix("JOB_REPORT_KIND_").lower()
-                ).inc()
-                if report.kind in (K.JOB_REPORT_KIND_SUCCEEDED, K.JOB_REPORT_KIND_FAILED):
-                    self.recent_terminal.append(report)
-                self.report(report)
+                self.emit(report)
             tel = self.runtime.telemetry(now)
             self.metrics.state(
                 soc_wh=tel.battery_soc_wh,
@@ -92,6 +85,19 @@ class Agent:
             if self.outbox is not None and wall >= next_telemetry_wall:
                 next_telemetry_wall = wall + self.telemetry_interval_s / self.clock.speed
                 self.outbox.put_nowait(agent_pb2.AgentMessage(telemetry=tel))
+                for report in self.runtime.progress_reports():
+                    self.outbox.put_nowait(agent_pb2.AgentMessage(job_report=report))
+
+    def emit(self, report: agent_pb2.JobReport) -> None:
+        """Number, count and send (or buffer) one report of the executor."""
+        self.seq += 1
+        report.seq = self.seq
+        kind = K.Name(report.kind).removeprefix("JOB_REPORT_KIND_").lower()
+        self.metrics.job_reports_total.labels(self.satellite, kind).inc()
+        log.info("%s: %s %s %s", self.satellite, report.job_id, kind, report.reason)
+        if report.kind in (K.JOB_REPORT_KIND_SUCCEEDED, K.JOB_REPORT_KIND_FAILED):
+            self.recent_terminal.append(report)
+        self.report(report)
 
     def report(self, report: agent_pb2.JobReport) -> None:
         if self.outbox is not None:
@@ -225,7 +231,9 @@ class Agent:
             self.metrics.plan_version.labels(self.satellite).set(plan.plan_version)
             self._ack(plan.plan_version, True, "")
         elif body == "cancel" and rt is not None:
-            rt.cancel(msg.cancel.job_id, msg.cancel.reason)
+            now = self.clock.now_s() if self.clock else 0.0
+            for report in rt.cancel(msg.cancel.job_id, msg.cancel.reason, now):
+                self.emit(report)
         elif body == "drain" and rt is not None:
             rt.drain(msg.drain.reason)
         elif body == "link_down":

@@ -97,10 +97,18 @@ def test_lost_training_job_resumes_from_checkpoint() -> None:
 
 
 def test_assignment_keeps_its_token_while_placement_is_unchanged() -> None:
-    job = replace(_job("a"), state=JobState.RUNNING, satellite_ids=("s1",), assignment_version=3)
+    job = replace(
+        _job("a"),
+        state=JobState.RUNNING,
+        satellite_ids=("s1",),
+        assignment_version=3,
+        member_versions=(("s1", 3),),
+    )
     same = apply_assignment(job, Assignment("a", ("s1",), 10.0, 20.0), 9, "")
     assert (same.state, same.assignment_version) == (JobState.RUNNING, 3)
     moved = apply_assignment(job, Assignment("a", ("s2",), 10.0, 20.0), 9, "")
     assert (moved.state, moved.assignment_version, moved.preemptions) == (JobState.PLANNED, 9, 1)
+    grown = apply_assignment(job, Assignment("a", ("s1", "s2"), 10.0, 20.0), 9, "")
+    assert grown.member_versions == (("s1", 3), ("s2", 9)) and grown.state == JobState.RUNNING
     pending = apply_assignment(_job("b"), None, 9, "no contact before deadline")
     assert (pending.state, pending.reason) == (JobState.PENDING, "no contact before deadline")

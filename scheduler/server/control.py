@@ -51,7 +51,8 @@ class Controller:
         self.sats = {n: SatRuntime(n, world.bus.accelerators) for n in world.names}
         self.flags = {n: SatelliteFlags(n) for n in world.names}
         self.flags.update({k: v for k, v in store.satellite_flags().items() if k in self.sats})
-        self.progress: dict[tuple[str, int], JobProgress] = {}
+        self.progress: dict[str, JobProgress] = {}
+        self.telemetry_interval_s = 60.0  # simulated; set by the server from its options
         self.watchers: set[asyncio.Queue[jobs_pb2.JobEvent]] = set()
         self.plan: PlanRecord | None = store.latest_plan()
         self.plan_items: dict[str, list[dict[str, object]]] = {}
@@ -183,7 +184,7 @@ class Controller:
                         output_mb=spec.output_mb,
                         deadline_s=spec.deadline_s,
                         gang_satellite_ids=list(job.satellite_ids),
-                        assignment_version=job.assignment_version,
+                        assignment_version=job.member_version(sat) or job.assignment_version,
                         checkpoint_times_s=list(item.get("checkpoint_times_s") or ()),  # type: ignore[call-overload]
                         delivery_s=float(item.get("delivery_s") or 0.0),  # type: ignore[arg-type]
                     )
@@ -258,21 +259,19 @@ class Controller:
         return out
 
     def _current(self, job: Job, sat: str, version: int) -> bool:
-        return sat in job.satellite_ids and version == job.assignment_version
+        since = job.member_version(sat)
+        return since is not None and version >= since
 
     def _progress(self, job: Job, sat: str, done: float, ckpt: float, now: float) -> None:
-        prog = self.progress.setdefault((job.job_id, job.assignment_version), JobProgress())
-        prog.done_accelerator_s[sat] = max(done, prog.done_accelerator_s.get(sat, 0.0))
-        if ckpt:
-            prog.checkpoint_accelerator_s[sat] = max(
-                ckpt, prog.checkpoint_accelerator_s.get(sat, 0.0)
-            )
+        prog = self.progress.setdefault(job.job_id, JobProgress(3.0 * self.telemetry_interval_s))
+        prog.update(sat, done, ckpt, now)
         members = job.satellite_ids
+        gang = job.spec.gang_size
         new = job
-        if ckpt and (c := prog.checkpoint(members)) > new.checkpoint_accelerator_s:
+        if ckpt and (c := prog.checkpoint(members, gang)) > new.checkpoint_accelerator_s:
             new = jobs_logic.on_checkpoint(new, c) or new
             self.store.record_checkpoint(job.job_id, sat, now, c)
-        new = jobs_logic.on_progress(new, prog.done(members)) or new
+        new = jobs_logic.on_progress(new, prog.done(members, gang)) or new
         if new != job:
             self.store.update_job(
                 new,
@@ -281,6 +280,19 @@ class Controller:
                 else "",
                 now,
             )
+        if new.spec.kind == "training" and new.done_accelerator_s >= new.spec.work_accelerator_s:
+            # Training is done when its gang has done all the work (the executor runs blocks).
+            self._succeed(new, now, sat)
+
+    def _succeed(self, job: Job, now: float, where: str) -> None:
+        done = jobs_logic.finish(job, JobState.SUCCEEDED, now, "")
+        self.store.update_job(done, "succeeded", now)
+        for other in set(job.satellite_ids) - {where}:
+            self.sats[other].send(
+                R.SchedulerMessage(cancel=R.CancelJob(job_id=job.job_id, reason="succeeded"))
+            )
+        self._finished(done, now)
+        self.request_replan("job finished")
 
     def report(self, rt: SatRuntime, rep: agent_pb2.JobReport) -> list[agent_pb2.SchedulerMessage]:
         now = rep.time_s or self.clock.now_s()
@@ -302,18 +314,7 @@ class Controller:
             return []
         if rep.kind == K.JOB_REPORT_KIND_SUCCEEDED:
             # Work done and delivered counts even from a superseded placement.
-            done = jobs_logic.finish(job, JobState.SUCCEEDED, now, "")
-            self.store.update_job(done, "succeeded", now)
-            for other in set(job.satellite_ids) - {rt.name}:
-                self.sats[other].send(
-                    R.SchedulerMessage(
-                        cancel=R.CancelJob(
-                            job_id=job.job_id, reason="succeeded on another satellite"
-                        )
-                    )
-                )
-            self._finished(done, now)
-            self.request_replan("job finished")
+            self._succeed(job, now, rt.name)
             return []
         if not self._current(job, rt.name, rep.assignment_version):
             self.metrics.fenced_reports_total.inc()
@@ -339,11 +340,21 @@ class Controller:
                 job = new
             self._progress(job, rt.name, rep.done_accelerator_s, rep.checkpoint_accelerator_s, now)
         elif rep.kind == K.JOB_REPORT_KIND_STOPPED:
-            new = jobs_logic.on_stopped(job, f"stopped on {rt.name}: {rep.reason}")
+            later = [
+                float(i["start_s"])  # type: ignore[arg-type]
+                for i in self.plan_items.get(job.job_id, ())
+                if i["satellite"] == rt.name and float(i["start_s"]) > now  # type: ignore[arg-type]
+            ]
+            protecting = "self-protection" in rep.reason
+            if later and not protecting:  # between two planned blocks: keep the placement
+                new = jobs_logic.between_blocks(job, min(later))
+            else:
+                new = jobs_logic.on_stopped(job, f"stopped on {rt.name}: {rep.reason}")
+                if job.state == JobState.RUNNING and "ended" not in rep.reason:
+                    self.metrics.preempted(job.spec.kind, rep.reason)
+                self.request_replan(f"job stopped on {rt.name}")
             self.store.update_job(new, "stopped", now)
-            self.metrics.preempted(job.spec.kind, rep.reason)
             self._notify(new, "stopped", now)
-            self.request_replan(f"job stopped on {rt.name}")
         elif rep.kind == K.JOB_REPORT_KIND_FAILED:
             new = jobs_logic.finish(job, JobState.FAILED, now, rep.reason or "failed on agent")
             self.store.update_job(new, "failed", now)

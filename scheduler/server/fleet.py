@@ -46,15 +46,32 @@ class SatRuntime:
 
 @dataclass
 class JobProgress:
-    """Per-member progress of a job (a gang's progress is its slowest member's)."""
+    """Per-member progress of a job. A gang's progress is its slowest member's, over the
+    members that reported recently: when a plan moves a training job to another gang, the
+    old members' last reports stop counting once they are older than the window."""
 
-    done_accelerator_s: dict[str, float] = field(default_factory=dict)
-    checkpoint_accelerator_s: dict[str, float] = field(default_factory=dict)
+    window_s: float = 180.0
+    done_accelerator_s: dict[str, tuple[float, float]] = field(default_factory=dict)
+    checkpoint_accelerator_s: dict[str, tuple[float, float]] = field(default_factory=dict)
 
-    def done(self, members: tuple[str, ...]) -> float:
-        values = [self.done_accelerator_s.get(m, 0.0) for m in members]
-        return min(values) if values else 0.0
+    def update(self, sat: str, done: float, ckpt: float, time_s: float) -> None:
+        self.done_accelerator_s[sat] = (done, time_s)
+        if ckpt:
+            self.checkpoint_accelerator_s[sat] = (ckpt, time_s)
 
-    def checkpoint(self, members: tuple[str, ...]) -> float:
-        values = [self.checkpoint_accelerator_s.get(m, 0.0) for m in members]
-        return min(values) if values else 0.0
+    def _agg(
+        self, values: dict[str, tuple[float, float]], members: tuple[str, ...], gang_size: int
+    ) -> float:
+        mine = [values[m] for m in members if m in values]
+        if not mine:
+            return 0.0
+        latest = max(t for _, t in mine)
+        recent = sorted((v for v, t in mine if t >= latest - self.window_s), reverse=True)
+        # The gang's progress: the slowest of the gang_size members that run it now.
+        return min(recent[:gang_size]) if recent else 0.0
+
+    def done(self, members: tuple[str, ...], gang_size: int = 1) -> float:
+        return self._agg(self.done_accelerator_s, members, gang_size)
+
+    def checkpoint(self, members: tuple[str, ...], gang_size: int = 1) -> float:
+        return self._agg(self.checkpoint_accelerator_s, members, gang_size)

@@ -14,30 +14,23 @@ from scheduler.server.model import Assignment, Job, JobState
 def lose_placement(job: Job, reason: str) -> Job:
     """The job's satellite(s) went away or a plan dropped it: back to PENDING, or to
     CHECKPOINTED (resuming from the checkpoint) when it has one."""
-    was_running = job.state in (JobState.RUNNING, JobState.CHECKPOINTED)
+    cleared = replace(
+        job,
+        reason=reason,
+        satellite_ids=(),
+        planned_start_s=0.0,
+        planned_end_s=0.0,
+        assignment_version=0,
+        member_versions=(),
+    )
+    if job.state not in (JobState.RUNNING, JobState.CHECKPOINTED, JobState.PLANNED):
+        return cleared
     has_checkpoint = job.spec.kind == "training" and job.checkpoint_accelerator_s > 0
-    state = JobState.CHECKPOINTED if has_checkpoint else JobState.PENDING
-    return (
-        replace(
-            job,
-            state=state,
-            reason=reason,
-            satellite_ids=(),
-            planned_start_s=0.0,
-            planned_end_s=0.0,
-            assignment_version=0,
-            done_accelerator_s=job.checkpoint_accelerator_s if has_checkpoint else 0.0,
-            preemptions=job.preemptions + (1 if job.state == JobState.RUNNING else 0),
-        )
-        if (was_running or job.state == JobState.PLANNED)
-        else replace(
-            job,
-            reason=reason,
-            satellite_ids=(),
-            planned_start_s=0.0,
-            planned_end_s=0.0,
-            assignment_version=0,
-        )
+    return replace(
+        cleared,
+        state=JobState.CHECKPOINTED if has_checkpoint else JobState.PENDING,
+        done_accelerator_s=job.checkpoint_accelerator_s if has_checkpoint else 0.0,
+        preemptions=job.preemptions + (1 if job.state == JobState.RUNNING else 0),
     )
 
 
@@ -49,8 +42,12 @@ def apply_assignment(job: Job, assignment: Assignment | None, version: int, reas
         if not job.satellite_ids and job.state in (JobState.PENDING, JobState.CHECKPOINTED):
             return replace(job, reason=reason)
         return lose_placement(job, reason)
-    same = set(assignment.satellite_ids) == set(job.satellite_ids) and job.assignment_version
-    token = job.assignment_version if same else version
+    # Members that stay keep their token (what they run stays valid); new members get this
+    # plan's version. The job's token is the newest of them.
+    old = dict(job.member_versions)
+    members = tuple((s, old.get(s, version)) for s in sorted(assignment.satellite_ids))
+    same = bool(old) and set(old) <= set(assignment.satellite_ids)
+    token = max(v for _, v in members)
     state = job.state
     done = job.done_accelerator_s
     preemptions = job.preemptions
@@ -71,6 +68,7 @@ def apply_assignment(job: Job, assignment: Assignment | None, version: int, reas
         planned_start_s=assignment.start_s,
         planned_end_s=assignment.end_s,
         assignment_version=token,
+        member_versions=members,
         done_accelerator_s=done,
         preemptions=preemptions,
     )
@@ -101,6 +99,23 @@ def on_checkpoint(job: Job, checkpoint_accelerator_s: float) -> Job | None:
         job,
         checkpoint_accelerator_s=checkpoint_accelerator_s,
         done_accelerator_s=max(job.done_accelerator_s, checkpoint_accelerator_s),
+    )
+
+
+def between_blocks(job: Job, next_start_s: float) -> Job:
+    """A block ended and the plan has the job's next block on the same satellite(s)."""
+    training = job.spec.kind == "training"
+    state = (
+        JobState.CHECKPOINTED
+        if training and job.checkpoint_accelerator_s > 0
+        else (JobState.PLANNED)
+    )
+    return replace(
+        job,
+        state=state,
+        reason="waiting for its next planned block",
+        done_accelerator_s=job.checkpoint_accelerator_s if training else 0.0,
+        planned_start_s=next_start_s,
     )
 
 

@@ -152,6 +152,7 @@ async def serve(args: argparse.Namespace) -> None:
         max_jobs=args.plan_max_jobs,
     )
     telemetry_s = args.telemetry_interval or clock.speed
+    controller.telemetry_interval_s = telemetry_s
 
     server = grpc.aio.server(
         options=[

@@ -94,6 +94,12 @@ class Job:
     assignment_version: int = 0
     preemptions: int = 0
     seq: int = 0  # submission order
+    # Fencing tokens per member: the plan version at which each satellite joined the
+    # placement. A report from a satellite counts only with a token at least this.
+    member_versions: tuple[tuple[str, int], ...] = ()
+
+    def member_version(self, sat: str) -> int | None:
+        return dict(self.member_versions).get(sat)
 
     @property
     def job_id(self) -> str:

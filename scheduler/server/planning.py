@@ -104,6 +104,15 @@ def committed_items(
     return out
 
 
+def gang_of(job: Job, fixed: list[Item]) -> tuple[str, ...]:
+    """The gang the planner should prefer to keep: the one running the committed block, else
+    the current placement when it is exactly one gang."""
+    running = tuple(sorted({str(i["satellite"]) for i in fixed if i["job_id"] == job.job_id}))
+    if running:
+        return running
+    return job.satellite_ids if len(job.satellite_ids) == job.spec.gang_size else ()
+
+
 def build_request(
     *,
     scenario: str | None,
@@ -172,7 +181,7 @@ def build_request(
             progress[job.job_id] = TrainingProgress(
                 job.job_id,
                 done_acc_h=min(done_acc_s, job.spec.work_accelerator_s) / 3600.0,
-                gang=job.satellite_ids if job.state == JobState.RUNNING else (),
+                gang=gang_of(job, fixed),
             )
     return SolveRequest(
         scenario=scenario,

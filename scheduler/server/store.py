@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     done_accelerator_s REAL NOT NULL DEFAULT 0,
     checkpoint_accelerator_s REAL NOT NULL DEFAULT 0,
     assignment_version INTEGER NOT NULL DEFAULT 0,
-    preemptions INTEGER NOT NULL DEFAULT 0
+    preemptions INTEGER NOT NULL DEFAULT 0,
+    member_versions TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE TABLE IF NOT EXISTS job_events (
@@ -94,7 +95,7 @@ CREATE TABLE IF NOT EXISTS satellites (
 _JOB_COLUMNS = (
     "seq, job_id, spec, state, reason, submit_time_s, start_time_s, end_time_s, satellite_ids, "
     "planned_start_s, planned_end_s, done_accelerator_s, checkpoint_accelerator_s, "
-    "assignment_version, preemptions"
+    "assignment_version, preemptions, member_versions"
 )
 
 
@@ -133,6 +134,7 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         checkpoint_accelerator_s=row[12],
         assignment_version=row[13],
         preemptions=row[14],
+        member_versions=tuple((str(s), int(v)) for s, v in json.loads(row[15])),
     )
 
 
@@ -274,7 +276,8 @@ class Store:
                 db.execute(
                     "UPDATE jobs SET state=?, reason=?, start_time_s=?, end_time_s=?, "
                     "satellite_ids=?, planned_start_s=?, planned_end_s=?, done_accelerator_s=?, "
-                    "checkpoint_accelerator_s=?, assignment_version=?, preemptions=? "
+                    "checkpoint_accelerator_s=?, assignment_version=?, preemptions=?, "
+                    "member_versions=? "
                     "WHERE job_id=?",
                     (
                         job.state.value,
@@ -288,6 +291,7 @@ class Store:
                         job.checkpoint_accelerator_s,
                         job.assignment_version,
                         job.preemptions,
+                        json.dumps([list(m) for m in job.member_versions]),
                         job.job_id,
                     ),
                 )
