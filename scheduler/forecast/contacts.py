@@ -18,7 +18,7 @@ from scheduler.forecast.eclipse import search_times
 from scheduler.forecast.propagate import StateGrid
 from scheduler.forecast.stations import Station, geodetic_to_ecef_km, local_up, sin_elevation
 from scheduler.forecast.tables import concatenate_tables
-from scheduler.forecast.windows import find_windows
+from scheduler.forecast.windows import find_windows_in_segments
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -71,6 +71,62 @@ class ContactTable:
         return concatenate_tables(ContactTable, tables)
 
 
+# Slack on the elevation mask for pruning: the geodetic and geocentric verticals differ by
+# up to 0.19 deg.
+_PRUNE_SLACK_RAD = np.radians(0.5)
+
+
+def _candidate_intervals(
+    grid: StateGrid, st_pos: FloatArray, stations: Sequence[Station]
+) -> tuple[IntArray, IntArray, IntArray]:
+    """(sat, grid interval, station) triples where the satellite may rise above the mask.
+
+    Elsewhere it cannot: the Earth-central angle between the sub-satellite point and the
+    station changes no faster than the ground track moves, so over an interval of h it stays
+    above (a_j + a_{j+1}) / 2 - rate h / 2, and a satellite at radius r is above elevation e
+    only within arccos(R cos e / r) - e of the station."""
+    r_norm = np.linalg.norm(grid.r_km, axis=-1)  # (n, n_c)
+    unit = grid.r_km / r_norm[..., None]
+    st_norm = np.linalg.norm(st_pos, axis=-1)
+    angle = np.arccos(np.clip(unit @ (st_pos / st_norm[:, None]).T, -1.0, 1.0))
+    rate_rad_s = 1.05 * float(np.max(np.linalg.norm(grid.v_km_s, axis=-1) / r_norm))
+    mask = np.radians([s.min_elevation_deg for s in stations]) - _PRUNE_SLACK_RAD
+    reach = np.arccos(np.clip(st_norm * np.cos(mask) / float(r_norm.max()), -1, 1)) - mask
+    closest = 0.5 * (angle[:, :-1] + angle[:, 1:]) - 0.5 * rate_rad_s * grid.step_s
+    sat, interval, station = np.nonzero(closest <= reach)
+    return sat, interval, station
+
+
+def _sampled_elevations(
+    grid: StateGrid,
+    st_pos: FloatArray,
+    st_up: FloatArray,
+    stations: Sequence[Station],
+    times_s: FloatArray,
+    r_ecef_km: NDArray[np.floating],
+) -> tuple[IntArray, IntArray, NDArray[np.float32]]:
+    """sin(elevation) where a satellite may be in view of a station, as segments for
+    find_windows_in_segments: (row = sat * n_st + station, first own sample, values).
+    float32 is ample for signs and brackets (0.5 m at 7,000 km); the refinement is float64
+    on the exact geometry."""
+    n_sat, n_t, n_st = r_ecef_km.shape[0], len(times_s), len(stations)
+    q = grid.step_s / (times_s[1] - times_s[0]) if n_t > 1 else 0.0
+    if n_t > 1 and times_s[0] == grid.start_s and abs(q - round(q)) < 1e-9:
+        sat, interval, station = _candidate_intervals(grid, st_pos, stations)
+        first = interval * round(q)
+        width = round(q)
+    else:  # one segment of every sample for every pair
+        sat, station = (a.ravel() for a in np.indices((n_sat, n_st)))
+        first = np.zeros(len(sat), dtype=np.int64)
+        width = n_t
+    k = np.clip(first[:, None] + np.arange(-1, width + 1), 0, n_t - 1)
+    los = r_ecef_km[sat[:, None], k].astype(np.float32)
+    los -= st_pos[station][:, None, :].astype(np.float32)
+    height = np.einsum("mkc,mc->mk", los, st_up[station].astype(np.float32))
+    height /= np.linalg.norm(los, axis=-1)
+    return sat * n_st + station, first, height
+
+
 def contacts_of_samples(
     grid: StateGrid,
     stations: Sequence[Station],
@@ -87,26 +143,18 @@ def contacts_of_samples(
     st_up = local_up([s.lat_deg for s in stations], [s.lon_deg for s in stations])
     sin_mask = np.sin(np.radians([s.min_elevation_deg for s in stations]))
 
-    # The dense samples only decide signs and brackets: float32 is ample (0.5 m at 7,000 km)
-    # and halves the memory traffic; refinement below is float64 on the exact geometry.
-    r = r_ecef_km.astype(np.float32, copy=False)  # (n_sat, n_t, 3)
-    pos32, up32 = st_pos.astype(np.float32), st_up.astype(np.float32)
-    values = r @ up32.T  # (n_sat, n_t, n_st): the height of the satellite above the station
-    range_km = r @ (-2.0 * pos32.T)
-    range_km += np.sum(r * r, axis=-1)[..., None]
-    range_km += np.sum(pos32 * pos32, axis=-1)
-    values -= np.sum(pos32 * up32, axis=-1)
-    np.sqrt(range_km, out=range_km)
-    values /= range_km  # sin(elevation)
-    values -= sin_mask.astype(np.float32)
-    values = np.ascontiguousarray(values.transpose(0, 2, 1)).reshape(-1, len(times_s))
-    del range_km, r
+    seg_row, seg_first, seg_values = _sampled_elevations(
+        grid, st_pos, st_up, stations, times_s, r_ecef_km
+    )
+    seg_values -= sin_mask.astype(np.float32)[seg_row % n_st][:, None]
 
     def margin(rows: IntArray, t: FloatArray) -> FloatArray:
         sat, st = rows // n_st, rows % n_st
         return sin_elevation(grid.positions_at(sat, t), st_pos[st], st_up[st]) - sin_mask[st]
 
-    found = find_windows(times_s, values, margin, peak_margin=_PEAK_MARGIN, peaks=True)
+    found = find_windows_in_segments(
+        times_s, seg_row, seg_first, seg_values, margin, peak_margin=_PEAK_MARGIN, peaks=True
+    )
     assert found.peak_value is not None
     station = found.row % n_st
     max_el = np.degrees(np.arcsin(np.clip(found.peak_value + sin_mask[station], -1.0, 1.0)))

@@ -121,55 +121,34 @@ def golden_maximum(
 
 
 def _hidden_peaks(
-    t: FloatArray, v: NDArray[np.floating], evaluate: Evaluate, margin: float
+    t: FloatArray,
+    v: NDArray[np.floating],
+    col_k: IntArray,
+    seg_row: IntArray,
+    evaluate: Evaluate,
+    margin: float,
 ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
-    """Local maxima of the samples that stay negative but whose true peak clears zero:
-    (row, sample index, peak time, peak value)."""
-    # One pass over the samples picks the few near zero (a sample next to a hidden peak is
-    # close to it); the local-maximum test then runs on those alone.
-    pr, pk = np.nonzero((v[:, 1:-1] < 0) & (v[:, 1:-1] > -_PEAK_PREFILTER * margin))
-    y0, y1, y2 = v[pr, pk], v[pr, pk + 1], v[pr, pk + 2]
-    is_max = (y1 >= y0) & (y1 >= y2)
-    pr, pk = pr[is_max], pk[is_max]
-    a, b, c = y0[is_max].astype(np.float64), y1[is_max].astype(np.float64), y2[is_max]
+    """Own samples that are negative local maxima but whose true peak clears zero:
+    (segment, column, peak time, peak value)."""
+    # One pass picks the few samples near zero (a sample next to a hidden peak is close to
+    # it); the local-maximum test then runs on those alone.
+    own = v[:, 1:-1]
+    pr, pc = np.nonzero((own < 0) & (own > -_PEAK_PREFILTER * margin))
+    pc = pc + 1
+    k = col_k[pr, pc]
+    interior = (k >= 1) & (k <= len(t) - 2)
+    pr, pc = pr[interior], pc[interior]
+    a, b, c = (v[pr, pc + d].astype(np.float64) for d in (-1, 0, 1))
+    is_max = (b >= a) & (b >= c)
     curvature = a - 2 * b + c
     with np.errstate(divide="ignore", invalid="ignore"):
         vertex = np.where(curvature < 0, b - (c - a) ** 2 / (8 * curvature), b)
-    near = vertex > -margin
-    pr, pk = pr[near], pk[near] + 1
-    peak_t, peak_v = golden_maximum(evaluate, pr, t[pk - 1], t[pk + 1], 0.05)
+    near = is_max & (vertex > -margin)
+    pr, pc = pr[near], pc[near]
+    k = col_k[pr, pc]
+    peak_t, peak_v = golden_maximum(evaluate, seg_row[pr], t[k - 1], t[k + 1], 0.05)
     hit = peak_v >= 0
-    return pr[hit], pk[hit], peak_t[hit], peak_v[hit]
-
-
-def _peaks_of(
-    t: FloatArray,
-    v: NDArray[np.floating],
-    evaluate: Evaluate,
-    rows: IntArray,
-    start_s: FloatArray,
-    end_s: FloatArray,
-) -> tuple[FloatArray, FloatArray]:
-    """Peak of f in each window, assuming f is unimodal there: the best sample is found by
-    binary search on the slope of the samples, then refined by golden section next to it."""
-    step = t[1] - t[0]
-    first = np.ceil((start_s - t[0]) / step).astype(np.int64)
-    last = np.floor((end_s - t[0]) / step).astype(np.int64)
-    lo, hi = first.copy(), np.maximum(last, first)
-    n_t = len(t)
-    while np.any(lo < hi):
-        mid = (lo + hi) // 2
-        up = v[rows, np.minimum(mid + 1, n_t - 1)] > v[rows, mid]
-        active = lo < hi
-        lo = np.where(active & up, mid + 1, lo)
-        hi = np.where(active & ~up, mid, hi)
-    k = np.clip(lo, 0, n_t - 1)
-    bracket_lo = np.maximum(start_s, t[np.maximum(k - 1, 0)])
-    bracket_hi = np.minimum(end_s, t[np.minimum(k + 1, n_t - 1)])
-    no_sample = first > last  # a window found between samples
-    bracket_lo = np.where(no_sample, start_s, bracket_lo)
-    bracket_hi = np.where(no_sample, end_s, bracket_hi)
-    return golden_maximum(evaluate, rows, bracket_lo, bracket_hi)
+    return pr[hit], pc[hit], peak_t[hit], peak_v[hit]
 
 
 def find_windows(
@@ -182,8 +161,43 @@ def find_windows(
 ) -> Windows:
     """Intervals where f >= 0 for each row of `values` (n_rows, n_t) sampled at `times_s`
     (uniform). `evaluate(rows, t)` computes f for paired rows and times in float64."""
-    t = np.asarray(times_s, dtype=np.float64)
     v = np.asarray(values)
+    n_rows = v.shape[0]
+    padded = np.concatenate([v[:, :1], v, v[:, -1:]], axis=1)
+    return find_windows_in_segments(
+        times_s,
+        np.arange(n_rows, dtype=np.int64),
+        np.zeros(n_rows, dtype=np.int64),
+        padded,
+        evaluate,
+        bracket_s,
+        peak_margin,
+        peaks,
+    )
+
+
+def find_windows_in_segments(
+    times_s: ArrayLike,
+    seg_row: IntArray,
+    seg_first: IntArray,
+    seg_values: NDArray[np.floating],
+    evaluate: Evaluate,
+    bracket_s: float = DEFAULT_BRACKET_S,
+    peak_margin: float = 0.0,
+    peaks: bool = False,
+) -> Windows:
+    """find_windows where each row is sampled only in some stretches ("segments").
+
+    Segment i belongs to row seg_row[i] and owns the samples seg_first[i] ... + q - 1 of
+    the global grid; seg_values[i] (width q + 2) holds f at those and at one neighbour
+    sample on each side (indices clipped to the grid). Outside its segments a row must be
+    negative. Segments of one row may touch but must not overlap.
+    """
+    t = np.asarray(times_s, dtype=np.float64)
+    v = np.asarray(seg_values)
+    n_t = len(t)
+    q = v.shape[1] - 2
+    col_k = seg_first[:, None] + np.arange(-1, q + 1)  # global sample index of each column
     inside = v >= 0
     rows_list: list[IntArray] = []
     times_list: list[FloatArray] = []
@@ -194,23 +208,39 @@ def find_windows(
         times_list.append(when)
         kinds_list.append(np.broadcast_to(np.asarray(kind, dtype=np.int64), len(rows)))
 
-    # +1 where the samples step into an interval, -1 where they step out.
-    step = np.diff(inside.view(np.int8), axis=1)
-    er, ek = np.nonzero(step)
-    when = bisect_crossings(evaluate, er, t[ek], t[ek + 1], v[er, ek], v[er, ek + 1], bracket_s)
-    add(er, when, step[er, ek].astype(np.int64))
+    # Own steps: from column c to c + 1 for c = 1 .. q; +1 steps into an interval, -1 out.
+    step = np.diff(inside[:, 1:].astype(np.int8), axis=1)
+    sr, sc = np.nonzero(step)
+    c = sc + 1
+    k = col_k[sr, c]
+    ok = (k >= 0) & (k + 1 <= n_t - 1)
+    sr, c, k = sr[ok], c[ok], k[ok]
+    when = bisect_crossings(
+        evaluate, seg_row[sr], t[k], t[k + 1], v[sr, c], v[sr, c + 1], bracket_s
+    )
+    add(seg_row[sr], when, step[sr, c - 1].astype(np.int64))
 
-    if v.shape[1] >= 3 and peak_margin > 0:
-        pr, pk, peak_t, peak_v = _hidden_peaks(t, v, evaluate, peak_margin)
-        f_before = v[pr, pk - 1].astype(np.float64)
-        f_after = v[pr, pk + 1].astype(np.float64)
-        add(pr, bisect_crossings(evaluate, pr, t[pk - 1], peak_t, f_before, peak_v, bracket_s), 1)
-        add(pr, bisect_crossings(evaluate, pr, peak_t, t[pk + 1], peak_v, f_after, bracket_s), -1)
+    if q >= 1 and peak_margin > 0:
+        pr, pc, peak_t, peak_v = _hidden_peaks(t, v, col_k, seg_row, evaluate, peak_margin)
+        pk = col_k[pr, pc]
+        rows = seg_row[pr]
+        f_before = v[pr, pc - 1].astype(np.float64)
+        f_after = v[pr, pc + 1].astype(np.float64)
+        add(
+            rows,
+            bisect_crossings(evaluate, rows, t[pk - 1], peak_t, f_before, peak_v, bracket_s),
+            1,
+        )
+        add(
+            rows,
+            bisect_crossings(evaluate, rows, peak_t, t[pk + 1], peak_v, f_after, bracket_s),
+            -1,
+        )
 
-    open_rows = np.nonzero(inside[:, 0])[0]
-    add(open_rows, np.full(len(open_rows), t[0]), 2)  # 2: a start clipped at the first sample
-    close_rows = np.nonzero(inside[:, -1])[0]
-    add(close_rows, np.full(len(close_rows), t[-1]), -2)
+    # Intervals under way at the first sample or still open at the last one are clipped.
+    for k_edge, kind, when_edge in ((0, 2, t[0]), (n_t - 1, -2, t[-1])):
+        er = np.unique(seg_row[np.nonzero(np.any((col_k == k_edge) & inside, axis=1))[0]])
+        add(er, np.full(len(er), when_edge), kind)
 
     rows = np.concatenate(rows_list).astype(np.int64)
     when = np.concatenate(times_list)
@@ -225,7 +255,7 @@ def find_windows(
     out = Windows(rows[starts], when[starts], when[ends], kinds[starts] == 2, kinds[ends] == -2)
     if not peaks:
         return out
-    peak_s, peak_value = _peaks_of(t, v, evaluate, out.row, out.start_s, out.end_s)
+    peak_s, peak_value = golden_maximum(evaluate, out.row, out.start_s, out.end_s)
     return Windows(
         out.row, out.start_s, out.end_s, out.start_clipped, out.end_clipped, peak_s, peak_value
     )
