@@ -53,6 +53,11 @@ def priority_multipliers(problem: Problem, cset: CandidateSet) -> dict[int, int]
     return mults
 
 
+def urgency(problem: Problem, start: int) -> float:
+    """Objective weight of a start slot (Weights.start_discount)."""
+    return 1.0 - problem.weights.start_discount * start / max(problem.n_slots, 1)
+
+
 def ledgers_for(ctxs: Sequence[SatContext], selection: Selection) -> dict[int, SatLedger]:
     ledgers: dict[int, SatLedger] = {}
 
@@ -88,13 +93,14 @@ def score(
     weighted = 0.0
     value = 0.0
     for c in selection.inference:
-        weighted += mults[int(problem.jobs[c.job].priority)] * c.value
+        weighted += mults[int(problem.jobs[c.job].priority)] * c.value * urgency(problem, c.start)
         value += c.value
     for opt, blocks in selection.training:
         v = len(blocks) * opt.value_per_block
-        weighted += mults[int(problem.jobs[opt.job].priority)] * v - w.preemption * preemptions(
-            opt, blocks
-        )
+        urgent = sum(opt.value_per_block * urgency(problem, k) for k in blocks)
+        weighted += mults[
+            int(problem.jobs[opt.job].priority)
+        ] * urgent - w.preemption * preemptions(opt, blocks)
         value += v
     for s, ledger in ledgers_for(ctxs, selection).items():
         weighted -= w.battery_depth_per_kwh * battery_depth_kwh(ctxs[s], ledger)

@@ -25,7 +25,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from scheduler.planner import feasibility as fz
-from scheduler.planner.assemble import VALUE_SCALE, Selection, priority_multipliers
+from scheduler.planner.assemble import VALUE_SCALE, Selection, priority_multipliers, urgency
 from scheduler.planner.candidates import Candidate, CandidateSet, GangOption, enumerate_candidates
 from scheduler.planner.domain import Plan, Problem
 from scheduler.planner.ledger import SatContext, contexts
@@ -124,7 +124,8 @@ def build_model(
     for c, lit in zip(cands, x, strict=True):
         per_job[c.job].append(lit)
         loads[c.sat].append((lit, c.start, c.slots, c.accelerators, c.power_w))
-        objective.append(round(c.value * VALUE_SCALE) * mults[int(jobs[c.job].priority)] * lit)
+        weight = round(c.value * urgency(problem, c.start) * VALUE_SCALE)
+        objective.append(weight * mults[int(jobs[c.job].priority)] * lit)
     for lits in per_job.values():
         model.add_at_most_one(lits)
 
@@ -143,7 +144,10 @@ def build_model(
             model.add(sum(block_lits) <= o.max_blocks)
         model.add_bool_or([*block_lits, s_lit.Not()])  # a chosen gang runs at least once
         mult = mults[int(jobs[o.job].priority)]
-        objective.extend(round(o.value_per_block * VALUE_SCALE) * mult * lit for lit in block_lits)
+        objective.extend(
+            round(o.value_per_block * urgency(problem, k) * VALUE_SCALE) * mult * lit
+            for k, lit in zip(o.blocks, block_lits, strict=True)
+        )
         pre = round(w.preemption * VALUE_SCALE)
         if pre > 0:
             for b in range(len(block_lits) - 1):  # stop_b >= run_b - run_{b+1}

@@ -151,6 +151,11 @@ class Weights:
     battery_depth_per_kwh: float = 0.01
     preemption: float = 0.5
     thermal_check_slots: int = 5
+    # Fraction of a job's value the objective forgoes when it starts at the end of the
+    # horizon rather than now (linear in between): in a rolling horizon, work pushed late is
+    # at risk of being displaced, so earlier is better at equal value. Reported values are
+    # never discounted.
+    start_discount: float = 0.1
 
 
 @dataclass(frozen=True, eq=False)

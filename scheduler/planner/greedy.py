@@ -9,16 +9,24 @@ block, on the first gang where all members fit.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from scheduler.planner import feasibility as fz
 from scheduler.planner.assemble import Selection
-from scheduler.planner.candidates import CandidateSet, GangOption
-from scheduler.planner.domain import InferenceJob, Problem, TrainingJob
+from scheduler.planner.candidates import Candidate, CandidateSet, GangOption
+from scheduler.planner.domain import InferenceJob, Plan, Problem, TrainingJob
 from scheduler.planner.ledger import LEDGER_VOLUME_SLACK_MB, SatContext, SatLedger
 
 
-def greedy_select(problem: Problem, ctxs: Sequence[SatContext], cset: CandidateSet) -> Selection:
+def greedy_select(
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    cset: CandidateSet,
+    keep: Selection | None = None,
+) -> Selection:
+    """First fit; with `keep` (e.g. the previous plan), its placements are booked first,
+    each only if it still fits, and the rest is filled around them."""
     ledgers: dict[int, SatLedger] = {}
 
     def ledger(s: int) -> SatLedger:
@@ -29,23 +37,38 @@ def greedy_select(problem: Problem, ctxs: Sequence[SatContext], cset: CandidateS
     volume_used: dict[fz.ContactKey, float] = defaultdict(float)
     selection = Selection()
 
+    def fits(c: Candidate) -> bool:
+        window = cset.contacts[c.contact]
+        out_mb = problem.jobs[c.job].output_mb  # type: ignore[union-attr]
+        if volume_used[c.contact] + out_mb > window.volume_mb - LEDGER_VOLUME_SLACK_MB:
+            return False
+        lg = ledger(c.sat)
+        if lg.misfit(c.start, c.slots, c.accelerators, c.power_w) is not None:
+            return False
+        lg.add(c.start, c.slots, c.accelerators, c.power_w)
+        volume_used[c.contact] += out_mb
+        selection.inference.append(c)
+        return True
+
+    done: set[int] = set()
+    for c in keep.inference if keep else ():
+        if c.job not in done and fits(c):
+            done.add(c.job)
+    for opt, blocks in keep.training if keep else ():
+        taken = _fill_blocks(replace(opt, blocks=tuple(blocks)), [ledger(s) for s in opt.sats])
+        if taken and opt.job not in done:
+            _book(opt, taken, ledger)
+            selection.training.append((opt, taken))
+            done.add(opt.job)
+
     def edf(j: int) -> tuple[int, float, float, str]:
         job = problem.jobs[j]
         assert isinstance(job, InferenceJob)
         return (-int(job.priority), job.deadline_s, job.submit_s, job.job_id)
 
-    for j in sorted(cset.inference, key=edf):
-        job = problem.jobs[j]
-        assert isinstance(job, InferenceJob)
+    for j in sorted(set(cset.inference) - done, key=edf):
         for c in sorted(cset.inference[j], key=lambda c: (c.start, -c.value, c.sat)):
-            window = cset.contacts[c.contact]
-            if volume_used[c.contact] + job.output_mb > window.volume_mb - LEDGER_VOLUME_SLACK_MB:
-                continue
-            lg = ledger(c.sat)
-            if lg.misfit(c.start, c.slots, c.accelerators, c.power_w) is None:
-                lg.add(c.start, c.slots, c.accelerators, c.power_w)
-                volume_used[c.contact] += job.output_mb
-                selection.inference.append(c)
+            if fits(c):
                 break
 
     def train_order(j: int) -> tuple[int, float, float, str]:
@@ -53,7 +76,7 @@ def greedy_select(problem: Problem, ctxs: Sequence[SatContext], cset: CandidateS
         assert isinstance(job, TrainingJob)
         return (-int(job.priority), -job.value_per_acc_h, job.submit_s, job.job_id)
 
-    for j in sorted(cset.training, key=train_order):
+    for j in sorted(set(cset.training) - done, key=train_order):
         best: tuple[GangOption, list[int]] | None = None
         for opt in sorted(cset.training[j], key=lambda o: not o.continuing):
             blocks = _fill_blocks(opt, [ledger(s) for s in opt.sats])
@@ -62,12 +85,48 @@ def greedy_select(problem: Problem, ctxs: Sequence[SatContext], cset: CandidateS
                 if len(blocks) >= min(opt.max_blocks, len(opt.blocks)):
                     break
         if best is not None:
-            opt, blocks = best
-            for s in opt.sats:
-                for k in blocks:
-                    ledger(s).add(k, opt.block_slots, opt.accelerators, opt.power_w)
+            _book(best[0], best[1], ledger)
             selection.training.append(best)
     return selection
+
+
+def _book(opt: GangOption, blocks: Sequence[int], ledger: Callable[[int], SatLedger]) -> None:
+    for s in opt.sats:
+        for k in blocks:
+            ledger(s).add(k, opt.block_slots, opt.accelerators, opt.power_w)
+
+
+def selection_from_plan(problem: Problem, cset: CandidateSet, plan: Plan) -> Selection:
+    """The candidates a plan (e.g. the previous one) chose, where they still exist."""
+    names = [s.name for s in problem.satellites]
+    slot = problem.slot_s
+    inf = {
+        (i.job_id, i.satellite, round((i.start_s - problem.now_s) / slot))
+        for i in plan.items
+        if i.kind == "inference"
+    }
+    train: dict[str, set[str]] = defaultdict(set)
+    slots: dict[str, set[int]] = defaultdict(set)
+    for i in plan.items:
+        if i.kind == "training":
+            train[i.job_id].add(i.satellite)
+            first = round((i.start_s - problem.now_s) / slot)
+            slots[i.job_id].update(range(first, round((i.end_s - problem.now_s) / slot)))
+    out = Selection()
+    for j, cands in cset.inference.items():
+        jid = problem.jobs[j].job_id
+        out.inference.extend(c for c in cands if (jid, names[c.sat], c.start) in inf)
+    for j, opts in cset.training.items():
+        jid = problem.jobs[j].job_id
+        for o in opts:
+            if {names[s] for s in o.sats} == train.get(jid):
+                blocks = [
+                    k for k in o.blocks if k in slots[jid] and k + o.block_slots - 1 in slots[jid]
+                ]
+                if blocks:
+                    out.training.append((o, blocks))
+                break
+    return out
 
 
 def _fill_blocks(opt: GangOption, ledgers: Sequence[SatLedger]) -> list[int]:

@@ -7,7 +7,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
@@ -23,7 +23,7 @@ from scheduler.planner.assemble import (
 from scheduler.planner.candidates import CandidateSet, PruneOptions, enumerate_candidates
 from scheduler.planner.cpsat_model import ModelVars, add_hints, build_model, read_selection
 from scheduler.planner.domain import Plan, PlanResult, Problem
-from scheduler.planner.greedy import greedy_select
+from scheduler.planner.greedy import greedy_select, selection_from_plan
 from scheduler.planner.ledger import SatContext, contexts
 from scheduler.planner.validation import validate_problem
 
@@ -198,8 +198,16 @@ def plan(
             g_val,
             1,
         )
-    greedy_plan_hint = build_plan(problem, greedy, [], version)
-    parts = partitions(problem, cset, greedy, partition_literals)
+    # The hint: the previous plan repaired (what still fits) and filled first-fit around it,
+    # or the greedy plan; complete and feasible, so the solver starts from it.
+    hint_sel = greedy
+    if previous is not None:
+        repaired = greedy_select(problem, ctxs, cset, selection_from_plan(problem, cset, previous))
+        if score(problem, ctxs, repaired, mults)[0] > g_obj:
+            hint_sel = repaired
+    hint_plan = build_plan(problem, hint_sel, [], version)
+    h_obj = score(problem, ctxs, hint_sel, mults)[0]
+    parts = partitions(problem, cset, hint_sel, partition_literals)
     budget = max(time_limit_s - (time.perf_counter() - t0), 0.1)
     merged = Selection()
     bound = 0.0
@@ -209,7 +217,7 @@ def plan(
         remaining = max(budget - (time.perf_counter() - t0 - greedy_s), 0.05)
         share = remaining * _size(sub) / max(sum(_size(p) for p in parts[i:]), 1)
         model, mv = build_model(problem, sub, ctxs, mults)
-        sub_greedy = _restrict(greedy, sub)
+        sub_greedy = _restrict(hint_sel, sub)
         out = solve(
             problem,
             model,
@@ -217,7 +225,7 @@ def plan(
             share,
             num_workers,
             seed,
-            hint=_hint_for(previous, greedy_plan_hint),
+            hint=hint_plan,
             deterministic=deterministic,
         )
         sg_obj, _ = score(problem, ctxs, sub_greedy, mults)
@@ -235,8 +243,9 @@ def plan(
         merged.training.extend(chosen.training)
     status = "FALLBACK" if fell_back else "OPTIMAL" if statuses == {"OPTIMAL"} else "FEASIBLE"
     objective, value = score(problem, ctxs, merged, mults)
-    if objective < g_obj - 1e-9:  # never below the greedy plan
-        merged, status, objective, value = greedy, "FALLBACK", g_obj, g_val
+    if objective < h_obj - 1e-9:  # never below the greedy (or repaired previous) plan
+        merged, status = hint_sel, "FALLBACK"
+        objective, value = score(problem, ctxs, merged, mults)
     return _result(
         problem,
         ctxs,
@@ -271,15 +280,6 @@ def _restrict(selection: Selection, sub: CandidateSet) -> Selection:
     keep.inference = [c for c in selection.inference if c in sub.inference.get(c.job, ())]
     keep.training = [(o, b) for o, b in selection.training if o in sub.training.get(o.job, ())]
     return keep
-
-
-def _hint_for(previous: Plan | None, greedy_plan: Plan) -> Plan:
-    """Previous plan where it says something about a job, the greedy plan otherwise."""
-    if previous is None:
-        return greedy_plan
-    known = {i.job_id for i in previous.items}
-    extra = tuple(i for i in greedy_plan.items if i.job_id not in known)
-    return replace(previous, items=previous.items + extra)
 
 
 def _result(
