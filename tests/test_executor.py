@@ -1,0 +1,121 @@
+"""The agent's executor against its simulated bus: job events, downlink, checkpoints and
+self-protection whatever the plan says."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from agents.bus import SimulatedBus
+from agents.executor import ExecItem, Executor, JobEvent
+from scheduler.forecast.bus import BusParams
+
+T0 = 1_796_083_200.0
+BUS = BusParams()
+
+
+def executor(
+    sunlit: float, soc_wh: float, temperature_c: float = 30.0, bus: BusParams = BUS, n: int = 120
+) -> Executor:
+    truth = SimulatedBus(
+        bus,
+        T0,
+        60.0,
+        np.full(n, sunlit),
+        np.full(n, 550.0),
+        soc_wh=soc_wh,
+        temperature_c=temperature_c,
+        seed=1,
+    )
+    return Executor("sat-0", truth, downlink_mbps=100.0)
+
+
+def run(ex: Executor, minutes: int) -> list[JobEvent]:
+    events: list[JobEvent] = []
+    for k in range(minutes):
+        events += ex.advance(T0 + 60.0 * k, 60.0)
+    return events
+
+
+def test_inference_runs_then_succeeds_when_its_output_is_downlinked() -> None:
+    ex = executor(sunlit=1.0, soc_wh=1800.0)
+    item = ExecItem(
+        "inf",
+        "inference",
+        T0 + 60,
+        T0 + 660,
+        2,
+        1400.0,
+        work_acc_s=1200.0,
+        output_mb=600.0,
+        deadline_s=T0 + 3600,
+    )
+    assert ex.apply_plan([item], 1, contacts=[(T0 + 1200, T0 + 1500)])
+    events = run(ex, 30)
+    kinds = [(e.kind, e.reason) for e in events]
+    assert kinds == [
+        ("started", ""),
+        ("progress", "compute done"),
+        ("succeeded", "output downlinked"),
+    ]
+    started, done, ok = events
+    assert started.time_s == T0 + 60 and done.time_s == T0 + 660
+    # 600 MB at 100 Mbit/s take 48 s: down within the first minute of the contact.
+    assert ok.time_s == T0 + 1260 and ok.done_acc_s == 1200.0
+
+
+def test_older_plan_versions_are_ignored_and_new_ones_replace_pending_entries() -> None:
+    ex = executor(sunlit=1.0, soc_wh=1800.0)
+    a = ExecItem("a", "inference", T0 + 600, T0 + 1200, 1, 700.0, work_acc_s=600.0)
+    b = replace(a, job_id="b")
+    assert ex.apply_plan([a], 2)
+    assert not ex.apply_plan([b], 1)
+    assert ex.apply_plan([b], 3)
+    started = [e.job_id for e in run(ex, 15) if e.kind == "started"]
+    assert started == ["b"]
+
+
+def test_battery_self_protection_sheds_work_whatever_the_plan_says() -> None:
+    # In eclipse 100 Wh above the floor: 3.1 kW for 10 min would take 517 Wh.
+    ex = executor(sunlit=0.0, soc_wh=BUS.battery_floor_wh + 100.0)
+    item = ExecItem("big", "inference", T0, T0 + 600, 4, 2800.0, work_acc_s=2400.0)
+    ex.apply_plan([item], 1)
+    events = run(ex, 10)
+    stops = [e for e in events if e.kind == "stopped"]
+    assert stops and stops[0].reason == "self-protection: battery below floor"
+    assert ex.self_protection_events >= 1
+    assert ex.bus.min_soc_wh >= BUS.battery_floor_wh
+    assert ex.bus.floor_violations == 0
+
+
+def test_thermal_self_protection() -> None:
+    hot = replace(BUS, battery_capacity_wh=1e6)
+    ex = executor(sunlit=1.0, soc_wh=5e5, temperature_c=59.0, bus=hot)
+    ex.apply_plan([ExecItem("hot", "inference", T0, T0 + 1800, 4, 2800.0, work_acc_s=7200.0)], 1)
+    events = run(ex, 30)
+    assert any(e.reason == "self-protection: temperature limit" for e in events)
+    assert ex.bus.max_temperature_c <= hot.max_temperature_c
+    assert ex.bus.temperature_violations == 0
+
+
+def test_training_checkpoints_and_loses_only_uncheckpointed_progress() -> None:
+    ex = executor(sunlit=1.0, soc_wh=2000.0)
+    train = ExecItem(
+        "tr",
+        "training",
+        T0,
+        T0 + 1800,
+        2,
+        1400.0,
+        checkpoint_times_s=(T0 + 600, T0 + 1200, T0 + 1800),
+        checkpoint_cost_s=60.0,
+    )
+    ex.apply_plan([train], 1)
+    events = run(ex, 15)
+    cps = [e for e in events if e.kind == "checkpointed"]
+    assert [e.time_s for e in cps] == [T0 + 600]
+    assert cps[0].checkpoint_acc_s == 2 * (600.0 - 60.0)
+    (stop,) = ex.cancel("tr", T0 + 900, "cancelled")
+    assert stop.kind == "stopped" and stop.checkpoint_acc_s == 2 * 540.0
+    assert stop.done_acc_s > stop.checkpoint_acc_s  # the work since then is lost
