@@ -19,6 +19,7 @@ from orbitalsched.v1 import agent_pb2, agent_pb2_grpc
 
 from scheduler.server.control import Controller
 from scheduler.server.fleet import Outbox, SatRuntime
+from scheduler.server.store import TransitionError
 
 log = logging.getLogger("orbit-scheduler")
 HELLO_TIMEOUT_S = 10.0
@@ -137,7 +138,12 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 if body == "telemetry":
                     self.c.telemetry(rt, msg.telemetry)
                 elif body == "job_report":
-                    for reply in self.c.report(rt, msg.job_report):
+                    try:
+                        replies = self.c.report(rt, msg.job_report)
+                    except TransitionError as exc:  # a report that cannot apply is dropped
+                        log.warning("%s: report %s ignored: %s", rt.name, msg.job_report.kind, exc)
+                        continue
+                    for reply in replies:
                         outbox.put_nowait(reply)
                 elif body == "plan_ack":
                     rt.applied_plan_version = max(

@@ -29,6 +29,8 @@ from scheduler.server.validate import RequestError
 from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
+# Runs of one job that may fail or be preempted before an agent failure is final.
+MAX_RETRIES = 5
 R = agent_pb2
 
 
@@ -120,6 +122,7 @@ class Controller:
         self._index_plan()
         reasons = dict(record.unplaced)
         changes: list[tuple[Job, str]] = []
+        moves: list[tuple[str, str]] = []
         for job_id in sorted(considered):
             job = self.store.get_job(job_id)
             if job is None or job.state.terminal:
@@ -138,10 +141,19 @@ class Controller:
             if new != job:
                 what = "planned" if assignment else "unplaced"
                 changes.append((new, what if new.state != job.state or assignment else ""))
+                # The executor keeps what runs: satellites the job leaves are told to stop.
+                for sat in set(job.satellite_ids) - set(new.satellite_ids):
+                    moves.append((sat, job.job_id))
         self.store.update_jobs(changes, now)
         for job, what in changes:
             if what:
                 self._notify(job, what, now)
+        for sat, job_id in moves:
+            self.sats[sat].send(
+                R.SchedulerMessage(
+                    cancel=R.CancelJob(job_id=job_id, reason=f"moved by plan v{record.version}")
+                )
+            )
         self.broadcast_plans()
 
     def placed_jobs(self, sat: str | None = None) -> dict[str, list[Job]]:
@@ -355,6 +367,14 @@ class Controller:
                 self.request_replan(f"job stopped on {rt.name}")
             self.store.update_job(new, "stopped", now)
             self._notify(new, "stopped", now)
+        elif rep.kind == K.JOB_REPORT_KIND_FAILED and job.preemptions < MAX_RETRIES:
+            # A run that fails on a satellite (no free accelerators after a late plan, ...)
+            # is placed again, up to MAX_RETRIES times.
+            new = jobs_logic.on_stopped(job, f"failed on {rt.name}: {rep.reason}; retrying")
+            new = replace(new, preemptions=job.preemptions + 1)
+            self.store.update_job(new, "retry", now)
+            self._notify(new, "stopped", now)
+            self.request_replan("job failed, retrying")
         elif rep.kind == K.JOB_REPORT_KIND_FAILED:
             new = jobs_logic.finish(job, JobState.FAILED, now, rep.reason or "failed on agent")
             self.store.update_job(new, "failed", now)
@@ -413,6 +433,10 @@ class Controller:
             changes.append((new, "placement lost"))
             if job.state == JobState.RUNNING:
                 self.metrics.preempted(job.spec.kind, "satellite lost")
+            for peer in set(job.satellite_ids) - {sat}:  # a gang stops without its member
+                self.sats[peer].send(
+                    R.SchedulerMessage(cancel=R.CancelJob(job_id=job.job_id, reason=reason))
+                )
         self.store.update_jobs(changes, now)
         for new, what in changes:
             self._notify(new, what, now)

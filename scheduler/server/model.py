@@ -31,10 +31,20 @@ TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCE
 # PENDING -> PLANNED -> RUNNING -> (CHECKPOINTED <-> RUNNING) -> SUCCEEDED | FAILED | CANCELLED.
 # Back edges: a placement is lost (satellite lost, replanned away) -> PENDING, or
 # CHECKPOINTED when a checkpoint exists; a running job moved by a new plan -> PLANNED.
+# SUCCEEDED is reachable from every active state: an agent out of contact reports a job it
+# finished after the scheduler had already moved it (the work was done and delivered).
 ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.PENDING: frozenset({JobState.PLANNED, JobState.CANCELLED, JobState.FAILED}),
+    JobState.PENDING: frozenset(
+        {JobState.PLANNED, JobState.CANCELLED, JobState.FAILED, JobState.SUCCEEDED}
+    ),
     JobState.PLANNED: frozenset(
-        {JobState.PENDING, JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}
+        {
+            JobState.PENDING,
+            JobState.RUNNING,
+            JobState.CANCELLED,
+            JobState.FAILED,
+            JobState.SUCCEEDED,
+        }
     ),
     JobState.RUNNING: frozenset(
         {
@@ -46,7 +56,9 @@ ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
             JobState.CANCELLED,
         }
     ),
-    JobState.CHECKPOINTED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
+    JobState.CHECKPOINTED: frozenset(
+        {JobState.RUNNING, JobState.CANCELLED, JobState.FAILED, JobState.SUCCEEDED}
+    ),
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),

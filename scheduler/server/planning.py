@@ -3,8 +3,10 @@
 Runs on the asyncio thread (it reads the store), producing a SolveRequest of plain
 dataclasses that the solver worker (solver_worker.py) turns into a Problem with forecasts.
 
-Committed work: a plan item that has started, starts within `lead_s`, or belongs to a
-satellite that is out of contact until after it starts (it runs the plan it has) cannot be
+The new plan starts `lead_s` after now: the solve and the delivery take time (at 120x a
+5 s solve is 10 simulated minutes), so the plan is made for when it is in force. Committed
+work: a plan item that has started or starts before the new plan does, or belongs to a
+satellite that is out of contact until after it starts (it runs the plan it has), cannot be
 changed; it goes to the planner as a RunningJob and is carried over into the new plan.
 """
 
@@ -167,6 +169,12 @@ def build_request(
             continue
         if job.spec.kind == "inference" and job.job_id in fixed_ids:
             continue  # committed as a RunningJob, carried over as is
+        if (
+            job.spec.kind == "inference"
+            and job.state == JobState.RUNNING
+            and job.done_accelerator_s >= job.spec.work_accelerator_s
+        ):
+            continue  # computed, its output waits for a contact on its satellite
         planner_jobs.append(planner_job(job))
         considered.add(job.job_id)
         if job.spec.kind == "training":
@@ -186,7 +194,7 @@ def build_request(
     return SolveRequest(
         scenario=scenario,
         satellite_names=names,
-        now_s=now_s,
+        now_s=now_s + lead_s,
         slot_s=slot_s,
         n_slots=n_slots,
         jobs=tuple(planner_jobs),

@@ -174,7 +174,7 @@ class Replanner:
             now_s=now,
             slot_s=self.slot_s,
             n_slots=self.n_slots,
-            lead_s=max(self.slot_s, 2.0 * c.clock.speed),
+            lead_s=max(self.slot_s, (self.time_limit_s + 2.0) * c.clock.speed),
             previous=previous,
             policy=self.policy,
             time_limit_s=self.time_limit_s,
