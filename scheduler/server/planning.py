@@ -90,7 +90,8 @@ def committed_items(
     """Plan items that can no longer change (see the module docstring)."""
     out: list[Item] = []
     for job in jobs:
-        if job.state not in (JobState.PLANNED, JobState.RUNNING) or not job.assignment_version:
+        placed = (JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED)
+        if job.state not in placed or not job.assignment_version:
             continue
         items = [i for i in items_by_job.get(job.job_id, ()) if float(i["end_s"]) > now_s]
         fixed = [
