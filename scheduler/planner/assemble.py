@@ -19,6 +19,7 @@ from scheduler.planner.ledger import Misfit, SatContext, SatLedger, dominant_mis
 # Objective integers are value x VALUE_SCALE (a thousandth of a value unit).
 VALUE_SCALE = 1000
 _MAX_MULTIPLIER = 10**9
+_CLASS_STEP = 100
 
 
 @dataclass
@@ -29,8 +30,7 @@ class Selection:
 
 def priority_multipliers(problem: Problem, cset: CandidateSet) -> dict[int, int]:
     """Weight per priority class so that a higher class dominates: each class's weight
-    exceeds everything the classes below can earn (capped at 1e9 to keep CP-SAT integers
-    sane; past the cap the dominance is very strong rather than strict)."""
+    exceeds everything the classes below can earn, capped at 100 per class."""
     achievable: dict[int, float] = defaultdict(float)
     smallest: dict[int, float] = {}
     for j, cands in cset.inference.items():
@@ -46,9 +46,11 @@ def priority_multipliers(problem: Problem, cset: CandidateSet) -> dict[int, int]
     mults: dict[int, int] = {}
     below = 0.0
     for p in sorted(int(x) for x in Priority):
-        # Any one job of class p outweighs everything the classes below can earn.
+        # Any one job of class p outweighs everything the classes below can earn, up to a
+        # weight of 100 per class (past it, huge coefficients cost the solver more than the
+        # strictness is worth: a job still outweighs 100 lower-class jobs of its value).
         need = below / smallest[p] if p in smallest else 0.0
-        mults[p] = min(math.floor(need) + 1, _MAX_MULTIPLIER)
+        mults[p] = min(math.floor(need) + 1, _CLASS_STEP**p, _MAX_MULTIPLIER)
         below += achievable[p] * mults[p]
     return mults
 
@@ -217,9 +219,11 @@ def unplaced_reasons(
         if j in placed:
             continue
         job = problem.jobs[j]
+        planes = {ctxs[s].sat.plane for o in opts for s in o.sats}
+        nearby = {s for s in range(len(ctxs)) if ctxs[s].sat.plane in planes}
         free = [
             s
-            for s in {s for o in opts for s in o.sats} | set(range(len(ctxs)))
+            for s in nearby | {s for o in opts for s in o.sats}
             if ctxs[s].available
             and any(
                 (ledgers.get(s) or SatLedger(ctxs[s])).misfit(

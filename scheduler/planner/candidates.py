@@ -72,24 +72,31 @@ class PruneOptions:
     alone_fit: bool = True  # drop starts that would break battery/thermal even alone
 
 
-def _spread(
-    items: list[tuple[int, float, float, fz.RoutedContact]], limit: int
-) -> list[tuple[int, float, float, fz.RoutedContact]]:
-    """At most about `limit` starts, spread evenly, keeping the earliest start of each
-    delivery contact (later starts into the same contact only add risk)."""
+def _spread(items: list[_T], limit: int) -> list[_T]:
+    """At most `limit` starts, evenly spread from the earliest to the latest."""
     if len(items) <= limit:
         return items
-    keep: dict[int, tuple[int, float, float, fz.RoutedContact]] = {}
-    seen: set[fz.ContactKey] = set()
-    for it in items:
-        if it[3].key not in seen:
-            seen.add(it[3].key)
-            keep[it[0]] = it
     step = (len(items) - 1) / max(limit - 1, 1)
-    for i in range(limit):
-        it = items[round(i * step)]
-        keep[it[0]] = it
-    return [keep[k] for k in sorted(keep)]
+    picked = sorted({round(i * step) for i in range(limit)})
+    return [items[i] for i in picked]
+
+
+class _Usable:
+    """Available satellites of the pool with at least n accelerators, computed once per n."""
+
+    def __init__(self, ctxs: Sequence[SatContext], pool: Sequence[int]) -> None:
+        self.ctxs = ctxs
+        self.pool = pool
+        self.largest = max((ctxs[s].bus.accelerators for s in pool), default=0)
+        self.cache: dict[int, list[int]] = {}
+
+    def __call__(self, n: int) -> list[int]:
+        if n not in self.cache:
+            ctxs = self.ctxs
+            self.cache[n] = [
+                s for s in self.pool if ctxs[s].available and ctxs[s].bus.accelerators >= n
+            ]
+        return self.cache[n]
 
 
 def _pick_sats(pool: Sequence[_T], j: int, limit: int) -> list[_T]:
@@ -118,28 +125,46 @@ def _timely_starts(
         why[Misfit("NO_CONTACT", "no contact to uplink the input within the horizon")] += 1
         return []
     k0 = max(0, math.ceil((up[0] - problem.now_s) / slot_s - 1e-9))
-    timely: list[tuple[int, float, float, fz.RoutedContact]] = []
     if k0 + d > problem.n_slots:
         why[Misfit("DEADLINE", "does not fit in the planning horizon")] += 1
-    for k in range(k0, problem.n_slots - d + 1, max(1, opts.start_stride_slots)):
+        return []
+    ks = list(range(k0, problem.n_slots - d + 1, max(1, opts.start_stride_slots)))
+
+    def at(k: int) -> tuple[int, float, float, fz.RoutedContact] | Misfit:
         end_s = problem.now_s + (k + d) * slot_s
         down = fz.first_transfer(routed, end_s, job.output_mb)
         if down is None:
-            why[Misfit("NO_CONTACT", "no contact before deadline")] += 1
-            break
+            return Misfit("NO_CONTACT", "no contact before deadline")
         late_s = max(0.0, down[0] - job.deadline_s)
         value = job.value - w.lateness_per_s * late_s
         if late_s > w.late_grace_s or value <= 0:
-            why[
-                Misfit(
-                    "DEADLINE",
-                    "earliest delivery {0} is past the deadline {1}",
-                    (down[0], job.deadline_s),
-                )
-            ] += 1
-            break
-        timely.append((k, value, late_s, down[1]))
-    return _spread(timely, opts.max_starts_per_sat)
+            return Misfit(
+                "DEADLINE",
+                "earliest delivery {0} is past the deadline {1}",
+                (down[0], job.deadline_s),
+            )
+        return (k, value, late_s, down[1])
+
+    # Delivery time and lateness only grow with the start: find the last timely start by
+    # bisection, then evaluate only the starts kept.
+    first = at(ks[0])
+    if isinstance(first, Misfit):
+        why[first] += 1
+        return []
+    lo, hi = 0, len(ks)  # ks[lo] is timely; ks[hi] (if any) is not
+    last_miss: Misfit | None = None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        probe = at(ks[mid])
+        if isinstance(probe, Misfit):
+            hi, last_miss = mid, probe
+        else:
+            lo = mid
+    if last_miss is not None:
+        why[last_miss] += 1
+    kept = _spread(list(range(lo + 1)), opts.max_starts_per_sat)
+    out = [first if i == 0 else at(ks[i]) for i in kept]
+    return [t for t in out if not isinstance(t, Misfit)]
 
 
 def inference_candidates(
@@ -150,21 +175,23 @@ def inference_candidates(
     contacts: dict[int, list[fz.RoutedContact]],
     sat_pool: Sequence[int],
     opts: PruneOptions,
+    usable_by_acc: _Usable | None = None,
 ) -> tuple[list[Candidate], Unplaced | None]:
+    """Candidates of one inference job, or the reason it has none."""
     job = problem.jobs[j]
     assert isinstance(job, InferenceJob)
+    if usable_by_acc is None:
+        usable_by_acc = _Usable(ctxs, sat_pool)
     out: list[Candidate] = []
     why: Counter[Misfit] = Counter()
-    largest = max((ctxs[s].bus.accelerators for s in sat_pool), default=0)
+    largest = usable_by_acc.largest
     if job.accelerators > largest:
         return [], Unplaced(
             job.job_id,
             "ACCELERATORS",
             f"needs {job.accelerators} accelerators, the largest satellite has {largest}",
         )
-    usable = [
-        s for s in sat_pool if ctxs[s].available and ctxs[s].bus.accelerators >= job.accelerators
-    ]
+    usable = usable_by_acc(job.accelerators)
     if not usable:
         return [], Unplaced(job.job_id, "NO_CANDIDATE_SATELLITE", "no satellite is available")
     slot_s = problem.slot_s
@@ -248,6 +275,7 @@ def training_options(
     ctxs: Sequence[SatContext],
     sat_pool: Sequence[int],
     opts: PruneOptions,
+    gang_cache: dict[tuple[int, int], list[tuple[int, ...]]] | None = None,
 ) -> tuple[list[GangOption], Unplaced | None]:
     job = problem.jobs[j]
     assert isinstance(job, TrainingJob)
@@ -261,7 +289,11 @@ def training_options(
         for s in sat_pool
         if ctxs[s].available and ctxs[s].bus.accelerators >= job.accelerators_per_member
     ]
-    gangs = gangs_in(ctxs, free, job.gang_size)
+    key = (job.gang_size, job.accelerators_per_member)
+    cache = {} if gang_cache is None else gang_cache
+    if key not in cache:
+        cache[key] = gangs_in(ctxs, free, job.gang_size)
+    gangs = list(cache[key])
     if not gangs:
         connected = max((len(g) for g in _components(ctxs, free)), default=0)
         return [], Unplaced(
@@ -354,16 +386,20 @@ def enumerate_candidates(
             result.contacts[rc.key] = rc.window
     running = {r.job_id for st in problem.states.values() for r in st.running}
     indices = range(len(problem.jobs)) if job_indices is None else job_indices
+    usable = _Usable(ctxs, pool)
+    gang_cache: dict[tuple[int, int], list[tuple[int, ...]]] = {}
     for j in indices:
         job = problem.jobs[j]
         if isinstance(job, InferenceJob):
             if job.job_id in running:
                 continue
-            cands, rejected = inference_candidates(problem, j, ctxs, groups, routed, pool, opts)
+            cands, rejected = inference_candidates(
+                problem, j, ctxs, groups, routed, pool, opts, usable
+            )
             if cands:
                 result.inference[j] = cands
         else:
-            options, rejected = training_options(problem, j, ctxs, pool, opts)
+            options, rejected = training_options(problem, j, ctxs, pool, opts, gang_cache)
             if options:
                 result.training[j] = options
         if rejected is not None:

@@ -20,6 +20,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -163,7 +164,7 @@ def build_model(
     for s, sat_loads in loads.items():
         _add_satellite(model, mv, ctxs[s], sat_loads, objective, w.battery_depth_per_kwh)
     _add_downlink_volume(model, problem, cset, cands, x)
-    model.maximize(sum(objective))
+    model.maximize(cp_model.LinearExpr.sum(objective))
     return model, mv
 
 
@@ -194,12 +195,18 @@ def _add_satellite(
                 demands.append(int(fixed[k]))
         model.add_cumulative(intervals, demands, cap)
 
-    # Battery: one state-of-charge variable per segment end.
-    seg_terms: list[list[tuple[int, cp_model.IntVar]]] = [[] for _ in ctx.segments]
-    for lit, k, d, _, p in sat_loads:
-        energy = ctx.segment_energy_wh(k, d, p)
-        for gi in energy.nonzero()[0].tolist():
-            seg_terms[gi].append((math.ceil(energy[gi] * _WH_SCALE - 1e-9), lit))
+    lits = [lit for lit, _, _, _, _ in sat_loads]
+    k_arr = np.array([ld[1] for ld in sat_loads], dtype=np.float64)
+    e_arr = k_arr + np.array([ld[2] for ld in sat_loads], dtype=np.float64)
+    power = np.array([ld[4] for ld in sat_loads], dtype=np.float64)
+
+    # Battery: one state-of-charge variable per segment end; energy per (load, segment).
+    firsts = np.array([sg.first for sg in ctx.segments], dtype=np.float64)
+    stops = np.array([sg.stop for sg in ctx.segments], dtype=np.float64)
+    overlap = np.clip(
+        np.minimum(stops, e_arr[:, None]) - np.maximum(firsts, k_arr[:, None]), 0, None
+    )
+    energy = np.ceil(overlap * (power[:, None] * ctx.slot_s / 3600.0 * _WH_SCALE) - 1e-9)
     cap_i = math.floor(ctx.bus.battery_capacity_wh * _WH_SCALE)
     prev: cp_model.IntVar | int = math.floor(ctx.soc0_wh * _WH_SCALE)
     depth_coef = round(depth_per_kwh * VALUE_SCALE)
@@ -209,8 +216,10 @@ def _add_satellite(
         soc = model.new_int_var(floor_i, cap_i, f"soc_{name}_{g}")
         mv.soc[ctx.index, g] = soc
         net = math.floor(ctx.base_net_wh[g] * _WH_SCALE)
-        model.add(soc <= prev + net - sum(c * lit for c, lit in seg_terms[g]))
-        mv.aux.append((soc, _soc_fn(prev, net, seg_terms[g], floor_i, cap_i)))
+        rows = np.nonzero(energy[:, g])[0].tolist()
+        terms = [(int(energy[r, g]), lits[r]) for r in rows]
+        model.add(soc + _weighted(terms) <= prev + net)
+        mv.aux.append((soc, _soc_fn(prev, net, terms, floor_i, cap_i)))
         if seg.kind != fz.CHARGING and depth_coef > 0:
             # Depth below full at the end of a draining stretch, in whole kWh (rounded up).
             depth = model.new_int_var(0, -(-cap_i // kwh), f"depth_kwh_{name}_{g}")
@@ -224,27 +233,30 @@ def _add_satellite(
     # A_n = a^(c_n - c_{n-1}): each load appears only in the few windows it overlaps;
     # R_n <= budget_n.
     if ctx.checks.size:
-        chain = [0, *ctx.checks.tolist()]
-        rows: list[list[tuple[int, cp_model.IntVar]]] = [[] for _ in ctx.checks]
-        for lit, k, d, _, p in sat_loads:
-            for n in range(1, len(chain)):
-                lo, hi = chain[n - 1], chain[n]
-                k1, e1 = max(k, lo), min(k + d, hi)
-                if e1 <= k1:
-                    continue
-                rise = float(fz.thermal_kernel(ctx.lin, np.array([hi]), k1, e1 - k1)[0]) * p
-                coef = math.ceil(rise * _MK_SCALE * _CHAIN_SCALE - 1e-9)
-                if coef > 0:
-                    rows[n - 1].append((coef, lit))
+        chain = np.array([0, *ctx.checks.tolist()], dtype=np.float64)
+        lo, hi = chain[:-1], chain[1:]
+        k1 = np.maximum(k_arr[:, None], lo)
+        e1 = np.minimum(e_arr[:, None], hi)
+        a = ctx.lin.a
+        rise = np.where(
+            e1 > k1, a ** (hi - e1) * (1.0 - a ** np.maximum(e1 - k1, 0.0)) / ctx.lin.b_w_k, 0.0
+        )
+        coefs = np.ceil(rise * power[:, None] * (_MK_SCALE * _CHAIN_SCALE) - 1e-9)
         prev_r: cp_model.IntVar | None = None
-        for n in range(1, len(chain)):
-            budget = math.floor(ctx.thermal_budget_k[n - 1] * _MK_SCALE)
-            r = model.new_int_var(0, max(budget, 0), f"rise_mk_{name}_{chain[n]}")
-            decay = math.ceil(ctx.lin.a ** (chain[n] - chain[n - 1]) * _CHAIN_SCALE)
+        for n in range(len(hi)):
+            budget = math.floor(ctx.thermal_budget_k[n] * _MK_SCALE)
+            r = model.new_int_var(0, max(budget, 0), f"rise_mk_{name}_{int(hi[n])}")
+            decay = math.ceil(a ** (hi[n] - lo[n]) * _CHAIN_SCALE)
+            rows = np.nonzero(coefs[:, n] > 0)[0].tolist()
+            terms = [(int(coefs[r_, n]), lits[r_]) for r_ in rows]
             carried = decay * prev_r if prev_r is not None else 0
-            model.add(_CHAIN_SCALE * r >= carried + sum(c * lit for c, lit in rows[n - 1]))
-            mv.aux.append((r, _rise_fn(prev_r, decay, rows[n - 1])))
+            model.add(_CHAIN_SCALE * r >= carried + _weighted(terms))
+            mv.aux.append((r, _rise_fn(prev_r, decay, terms)))
             prev_r = r
+
+
+def _weighted(terms: list[tuple[int, cp_model.IntVar]]) -> Any:
+    return cp_model.LinearExpr.weighted_sum([v for _, v in terms], [c for c, _ in terms])
 
 
 def _add_downlink_volume(
@@ -262,48 +274,64 @@ def _add_downlink_volume(
     for key, terms in by_contact.items():
         volume = math.floor(cset.contacts[key].volume_mb * _MB_SCALE)
         if sum(coef for coef, _ in terms) > volume:
-            model.add(sum(coef * lit for coef, lit in terms) <= volume)
+            model.add(_weighted([(c, v) for c, v in terms]) <= volume)
 
 
-def add_hints(problem: Problem, mv: ModelVars, model: cp_model.CpModel, hint: Plan) -> int:
-    """Hint every literal from a plan (previous or greedy); returns the literals set to 1."""
+@dataclass(frozen=True)
+class HintIndex:
+    """A plan's placements in slot terms, built once and shared by every partition."""
+
+    inference: frozenset[tuple[str, str, int]]
+    training: dict[tuple[str, frozenset[str]], frozenset[int]]
+
+
+def hint_index(problem: Problem, hint: Plan) -> HintIndex:
     t0 = problem.now_s
     slot = problem.slot_s
-    inf_items = {
+    inf = frozenset(
         (it.job_id, it.satellite, round((it.start_s - t0) / slot))
         for it in hint.items
         if it.kind == "inference"
-    }
-    blocks: dict[tuple[str, frozenset[str]], set[int]] = defaultdict(set)
+    )
     by_job: dict[str, set[str]] = defaultdict(set)
     for it in hint.items:
         if it.kind == "training":
             by_job[it.job_id].add(it.satellite)
+    slots: dict[tuple[str, frozenset[str]], set[int]] = defaultdict(set)
     for it in hint.items:
         if it.kind == "training":
-            key = (it.job_id, frozenset(by_job[it.job_id]))
             start = round((it.start_s - t0) / slot)
             stop = round((it.end_s - t0) / slot)
-            blocks[key].update(range(start, stop))
-    ones = 0
+            slots[it.job_id, frozenset(by_job[it.job_id])].update(range(start, stop))
+    return HintIndex(inf, {k: frozenset(v) for k, v in slots.items()})
+
+
+def add_hints(
+    problem: Problem, mv: ModelVars, model: cp_model.CpModel, hint: Plan | HintIndex
+) -> int:
+    """Hint every variable from a plan (previous or greedy): its decisions, and the state of
+    charge, thermal rise, depth and stop variables they imply (a complete hint). Returns the
+    literals set to 1."""
+    index = hint if isinstance(hint, HintIndex) else hint_index(problem, hint)
     values: dict[int, int] = {}
     names = [s.name for s in problem.satellites]
+    jobs = problem.jobs
+    ones = 0
     for c, lit in zip(mv.candidates, mv.x, strict=True):
-        on = (problem.jobs[c.job].job_id, names[c.sat], c.start) in inf_items
-        model.add_hint(lit, on)
-        values[lit.index] = int(on)
+        on = int((jobs[c.job].job_id, names[c.sat], c.start) in index.inference)
+        values[lit.index] = on
         ones += on
+    empty: frozenset[int] = frozenset()
     for i, (o, s_lit) in enumerate(zip(mv.options, mv.sel, strict=True)):
-        key = (problem.jobs[o.job].job_id, frozenset(names[s] for s in o.sats))
-        chosen = blocks.get(key, set())
-        any_on = False
+        chosen = index.training.get(
+            (jobs[o.job].job_id, frozenset(names[s] for s in o.sats)), empty
+        )
+        any_on = 0
         for b, k in enumerate(o.blocks):
-            on = k in chosen and (k + o.block_slots - 1) in chosen
-            model.add_hint(mv.run[i, b], on)
-            values[mv.run[i, b].index] = int(on)
+            on = int(k in chosen and (k + o.block_slots - 1) in chosen)
+            values[mv.run[i, b].index] = on
             any_on |= on
-        model.add_hint(s_lit, any_on)
-        values[s_lit.index] = int(any_on)
+        values[s_lit.index] = any_on
         ones += any_on
 
     def val(var: cp_model.IntVar) -> int:
@@ -311,7 +339,9 @@ def add_hints(problem: Problem, mv: ModelVars, model: cp_model.CpModel, hint: Pl
 
     for var, fn in mv.aux:
         values[var.index] = fn(val)
-        model.add_hint(var, values[var.index])
+    model.clear_hints()
+    model.proto.solution_hint.vars.extend(values.keys())
+    model.proto.solution_hint.values.extend(values.values())
     return ones
 
 

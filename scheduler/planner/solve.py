@@ -7,6 +7,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
@@ -21,7 +22,14 @@ from scheduler.planner.assemble import (
     unplaced_reasons,
 )
 from scheduler.planner.candidates import CandidateSet, PruneOptions, enumerate_candidates
-from scheduler.planner.cpsat_model import ModelVars, add_hints, build_model, read_selection
+from scheduler.planner.cpsat_model import (
+    HintIndex,
+    ModelVars,
+    add_hints,
+    build_model,
+    hint_index,
+    read_selection,
+)
 from scheduler.planner.domain import Plan, PlanResult, Problem
 from scheduler.planner.greedy import greedy_select, selection_from_plan
 from scheduler.planner.ledger import SatContext, contexts
@@ -58,7 +66,7 @@ def solve(
     time_limit_s: float = 10.0,
     num_workers: int = 2,
     seed: int = 0,
-    hint: Plan | None = None,
+    hint: Plan | HintIndex | None = None,
     deterministic: bool = False,
 ) -> SolveOutcome:
     """Solve one model. Time limit, workers and seed are always set; in deterministic mode
@@ -99,22 +107,22 @@ def solve(
 
 
 def prune_options(problem: Problem) -> PruneOptions:
-    """Keep the model small (issue 3: model size decides everything): about 40 candidate
-    starts per job, fewer as the problem grows."""
+    """Keep the model small (issue 3: model size decides everything): up to ~100 candidate
+    starts per job on small problems, ~12 on the largest."""
     n_jobs = max(1, len(problem.jobs))
     n_sats = max(1, len(problem.satellites))
     small = n_jobs <= 100
     return PruneOptions(
-        max_sats_per_job=min(n_sats, 8 if small else 4),
+        max_sats_per_job=min(n_sats, 8 if small else 4 if n_jobs <= 1500 else 3),
         start_stride_slots=1,
-        max_starts_per_sat=12 if small else 8 if n_jobs <= 1500 else 5,
+        max_starts_per_sat=12 if small else 8 if n_jobs <= 1500 else 4,
         max_gangs_per_job=4 if small else 2,
         alone_fit=n_jobs <= 150,
     )
 
 
 def partitions(
-    problem: Problem, cset: CandidateSet, greedy: Selection, max_literals: int = 12_000
+    problem: Problem, cset: CandidateSet, greedy: Selection, max_literals: int = 3_000
 ) -> list[CandidateSet]:
     """Split by ISL route group (an orbital plane of a Walker shell); groups are joined
     until a partition has about max_literals candidates. Every job goes to one partition:
@@ -166,7 +174,7 @@ def plan(
     version: int | None = None,
     deterministic: bool = False,
     prune: PruneOptions | None = None,
-    partition_literals: int = 12_000,
+    partition_literals: int = 3_000,
 ) -> PlanResult:
     """Plan the problem; always returns a plan (see README.md)."""
     if policy not in POLICIES:
@@ -208,39 +216,53 @@ def plan(
     hint_plan = build_plan(problem, hint_sel, [], version)
     h_obj = score(problem, ctxs, hint_sel, mults)[0]
     parts = partitions(problem, cset, hint_sel, partition_literals)
-    budget = max(time_limit_s - (time.perf_counter() - t0), 0.1)
+    index = hint_index(problem, hint_plan)
     merged = Selection()
     bound = 0.0
     statuses: set[str] = set()
     fell_back = False
-    for i, sub in enumerate(parts):
-        remaining = max(budget - (time.perf_counter() - t0 - greedy_s), 0.05)
-        share = remaining * _size(sub) / max(sum(_size(p) for p in parts[i:]), 1)
-        model, mv = build_model(problem, sub, ctxs, mults)
-        sub_greedy = _restrict(hint_sel, sub)
-        out = solve(
-            problem,
-            model,
-            mv,
-            share,
-            num_workers,
-            seed,
-            hint=hint_plan,
-            deterministic=deterministic,
-        )
-        sg_obj, _ = score(problem, ctxs, sub_greedy, mults)
+
+    def collect(sub: CandidateSet, out: SolveOutcome) -> None:
+        nonlocal bound, fell_back
+        sub_hint = _restrict(hint_sel, sub)
+        sh_obj, _ = score(problem, ctxs, sub_hint, mults)
         sub_obj = score(problem, ctxs, out.selection, mults)[0] if out.selection else -math.inf
-        if out.selection is not None and sub_obj >= sg_obj - 1e-9:
+        if out.selection is not None and sub_obj >= sh_obj - 1e-9:
             chosen = out.selection
-            bound += out.bound
             statuses.add(out.status)
         else:
-            chosen = sub_greedy
-            bound += out.bound if not math.isnan(out.bound) else sg_obj
+            chosen = sub_hint
             fell_back = True
             statuses.add("FALLBACK")
+        # Any valid upper bound of the partition will do; the solver's early bound can be
+        # far above the relaxations below.
+        relaxed = _relaxed_bound(problem, ctxs, sub, mults)
+        bound += relaxed if math.isnan(out.bound) else min(out.bound, relaxed)
         merged.inference.extend(chosen.inference)
         merged.training.extend(chosen.training)
+
+    # Pipeline: the next partition's model is built (Python) while CP-SAT solves the
+    # current one (native, without the GIL); in deterministic mode, one after the other.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running: tuple[CandidateSet, Future[SolveOutcome]] | None = None
+        for i, sub in enumerate(parts):
+            model, mv = build_model(problem, sub, ctxs, mults)
+            if running is not None:
+                collect(running[0], running[1].result())
+            # Keep ~5% of the limit for assembling the plan and the reasons.
+            remaining = max(0.95 * time_limit_s - (time.perf_counter() - t0), 0.05)
+            share = max(remaining * _size(sub) / max(sum(_size(p) for p in parts[i:]), 1), 0.05)
+            last = i == len(parts) - 1
+            workers = num_workers if last or deterministic else max(1, num_workers - 1)
+            future = pool.submit(
+                solve, problem, model, mv, share, workers, seed, index, deterministic
+            )
+            if deterministic:
+                collect(sub, future.result())
+            else:
+                running = (sub, future)
+        if running is not None:
+            collect(running[0], running[1].result())
     status = "FALLBACK" if fell_back else "OPTIMAL" if statuses == {"OPTIMAL"} else "FEASIBLE"
     objective, value = score(problem, ctxs, merged, mults)
     if objective < h_obj - 1e-9:  # never below the greedy (or repaired previous) plan
@@ -267,6 +289,44 @@ def plan(
 def greedy_plan(problem: Problem, version: int | None = None) -> PlanResult:
     """The greedy baseline alone."""
     return plan(problem, policy="greedy", version=version)
+
+
+def _relaxed_bound(
+    problem: Problem, ctxs: Sequence[SatContext], cset: CandidateSet, mults: dict[int, int]
+) -> float:
+    """An upper bound of a partition's objective from two relaxations: every job at its best
+    value, and a fractional knapsack of the jobs (each at its best value and its smallest
+    accelerator-slots) into the free accelerator-slots of the partition's satellites."""
+    items: list[tuple[float, float]] = []  # (weighted value, accelerator-slots)
+    sats: set[int] = set()
+    for j, cands in cset.inference.items():
+        mult = mults[int(problem.jobs[j].priority)]
+        items.append(
+            (
+                mult * max(c.value for c in cands),
+                float(min(c.accelerators * c.slots for c in cands)),
+            )
+        )
+        sats.update(c.sat for c in cands)
+    for j, opts in cset.training.items():
+        mult = mults[int(problem.jobs[j].priority)]
+        per_block = max(o.value_per_block for o in opts)
+        block_size = min(len(o.sats) * o.accelerators * o.block_slots for o in opts)
+        blocks = max(min(len(o.blocks), o.max_blocks) for o in opts)
+        items.extend([(mult * per_block, float(block_size))] * blocks)
+        sats.update(s for o in opts for s in o.sats)
+    everything = sum(v for v, _ in items)
+    capacity = float(
+        sum(ctxs[s].bus.accelerators * ctxs[s].n_slots - int(ctxs[s].fixed_acc.sum()) for s in sats)
+    )
+    knapsack = 0.0
+    for value, size in sorted(items, key=lambda it: -it[0] / max(it[1], 1e-9)):
+        take = min(1.0, capacity / size) if size > 0 else 1.0
+        knapsack += take * value
+        capacity -= take * size
+        if capacity <= 0:
+            break
+    return min(everything, knapsack)
 
 
 def _size(cset: CandidateSet) -> int:
