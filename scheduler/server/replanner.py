@@ -144,12 +144,20 @@ class Replanner:
         now = c.clock.now_s()
         bus = c.world.bus
         names = c.world.names
+        lead_s = max(self.slot_s, (self.time_limit_s + 2.0) * c.clock.speed)
         frozen: dict[str, float] = {}
         if c.link_model == "contacts":
+            # A satellite that will not be in contact when the plan is ready gets it at its
+            # next contact: nothing new can start on it before then (plus the time to
+            # reconnect and apply it).
+            margin_s = max(self.slot_s, 2.0 * c.clock.speed)
+            ready_s = now + lead_s
             for n in names:
-                if not c.reachable(n, now):
-                    nxt = c.world.next_contact(n, now)
-                    frozen[n] = nxt[0] if nxt else now + self.horizon_s
+                current = c.world.contact_at(n, now)
+                if current is not None and current[1] > ready_s + margin_s:
+                    continue
+                nxt = c.world.next_contact(n, current[1] + 1.0 if current else now)
+                frozen[n] = (nxt[0] if nxt else now + self.horizon_s) + margin_s
         telemetry = {
             n: (rt.telemetry.battery_soc_wh, rt.telemetry.temperature_c)
             for n, rt in c.sats.items()
@@ -174,7 +182,7 @@ class Replanner:
             now_s=now,
             slot_s=self.slot_s,
             n_slots=self.n_slots,
-            lead_s=max(self.slot_s, (self.time_limit_s + 2.0) * c.clock.speed),
+            lead_s=lead_s,
             previous=previous,
             policy=self.policy,
             time_limit_s=self.time_limit_s,
