@@ -251,6 +251,8 @@ def plan(
                 collect(running[0], running[1].result())
             # Keep ~5% of the limit for assembling the plan and the reasons.
             remaining = max(0.95 * time_limit_s - (time.perf_counter() - t0), 0.05)
+            if deterministic:  # a share of the deterministic time, independent of the clock
+                remaining = time_limit_s * sum(_size(p) for p in parts[i:]) / _size_all(parts)
             share = max(remaining * _size(sub) / max(sum(_size(p) for p in parts[i:]), 1), 0.05)
             last = i == len(parts) - 1
             workers = num_workers if last or deterministic else max(1, num_workers - 1)
@@ -327,6 +329,10 @@ def _relaxed_bound(
         if capacity <= 0:
             break
     return min(everything, knapsack)
+
+
+def _size_all(parts: Sequence[CandidateSet]) -> int:
+    return max(sum(_size(p) for p in parts), 1)
 
 
 def _size(cset: CandidateSet) -> int:
