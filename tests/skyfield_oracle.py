@@ -45,6 +45,11 @@ SUN_RADIUS_M = 695_700_000.0
 # outside the full-sun season lasts minutes; find_discrete bisects each bracket to
 # EPSILON_DAYS afterwards.
 SHADOW_SCAN_STEP_S = 30.0
+# Near-misses of the coarse scan: a sampled peak of the shadow depth this close to zero may
+# hide a short grazing eclipse between samples. The depth changes by at most ~1e-6 rad/s^2
+# x (step/2)^2 / 2 ~ 1.4e-4 rad between a sample and the true peak; 1e-3 rad is generous.
+NEAR_MISS_RAD = 1e-3
+NEAR_MISS_STEP_S = 0.5
 # find_discrete's stopping width: 1 ms, three orders below the 2 s tolerance of the tests.
 EPSILON_DAYS = 0.001 / 86400.0
 # Julian date of 1949-12-31 00:00 UT, the origin of sgp4init's epoch argument.
@@ -181,18 +186,42 @@ class OracleInterval:
 
 
 def _intervals(
-    start_s: float, end_s: float, f: Callable[[Time], Any], step_s: float
+    start_s: float,
+    end_s: float,
+    f: Callable[[Time], Any],
+    step_s: float,
+    margin: Callable[[Time], Any],
 ) -> list[OracleInterval]:
     """Intervals of [start_s, end_s] where the boolean f(t) is True, edges refined by
-    ``find_discrete`` and clipped to the window."""
-    f.step_days = step_s / _SECONDS_PER_DAY  # type: ignore[attr-defined]
+    ``find_discrete`` and clipped to the window.
+
+    ``margin(t)`` is a continuous function (radians) that is >= 0 where f is True. The scan
+    at ``step_s`` cannot see an interval shorter than a step that falls between two
+    samples, so around every sampled local maximum of the margin that is negative but
+    within NEAR_MISS_RAD of zero, ``find_discrete`` scans again at NEAR_MISS_STEP_S.
+    """
     t0, t1 = to_time(start_s), to_time(end_s)
+    f.step_days = step_s / _SECONDS_PER_DAY  # type: ignore[attr-defined]
     times, values = find_discrete(t0, t1, f, epsilon=EPSILON_DAYS)
-    edges = to_posix(times) if len(values) else np.zeros(0)
-    state = bool(f(t0))
+    edges = list(zip(to_posix(times) if len(values) else [], values, strict=True))
+
+    grid = np.append(np.arange(start_s, end_s, step_s), end_s)
+    m = np.asarray(margin(to_time(grid)), dtype=np.float64)
+    if len(m) >= 3:
+        peak = (m[1:-1] < 0) & (m[1:-1] >= m[:-2]) & (m[1:-1] >= m[2:])
+        peak &= m[1:-1] > -NEAR_MISS_RAD
+        f.step_days = NEAR_MISS_STEP_S / _SECONDS_PER_DAY  # type: ignore[attr-defined]
+        for k in np.nonzero(peak)[0] + 1:
+            more_t, more_v = find_discrete(
+                to_time(grid[k - 1]), to_time(grid[k + 1]), f, epsilon=EPSILON_DAYS
+            )
+            if len(more_v):
+                edges += list(zip(to_posix(more_t), more_v, strict=True))
+    edges.sort(key=lambda e: float(e[0]))
+
     out: list[OracleInterval] = []
-    opened = start_s if state else None
-    for when, value in zip(edges, values, strict=True):
+    opened = start_s if bool(f(t0)) else None
+    for when, value in edges:
         if value and opened is None:
             opened = float(when)
         elif not value and opened is not None:
@@ -210,7 +239,11 @@ def eclipses(sat: EarthSatellite, start_s: float, end_s: float) -> list[OracleIn
     def in_shadow(t: Time) -> Any:
         return ~sat.at(t).is_sunlit(eph)
 
-    return _intervals(start_s, end_s, in_shadow, SHADOW_SCAN_STEP_S)
+    def depth(t: Time) -> Any:
+        separation, earth, _ = _shadow_angles(sat, t)
+        return earth - separation
+
+    return _intervals(start_s, end_s, in_shadow, SHADOW_SCAN_STEP_S, depth)
 
 
 def _shadow_angles(sat: EarthSatellite, t: Time) -> tuple[Any, Any, Any]:
@@ -238,11 +271,14 @@ def shadow_angles_deg(
 def penumbrae(sat: EarthSatellite, start_s: float, end_s: float) -> list[OracleInterval]:
     """Intervals where any part of the solar disc is hidden by the Earth."""
 
-    def partly_hidden(t: Time) -> Any:
+    def depth(t: Time) -> Any:
         separation, earth, sun = _shadow_angles(sat, t)
-        return separation < earth + sun
+        return earth + sun - separation
 
-    return _intervals(start_s, end_s, partly_hidden, SHADOW_SCAN_STEP_S)
+    def partly_hidden(t: Time) -> Any:
+        return depth(t) > 0
+
+    return _intervals(start_s, end_s, partly_hidden, SHADOW_SCAN_STEP_S, depth)
 
 
 def is_sunlit(sat: EarthSatellite, times_s: ArrayLike) -> NDArray[np.bool_]:
