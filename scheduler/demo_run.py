@@ -136,8 +136,11 @@ def _drive(cfg: DemoConfig, cluster: LocalCluster, client: Client) -> int:
     )
     _say(f"\nGantt chart of what actually ran: {png}")
     _say("metrics endpoints served during the run:")
-    for url, lines in metrics:
+    for url, lines in metrics[:3]:
         _say(f"  {url}  ({lines} samples)")
+    if len(metrics) > 3:
+        rest = metrics[3:]
+        _say(f"  ... and {len(rest)} more agents ({sum(n > 0 for _, n in rest)} answered)")
     _say(f"logs and the state database: {cluster.workdir}")
     return 0
 
@@ -153,7 +156,7 @@ def _scrape(cluster: LocalCluster) -> list[tuple[str, int]]:
             out.append((url, sum(1 for line in text.splitlines() if not line.startswith("#"))))
         except OSError:
             out.append((url, 0))
-    return out[:3] + ([(f"... and {len(out) - 3} more agents", 0)] if len(out) > 3 else [])
+    return out
 
 
 def _summary(
@@ -206,14 +209,17 @@ def _summary(
             )
         )
     _table(header, rows)
-    busy: dict[str, float] = {}
+    acc = {j.spec.job_id: j.spec.accelerators for j in jobs}
+    busy: dict[str, float] = {}  # accelerator-seconds (with outputs waiting for a contact)
     for iv in intervals:
-        busy[iv.satellite] = busy.get(iv.satellite, 0.0) + (iv.end_s - iv.start_s)
+        held_s = acc.get(iv.job_id, 1) * (iv.end_s - iv.start_s)
+        busy[iv.satellite] = busy.get(iv.satellite, 0.0) + held_s
     used = sorted(busy.items(), key=lambda kv: -kv[1])
     if used:
         _say(
-            f"satellites used: {len(used)}/{len(cfg.satellite_names)}; busiest "
-            + ", ".join(f"{s} {100 * b / span_s:.0f}%" for s, b in used[:3])
+            f"satellites used: {len(used)}/{len(cfg.satellite_names)}; accelerators held on "
+            "the busiest (incl. outputs waiting for a contact): "
+            + ", ".join(f"{s} {100 * b / (4 * span_s):.0f}%" for s, b in used[:3])
         )
     if plan.plan_version:
         _say(
