@@ -44,23 +44,26 @@ def cpu_seconds(pid: int) -> float:
 
 
 class LoadAgent:
+    """One simulated agent: hello, 1 Hz telemetry, acks plans (one writer per stream)."""
+
     def __init__(self, name: str, deliveries: list[float]) -> None:
         self.name = name
         self.deliveries = deliveries
         self.connected = asyncio.Event()
         self.sent = 0
+        self.outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
 
     async def run(self, channel: grpc.aio.Channel, stop: asyncio.Event) -> None:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
         call = stub.Connect()
-        await call.write(
+        self.outbox.put_nowait(
             agent_pb2.AgentMessage(
                 hello=agent_pb2.Hello(
                     satellite_id=self.name, boot_id="bench", agent_version="bench"
                 )
             )
         )
-        reader = asyncio.create_task(self._read(call))
+        tasks = [asyncio.create_task(self._read(call)), asyncio.create_task(self._write(call))]
         tel = agent_pb2.Telemetry(
             battery_soc_wh=1800,
             battery_capacity_wh=2200,
@@ -72,11 +75,16 @@ class LoadAgent:
         await asyncio.sleep(1.0 * (hash(self.name) % 1000) / 1000)  # spread the 1 Hz ticks
         while not stop.is_set():
             tel.time_s = time.time()
-            await call.write(agent_pb2.AgentMessage(telemetry=tel))
+            self.outbox.put_nowait(agent_pb2.AgentMessage(telemetry=tel))
             self.sent += 1
             await asyncio.sleep(1.0)
         call.cancel()
-        reader.cancel()
+        for task in tasks:
+            task.cancel()
+
+    async def _write(self, call: grpc.aio.StreamStreamCall) -> None:
+        while True:
+            await call.write(await self.outbox.get())
 
     async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
         async for msg in call:
@@ -84,7 +92,7 @@ class LoadAgent:
                 self.connected.set()
             elif msg.HasField("plan") and msg.plan.wall_queued_s:
                 self.deliveries.append(time.time() - msg.plan.wall_queued_s)
-                await call.write(
+                self.outbox.put_nowait(
                     agent_pb2.AgentMessage(
                         plan_ack=agent_pb2.PlanAck(
                             plan_version=msg.plan.plan_version, accepted=True
@@ -122,6 +130,7 @@ async def streams_phase(
         await asyncio.sleep(1.5)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(0.5)
     for ch in channels:
         await ch.close()
     d = sorted(deliveries)

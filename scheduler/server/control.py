@@ -67,9 +67,13 @@ class Controller:
         now = self.clock.now_s()
         jobs = [Job(spec=s, state=JobState.PENDING, submit_time_s=now) for s in specs]
         self.store.insert_jobs(jobs, now)
-        for job in jobs:
-            self.metrics.submitted(job.spec.kind)
-            self._notify(job, "submitted", now)
+        for kind in ("inference", "training"):
+            n = sum(1 for j in jobs if j.spec.kind == kind)
+            if n:
+                self.metrics.jobs_submitted_total.labels(kind).inc(n)
+        if self.watchers:
+            for job in jobs:
+                self._notify(job, "submitted", now)
         self.request_replan("job submitted")
         return jobs
 

@@ -22,6 +22,8 @@ from scheduler.forecast import (
     temperature_trace,
 )
 
+# Compare over at least this much simulated time (a 1 Hz stream is checked once a minute).
+MIN_INTERVAL_S = 60.0
 # Departure thresholds: 5% of capacity or 3 C, for this many samples in a row.
 SOC_DEPARTURE_RATIO = 0.05
 TEMPERATURE_DEPARTURE_C = 3.0
@@ -44,6 +46,8 @@ class ForecastChecker:
 
     def observe(self, sat: str, tel: agent_pb2.Telemetry) -> ForecastError | None:
         prev = self._prev.get(sat)
+        if prev is not None and 0 < tel.time_s - prev.time_s < MIN_INTERVAL_S:
+            return None
         self._prev[sat] = tel
         if prev is None or tel.time_s <= prev.time_s or not tel.battery_capacity_wh:
             return None

@@ -185,22 +185,27 @@ class Store:
     # --- jobs -------------------------------------------------------------------------
     def insert_jobs(self, jobs: Sequence[Job], time_s: float) -> None:
         """Insert new jobs, all or none; DuplicateJobError names the first id that exists."""
+        rows = [
+            (
+                job.job_id,
+                job.spec.kind,
+                json.dumps(dataclasses.asdict(job.spec)),
+                job.state.value,
+                job.submit_time_s,
+            )
+            for job in jobs
+        ]
         with self._tx() as db:
-            for job in jobs:
-                try:
-                    db.execute(
-                        "INSERT INTO jobs (job_id, kind, spec, state, submit_time_s) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (
-                            job.job_id,
-                            job.spec.kind,
-                            json.dumps(dataclasses.asdict(job.spec)),
-                            job.state.value,
-                            job.submit_time_s,
-                        ),
-                    )
-                except sqlite3.IntegrityError:
-                    raise DuplicateJobError(job.job_id) from None
+            try:
+                db.executemany(
+                    "INSERT INTO jobs (job_id, kind, spec, state, submit_time_s) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except sqlite3.IntegrityError:
+                taken = self.existing_ids(j.job_id for j in jobs)
+                first = next((j.job_id for j in jobs if j.job_id in taken), jobs[0].job_id)
+                raise DuplicateJobError(first) from None
             db.executemany(
                 "INSERT INTO job_events (job_id, time_s, what, state) VALUES (?, ?, ?, ?)",
                 [(job.job_id, time_s, "submitted", job.state.value) for job in jobs],
