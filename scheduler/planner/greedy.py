@@ -24,9 +24,12 @@ def greedy_select(
     ctxs: Sequence[SatContext],
     cset: CandidateSet,
     keep: Selection | None = None,
+    order: str = "edf",
 ) -> Selection:
     """First fit; with `keep` (e.g. the previous plan), its placements are booked first,
-    each only if it still fits, and the rest is filled around them."""
+    each only if it still fits, and the rest is filled around them. Inference jobs go in
+    priority order, then earliest deadline first (`order="edf"`, the baseline) or highest
+    value per accelerator-slot first (`order="density"`, one of the CP-SAT hints)."""
     ledgers: dict[int, SatLedger] = {}
 
     def ledger(s: int) -> SatLedger:
@@ -64,6 +67,9 @@ def greedy_select(
     def edf(j: int) -> tuple[int, float, float, str]:
         job = problem.jobs[j]
         assert isinstance(job, InferenceJob)
+        if order == "density":
+            best = max(c.value / (c.accelerators * c.slots) for c in cset.inference[j])
+            return (-int(job.priority), -best, job.deadline_s, job.job_id)
         return (-int(job.priority), job.deadline_s, job.submit_s, job.job_id)
 
     for j in sorted(set(cset.inference) - done, key=edf):

@@ -206,12 +206,16 @@ def plan(
             g_val,
             1,
         )
-    # The hint: the previous plan repaired (what still fits) and filled first-fit around it,
-    # or the greedy plan; complete and feasible, so the solver starts from it.
+    # The hint: the best of the greedy plan, a value-density first fit and the previous plan
+    # repaired (what still fits) and filled around; complete and feasible, so the solver
+    # starts from it.
     hint_sel = greedy
+    dense = greedy_select(problem, ctxs, cset, order="density")
+    if score(problem, ctxs, dense, mults)[0] > g_obj:
+        hint_sel = dense
     if previous is not None:
         repaired = greedy_select(problem, ctxs, cset, selection_from_plan(problem, cset, previous))
-        if score(problem, ctxs, repaired, mults)[0] > g_obj:
+        if score(problem, ctxs, repaired, mults)[0] > score(problem, ctxs, hint_sel, mults)[0]:
             hint_sel = repaired
     hint_plan = build_plan(problem, hint_sel, [], version)
     h_obj = score(problem, ctxs, hint_sel, mults)[0]
