@@ -11,7 +11,7 @@ from clusterkit import running_cluster
 from orbitalsched.v1 import cluster_pb2, jobs_pb2
 
 J = jobs_pb2
-SPEED = 200.0
+SPEED = 400.0
 # Polling and stream set-up take a fraction of a wall second: this much simulated time.
 TOLERANCE_S = 0.6 * SPEED
 

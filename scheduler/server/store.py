@@ -195,21 +195,21 @@ class Store:
             )
             for job in jobs
         ]
-        with self._tx() as db:
-            try:
+        try:
+            with self._tx() as db:
                 db.executemany(
                     "INSERT INTO jobs (job_id, kind, spec, state, submit_time_s) "
                     "VALUES (?, ?, ?, ?, ?)",
                     rows,
                 )
-            except sqlite3.IntegrityError:
-                taken = self.existing_ids(j.job_id for j in jobs)
-                first = next((j.job_id for j in jobs if j.job_id in taken), jobs[0].job_id)
-                raise DuplicateJobError(first) from None
-            db.executemany(
-                "INSERT INTO job_events (job_id, time_s, what, state) VALUES (?, ?, ?, ?)",
-                [(job.job_id, time_s, "submitted", job.state.value) for job in jobs],
-            )
+                db.executemany(
+                    "INSERT INTO job_events (job_id, time_s, what, state) VALUES (?, ?, ?, ?)",
+                    [(job.job_id, time_s, "submitted", job.state.value) for job in jobs],
+                )
+        except sqlite3.IntegrityError:  # rolled back; name the first id that exists
+            taken = self.existing_ids(j.job_id for j in jobs)
+            first = next((j.job_id for j in jobs if j.job_id in taken), jobs[0].job_id)
+            raise DuplicateJobError(first) from None
 
     def get_job(self, job_id: str) -> Job | None:
         row = self._db.execute(
