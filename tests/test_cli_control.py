@@ -1,0 +1,67 @@
+"""orbitctl against a running scheduler, as a user runs it (real subprocesses): submit from
+flags and from a TOML file, jobs, sats, plan, cancel; cordon over gRPC; a scheduler that is
+not there is one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from clusterkit import running_cluster
+from orbitalsched.v1 import cluster_pb2
+
+from scheduler.localcluster import free_port
+
+ORBITCTL = [sys.executable, "-m", "scheduler.cli"]
+
+
+def run(address: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ORBITCTL, "--scheduler", address, *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_orbitctl_talks_to_a_running_scheduler(tmp_path: Path) -> None:
+    jobs_file = tmp_path / "jobs.toml"
+    jobs_file.write_text(
+        '[[jobs]]\njob_id = "from-file"\nkind = "JOB_KIND_TRAINING"\n'
+        "work_accelerator_s = 7200\naccelerators = 2\ngang_size = 2\n\n"
+        '[[jobs]]\njob_id = "file-inf"\nkind = "JOB_KIND_INFERENCE"\n'
+        "work_accelerator_s = 600\naccelerators = 1\n"
+    )
+    with running_cluster(tmp_path / "c", n=2, agents=False) as (cluster, client):
+        a = cluster.address
+        r = run(a, "submit", "--id", "one", "--work-acc-s", "900", "--deadline-in-s", "7200")
+        assert r.returncode == 0 and r.stdout.split() == ["one"], r.stderr
+        r = run(a, "submit", "--file", str(jobs_file))
+        assert r.returncode == 0 and r.stdout.split() == ["from-file", "file-inf"], r.stderr
+        r = run(a, "submit", "--generate", "5", "--seed", "3")
+        assert r.returncode == 0 and len(r.stdout.split()) == 5
+        r = run(a, "jobs", "--json")
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        assert len(rows) == 8 and rows[0]["spec"]["jobId"] == "one"
+        r = run(a, "cancel", "one", "--reason", "changed my mind")
+        assert r.returncode == 0 and "CANCELLED" in r.stdout
+        r = run(a, "jobs", "--state", "cancelled")
+        assert "one" in r.stdout and "changed my mind" in r.stdout and "file-inf" not in r.stdout
+        r = run(a, "sats")
+        assert r.returncode == 0 and "sat-0-0" in r.stdout and "sat-0-1" in r.stdout
+        r = run(a, "plan")
+        assert r.returncode == 0
+        r = run(a, "submit", "--work-acc-s", "-1")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1
+        assert "work_accelerator_s" in r.stderr and "INVALID_ARGUMENT" in r.stderr
+        r = run(a, "cancel", "one")
+        assert r.returncode == 2 and "already CANCELLED" in r.stderr
+
+        resp = client.call(
+            client.cluster.Cordon, cluster_pb2.CordonRequest(satellite_id="sat-0-1", cordoned=True)
+        )
+        assert resp.satellite.cordoned
+        assert "cordoned" in run(a, "sats").stdout
+
+    r = run(f"127.0.0.1:{free_port()}", "jobs")
+    assert r.returncode == 2 and "no scheduler answers" in r.stderr
+    assert r.stderr.count("\n") == 1
