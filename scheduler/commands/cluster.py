@@ -27,6 +27,11 @@ def register(subparsers: Any) -> None:
     up.add_argument("--satellites", type=int, help="run the first N satellites only")
     up.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
     up.add_argument("--link-model", choices=("always", "contacts"), default="always")
+    up.add_argument(
+        "--isl-relay",
+        action="store_true",
+        help="contacts link model: reach satellites through ISL neighbours in contact",
+    )
     up.add_argument("--port", type=int, default=50051, help="scheduler gRPC port")
     up.add_argument("--metrics-port", type=int, default=9090, help="scheduler metrics port")
     up.add_argument("--db", help="state database (default: a new one under --workdir)")
@@ -61,6 +66,7 @@ def cluster_up(args: argparse.Namespace) -> int:
         link_model=args.link_model,
         metrics_port=args.metrics_port,
         db=Path(args.db) if args.db else None,
+        scheduler_args=("--isl-relay",) if args.isl_relay else (),
     )
     stop = False
 

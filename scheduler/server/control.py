@@ -207,7 +207,7 @@ class Controller:
                 )
         contacts = [
             R.Window(start_s=a, end_s=b)
-            for a, b in self.world.contacts(sat, now, max(horizon_end, now + 3600))
+            for a, b in self.world.contacts(sat, now, max(horizon_end, now + 3600), via_group=True)
         ]
         return R.Plan(
             plan_version=version,

@@ -41,7 +41,7 @@ from scheduler.server.jobs_service import JobService
 from scheduler.server.metrics import SchedulerMetrics
 from scheduler.server.replanner import Replanner
 from scheduler.server.store import Store
-from scheduler.server.world import World
+from scheduler.server.world import World, isl_groups
 
 log = logging.getLogger("orbit-scheduler")
 # Largest request the server accepts; a bigger one gets RESOURCE_EXHAUSTED. 64 MiB holds a
@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds per wall second (a new database only)",
     )
     p.add_argument("--link-model", choices=("always", "contacts"), default="always")
+    p.add_argument(
+        "--isl-relay",
+        action="store_true",
+        help="contacts link model: reachable while any satellite of the ISL group has contact",
+    )
     p.add_argument("--policy", choices=("cpsat", "greedy"), default="cpsat")
     p.add_argument("--solve-time-limit", type=float, default=5.0, help="wall seconds per solve")
     p.add_argument("--slot", type=float, default=60.0, help="planning slot, simulated seconds")
@@ -134,7 +139,14 @@ async def serve(args: argparse.Namespace) -> None:
         if not 1 <= args.satellites <= len(constellation):
             raise UserError(f"--satellites: expected 1 to {len(constellation)}")
         constellation = constellation.subset(range(args.satellites))
-    world = World(constellation, scenario.stations, scenario.bus, scenario.epoch_s)
+    world = World(
+        constellation,
+        scenario.stations,
+        scenario.bus,
+        scenario.epoch_s,
+        groups=isl_groups(scenario.constellation, constellation.names),
+        relay=args.isl_relay,
+    )
     store = Store(Path(args.db))
     clock = SimClock.load_or_create(store, scenario.epoch_s, args.speed)
     metrics = SchedulerMetrics()

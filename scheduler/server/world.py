@@ -8,19 +8,68 @@ from dataclasses import dataclass, field
 
 from sgp4.exporter import export_tle
 
-from scheduler.forecast import BusParams, Constellation, Station, find_contacts, find_eclipses
+from scheduler.forecast import (
+    BusParams,
+    Constellation,
+    Station,
+    find_contacts,
+    find_eclipses,
+    plus_grid_pairs,
+)
 
 # Contacts are computed for windows of this much simulated time, then extended.
 CONTACT_CHUNK_S = 6 * 3600.0
 
 
+Windows = list[tuple[float, float]]
+
+
+def merge(windows: list[tuple[float, float]]) -> Windows:
+    union: Windows = []
+    for a, b in sorted(windows):
+        if union and a <= union[-1][1]:
+            union[-1] = (union[-1][0], max(union[-1][1], b))
+        else:
+            union.append((a, b))
+    return union
+
+
+def isl_groups(full: Constellation, names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """ISL-connected groups among the run's satellites: components of the in-plane +Grid
+    links of a Walker shell (the links that stay up, as the planner assumes); every
+    satellite alone otherwise."""
+    parent = {n: n for n in names}
+
+    def find(n: str) -> str:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    if full.walker is not None:
+        for i, j in plus_grid_pairs(full):
+            a, b = full.names[i], full.names[j]
+            if full.plane[i] == full.plane[j] and a in parent and b in parent:
+                parent[find(a)] = find(b)
+    members: dict[str, list[str]] = {}
+    for n in names:
+        members.setdefault(find(n), []).append(n)
+    return {n: tuple(members[find(n)]) for n in names}
+
+
 @dataclass
 class World:
+    """relay: in the contacts link model, a satellite is reachable while any satellite of
+    its ISL group has a ground contact (ISL relay), not only during its own contacts."""
+
     constellation: Constellation
     stations: tuple[Station, ...]
     bus: BusParams
     epoch_s: float
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    relay: bool = False
     _contacts: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    _group_contacts: dict[str, Windows] = field(default_factory=dict)
     _covered: tuple[float, float] = (0.0, 0.0)
 
     @property
@@ -44,27 +93,27 @@ class World:
         merged: dict[str, list[tuple[float, float]]] = {n: [] for n in self.names}
         for c in found:
             merged[self.names[c.sat]].append((c.aos_s, c.los_s))
-        for name, windows in merged.items():
-            windows.sort()
-            union: list[tuple[float, float]] = []
-            for a, b in windows:  # stations may overlap: merge
-                if union and a <= union[-1][1]:
-                    union[-1] = (union[-1][0], max(union[-1][1], b))
-                else:
-                    union.append((a, b))
-            merged[name] = union
-        self._contacts = merged
+        self._contacts = {name: merge(w) for name, w in merged.items()}  # stations overlap
+        self._group_contacts = {
+            name: merge([w for m in self.groups.get(name, (name,)) for w in self._contacts[m]])
+            for name in self.names
+        }
         self._covered = (new_lo, new_hi)
 
-    def contacts(self, name: str, start_s: float, end_s: float) -> list[tuple[float, float]]:
-        """Merged contact windows (any station) of one satellite overlapping [start, end)."""
+    def contacts(
+        self, name: str, start_s: float, end_s: float, via_group: bool = False
+    ) -> list[tuple[float, float]]:
+        """Merged contact windows (any station) of one satellite overlapping [start, end);
+        via_group: of any satellite of its ISL group (where its outputs can go down)."""
         self._ensure_contacts(start_s, end_s)
-        return [(a, b) for a, b in self._contacts[name] if b > start_s and a < end_s]
+        table = self._group_contacts if via_group else self._contacts
+        return [(a, b) for a, b in table[name] if b > start_s and a < end_s]
 
     def contact_at(self, name: str, time_s: float) -> tuple[float, float] | None:
-        """The contact window containing time_s, if any."""
+        """The link window containing time_s, if any (own contacts, or the ISL group's with
+        relay)."""
         self._ensure_contacts(time_s, time_s + 1.0)
-        windows = self._contacts[name]
+        windows = (self._group_contacts if self.relay else self._contacts)[name]
         i = bisect.bisect_right(windows, (time_s, float("inf"))) - 1
         if i >= 0 and windows[i][0] <= time_s < windows[i][1]:
             return windows[i]
@@ -76,7 +125,8 @@ class World:
             current = self.contact_at(name, time_s)
             if current is not None:
                 return current
-            later = [w for w in self._contacts[name] if w[0] > time_s]
+            table = self._group_contacts if self.relay else self._contacts
+            later = [w for w in table[name] if w[0] > time_s]
             if later:
                 return later[0]
             self._ensure_contacts(time_s, self._covered[1] + CONTACT_CHUNK_S)
