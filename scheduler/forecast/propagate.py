@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,7 @@ def gravity_j2_km_s2(r_km: FloatArray) -> FloatArray:
     return np.asarray(-EARTH_MU_KM3_S2 * r_km / r_norm**3 * factor)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StateGrid:
     """SGP4 states on a uniform grid, interpolated anywhere inside it.
 
@@ -192,11 +193,20 @@ class StateGrid:
         k, u = self._locate(np.asarray(times_s, dtype=np.float64))
         w = [b[:, None] for b in _hermite_basis(u, self.step_s)]
         flat = s * self.r_km.shape[1] + k
+        # Two gathers of whole (r, v, a) rows, not six of one vector each: this is the
+        # inner loop of every bisection.
+        s0 = self._packed.take(flat, axis=0)
+        s1 = self._packed.take(flat + 1, axis=0)
+        return np.asarray(
+            w[0] * s0[:, 0:3]
+            + w[1] * s0[:, 3:6]
+            + w[2] * s0[:, 6:9]
+            + w[3] * s1[:, 6:9]
+            + w[4] * s1[:, 3:6]
+            + w[5] * s1[:, 0:3]
+        )
 
-        def at_k(x: FloatArray) -> FloatArray:
-            return np.asarray(x.reshape(-1, 3).take(flat, axis=0))
-
-        def at_k1(x: FloatArray) -> FloatArray:
-            return np.asarray(x.reshape(-1, 3).take(flat + 1, axis=0))
-
-        return self._combine(w, at_k, at_k1)
+    @cached_property
+    def _packed(self) -> FloatArray:
+        """(n_sat * n_grid, 9): r, v and a of each sample side by side."""
+        return np.concatenate([self.r_km, self.v_km_s, self.a_km_s2], axis=-1).reshape(-1, 9)

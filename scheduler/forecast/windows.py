@@ -120,6 +120,29 @@ def golden_maximum(
     return np.where(better_c, c, d), np.where(better_c, fc, fd)
 
 
+def parabolic_peak(
+    evaluate: Evaluate, rows: IntArray, start_s: FloatArray, end_s: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Peak of f in each window for f smooth and nearly symmetric about its top (a whole
+    pass: sin(elevation) is parabolic near its maximum, even overhead): a parabola through
+    three points about the middle, and its vertex. Four evaluations instead of a golden
+    search's fourteen; the best of the four is returned."""
+    mid = 0.5 * (start_s + end_s)
+    half = np.minimum(20.0, 0.25 * (end_s - start_s))
+    t0, t1, t2 = mid - half, mid, mid + half
+    f0, f1, f2 = evaluate(rows, t0), evaluate(rows, t1), evaluate(rows, t2)
+    curvature = f0 - 2 * f1 + f2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(curvature < 0, 0.5 * half * (f0 - f2) / curvature, 0.0)
+    t3 = np.clip(t1 + np.nan_to_num(shift), start_s, end_s)
+    f3 = evaluate(rows, t3)
+    times = np.stack([t0, t1, t2, t3])
+    values = np.stack([f0, f1, f2, f3])
+    best = np.argmax(values, axis=0)
+    pick = np.arange(len(rows))
+    return times[best, pick], values[best, pick]
+
+
 def _hidden_peaks(
     t: FloatArray,
     v: NDArray[np.floating],
@@ -255,7 +278,14 @@ def find_windows_in_segments(
     out = Windows(rows[starts], when[starts], when[ends], kinds[starts] == 2, kinds[ends] == -2)
     if not peaks:
         return out
-    peak_s, peak_value = golden_maximum(evaluate, out.row, out.start_s, out.end_s)
+    # A window cut by the grid's ends is not centred on its peak: search it (golden section).
+    clipped = out.start_clipped | out.end_clipped
+    peak_s, peak_value = parabolic_peak(evaluate, out.row, out.start_s, out.end_s)
+    if clipped.any():
+        cut = np.nonzero(clipped)[0]
+        peak_s[cut], peak_value[cut] = golden_maximum(
+            evaluate, out.row[cut], out.start_s[cut], out.end_s[cut]
+        )
     return Windows(
         out.row, out.start_s, out.end_s, out.start_clipped, out.end_clipped, peak_s, peak_value
     )
