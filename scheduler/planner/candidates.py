@@ -303,8 +303,16 @@ def training_options(
         )
     index = {ctxs[s].sat.name: s for s in sat_pool}
     current = tuple(sorted(index[n] for n in progress.gang if n in index)) if progress else ()
-    gangs.sort(key=lambda g: tuple(sorted(g)) != current)
-    picked = gangs[:1] + _pick_sats(gangs[1:], j, opts.max_gangs_per_job - 1) if gangs else []
+    # The gang it ran on (no migration), then one gang per orbital plane, rotated by job, so
+    # that training can move to a plane whose outputs cannot reach the ground anyway.
+    rotated = _pick_sats(gangs, j, len(gangs))
+    by_plane: dict[int, tuple[int, ...]] = {}
+    for g in rotated:
+        by_plane.setdefault(ctxs[g[0]].sat.plane, g)
+    ordered = [g for g in gangs if tuple(sorted(g)) == current]
+    ordered += [g for g in by_plane.values() if tuple(sorted(g)) != current]
+    ordered += [g for g in rotated if g not in ordered]
+    picked = ordered[: opts.max_gangs_per_job]
     slot_s = problem.slot_s
     # New blocks follow the block of this job that is already running (committed).
     committed_until_s = max(

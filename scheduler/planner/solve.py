@@ -116,7 +116,7 @@ def prune_options(problem: Problem) -> PruneOptions:
         max_sats_per_job=min(n_sats, 8 if small else 4 if n_jobs <= 1500 else 3),
         start_stride_slots=1,
         max_starts_per_sat=12 if small else 8 if n_jobs <= 1500 else 4,
-        max_gangs_per_job=4 if small else 2,
+        max_gangs_per_job=4 if small else 3,
         alone_fit=n_jobs <= 150,
     )
 
