@@ -25,9 +25,9 @@ def test_same_seed_same_summary() -> None:
     s = a.summary
     assert s["battery_floor_violations"] == 0 and s["temperature_violations"] == 0
     assert s["planner_validator_violations"] == 0
-    assert s["min_soc_wh"] >= s["battery_floor_wh"]  # type: ignore[operator]
-    assert s["max_temperature_c"] <= s["temperature_limit_c"]  # type: ignore[operator]
-    assert s["jobs"]["inference"]["submitted"] > 0  # type: ignore[index]
+    assert s["min_soc_wh"] >= s["battery_floor_wh"]
+    assert s["max_temperature_c"] <= s["temperature_limit_c"]
+    assert s["jobs"]["inference"]["submitted"] > 0
 
 
 def test_cli_compare_writes_summary_plan_and_gantt(
