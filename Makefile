@@ -36,6 +36,7 @@ check: lint test ## lint, then the tests (which include the generated-code drift
 bench: $(STAMP) ## run the benchmarks (minutes; not part of the tests)
 	$(BIN)/python bench/forecast.py
 	$(BIN)/python bench/control_plane.py
+	$(BIN)/python bench/planner.py
 
 proto: $(STAMP) ## regenerate the gRPC/protobuf code in proto/orbitalsched/v1
 	$(BIN)/python proto/generate.py
