@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scheduler.planner import feasibility as fz
-from scheduler.planner.candidates import Candidate, CandidateSet, GangOption, _components
+from scheduler.planner.candidates import Candidate, CandidateSet, GangOption, connected_components
 from scheduler.planner.domain import Plan, PlanItem, Priority, Problem, Unplaced
 from scheduler.planner.ledger import Misfit, SatContext, SatLedger, dominant_misfit
 
@@ -233,7 +233,7 @@ def unplaced_reasons(
                 for k in opts[0].blocks
             )
         ]
-        comps = _components(ctxs, free)
+        comps = connected_components(ctxs, free)
         connected = max((len(c) for c in comps), default=0)
         size = job.gang_size  # type: ignore[union-attr]
         if connected < size:

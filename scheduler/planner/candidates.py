@@ -295,7 +295,7 @@ def training_options(
         cache[key] = gangs_in(ctxs, free, job.gang_size)
     gangs = list(cache[key])
     if not gangs:
-        connected = max((len(g) for g in _components(ctxs, free)), default=0)
+        connected = max((len(g) for g in connected_components(ctxs, free)), default=0)
         return [], Unplaced(
             job.job_id,
             "GANG",
@@ -358,7 +358,8 @@ def training_options(
     return out, None
 
 
-def _components(ctxs: Sequence[SatContext], pool: Sequence[int]) -> list[set[int]]:
+def connected_components(ctxs: Sequence[SatContext], pool: Sequence[int]) -> list[set[int]]:
+    """Sets of satellites of the pool connected through ISL neighbours inside the pool."""
     index = {ctxs[s].sat.name: s for s in pool}
     left = set(pool)
     comps: list[set[int]] = []
