@@ -77,24 +77,33 @@ _PRUNE_SLACK_RAD = np.radians(0.5)
 
 
 def _candidate_intervals(
-    grid: StateGrid, st_pos: FloatArray, stations: Sequence[Station]
+    r_nodes_km: NDArray[np.floating],
+    node_step_s: float,
+    rate_rad_s: float,
+    st_pos: FloatArray,
+    stations: Sequence[Station],
 ) -> tuple[IntArray, IntArray, IntArray]:
-    """(sat, grid interval, station) triples where the satellite may rise above the mask.
+    """(sat, node interval, station) triples where the satellite may rise above the mask,
+    from Earth-fixed positions at nodes node_step_s apart.
 
     Elsewhere it cannot: the Earth-central angle between the sub-satellite point and the
-    station changes no faster than the ground track moves, so over an interval of h it stays
-    above (a_j + a_{j+1}) / 2 - rate h / 2, and a satellite at radius r is above elevation e
-    only within arccos(R cos e / r) - e of the station."""
-    r_norm = np.linalg.norm(grid.r_km, axis=-1)  # (n, n_c)
-    unit = grid.r_km / r_norm[..., None]
+    station changes no faster than the ground track moves (rate_rad_s), so over an interval
+    of h it stays above (a_j + a_{j+1}) / 2 - rate h / 2, and a satellite at radius r is
+    above elevation e only within arccos(R cos e / r) - e of the station."""
+    r_norm = np.linalg.norm(r_nodes_km, axis=-1)  # (n, n_nodes)
     st_norm = np.linalg.norm(st_pos, axis=-1)
-    angle = np.arccos(np.clip(unit @ (st_pos / st_norm[:, None]).T, -1.0, 1.0))
-    rate_rad_s = 1.05 * float(np.max(np.linalg.norm(grid.v_km_s, axis=-1) / r_norm))
+    cos_angle = r_nodes_km @ (st_pos / st_norm[:, None]).T.astype(r_nodes_km.dtype)
+    cos_angle /= r_norm[..., None]
+    angle = np.arccos(np.clip(cos_angle, -1.0, 1.0))
     mask = np.radians([s.min_elevation_deg for s in stations]) - _PRUNE_SLACK_RAD
     reach = np.arccos(np.clip(st_norm * np.cos(mask) / float(r_norm.max()), -1, 1)) - mask
-    closest = 0.5 * (angle[:, :-1] + angle[:, 1:]) - 0.5 * rate_rad_s * grid.step_s
+    closest = 0.5 * (angle[:, :-1] + angle[:, 1:]) - 0.5 * rate_rad_s * node_step_s
     sat, interval, station = np.nonzero(closest <= reach)
     return sat, interval, station
+
+
+# Passes are pruned on nodes about this far apart (a whole number of samples).
+_PRUNE_STEP_S = 300.0
 
 
 def _sampled_elevations(
@@ -109,16 +118,21 @@ def _sampled_elevations(
     find_windows_in_segments: (row = sat * n_st + station, first own sample, values).
     float32 is ample for signs and brackets (0.5 m at 7,000 km); the refinement is float64
     on the exact geometry."""
-    n_sat, n_t, n_st = r_ecef_km.shape[0], len(times_s), len(stations)
-    q = grid.step_s / (times_s[1] - times_s[0]) if n_t > 1 else 0.0
-    if n_t > 1 and times_s[0] == grid.start_s and abs(q - round(q)) < 1e-9:
-        sat, interval, station = _candidate_intervals(grid, st_pos, stations)
-        first = interval * round(q)
-        width = round(q)
-    else:  # one segment of every sample for every pair
-        sat, station = (a.ravel() for a in np.indices((n_sat, n_st)))
-        first = np.zeros(len(sat), dtype=np.int64)
-        width = n_t
+    n_t, n_st = len(times_s), len(stations)
+    step_s = float(times_s[1] - times_s[0]) if n_t > 1 else _PRUNE_STEP_S
+    p = max(1, round(_PRUNE_STEP_S / step_s))
+    node_k = np.arange(0, n_t, p)
+    if node_k[-1] != n_t - 1:  # a last, shorter interval up to the final sample
+        node_k = np.append(node_k, n_t - 1)
+    # The fastest the ground track can move, with margin for the interpolation.
+    rate_rad_s = 1.05 * float(
+        np.max(np.linalg.norm(grid.v_km_s, axis=-1) / np.linalg.norm(grid.r_km, axis=-1))
+    )
+    sat, interval, station = _candidate_intervals(
+        r_ecef_km[:, node_k], p * step_s, rate_rad_s, st_pos, stations
+    )
+    first = interval * p
+    width = p
     k = np.clip(first[:, None] + np.arange(-1, width + 1), 0, n_t - 1)
     los = r_ecef_km[sat[:, None], k].astype(np.float32)
     los -= st_pos[station][:, None, :].astype(np.float32)

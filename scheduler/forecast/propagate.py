@@ -1,9 +1,9 @@
 """Vectorised SGP4 to TEME, TEME to Earth-fixed, and cubic Hermite interpolation.
 
-SGP4 is evaluated on a coarse uniform grid (default 300 s) and positions in between come
+SGP4 is evaluated on a coarse uniform grid (default 600 s) and positions in between come
 from quintic Hermite interpolation of position, velocity and a two-body + J2 acceleration:
-~0.2 m from SGP4 itself at 300 s in LEO (a cubic on position and velocity alone is off by
-~200 m, which moves the edge of a grazing eclipse by seconds).
+~15 m from SGP4 itself at 600 s in LEO, ~1 m at 300 s (a cubic on position and velocity
+alone is off by ~200 m at 300 s, which moves the edge of a grazing eclipse by seconds).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from scheduler.forecast.timeconv import gmst_rad, jd_pair
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-DEFAULT_PROPAGATION_STEP_S = 300.0
+DEFAULT_PROPAGATION_STEP_S = 600.0
 
 
 def propagate_teme(
@@ -89,7 +89,8 @@ class StateGrid:
     r_km, v_km_s, a_km_s2: (n_sat, n_grid, 3), TEME (or Earth-fixed after to_ecef());
     times: start_s + step_s * arange(n_grid). Accelerations come from a two-body + J2 model
     (SGP4 gives none); with them the quintic Hermite interpolation is good to ~1 m at a
-    300 s step in LEO, against ~200 m for a cubic on positions and velocities alone.
+    300 s step in LEO (~15 m at 600 s), against ~200 m for a cubic on positions and
+    velocities alone at 300 s.
     """
 
     start_s: float
