@@ -55,10 +55,20 @@ def running_cluster(
                 cluster.start_agent(name)
         client = Client(cluster.address, timeout_s=20.0)
         yield cluster, client
+    except BaseException:
+        _print_logs(workdir)  # shown by pytest with the failure
+        raise
     finally:
         if client is not None:
             client.close()
         cluster.stop()
+
+
+def _print_logs(workdir: Path, lines: int = 40) -> None:
+    for log in sorted(workdir.glob("*.log")):
+        text = log.read_text(errors="replace").splitlines()
+        print(f"--- {log.name} (last {lines} lines)")
+        print("\n".join(text[-lines:]))
 
 
 def job_state(client: Client, job_id: str) -> int:

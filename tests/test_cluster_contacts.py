@@ -12,8 +12,8 @@ from orbitalsched.v1 import cluster_pb2, jobs_pb2
 
 J = jobs_pb2
 SPEED = 400.0
-# Polling and stream set-up take a fraction of a wall second: this much simulated time.
-TOLERANCE_S = 0.6 * SPEED
+# Polling, stream set-up and a loaded 2-core machine: this much simulated time of slack.
+TOLERANCE_S = 1.5 * SPEED
 
 
 def test_link_follows_contacts_and_agents_run_out_of_contact(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_link_follows_contacts_and_agents_run_out_of_contact(tmp_path: Path) -> 
         submitted = False
         seen: dict[str, set[bool]] = {"sat-0-0": set(), "sat-0-1": set()}
         bad: list[tuple[str, float]] = []
-        deadline = time.time() + 60
+        deadline = time.time() + 100
         while time.time() < deadline:
             resp = client.satellites()
             for s in resp.satellites:
