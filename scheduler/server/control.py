@@ -158,7 +158,6 @@ class Controller:
                     cancel=R.CancelJob(job_id=job_id, reason=f"moved by plan v{record.version}")
                 )
             )
-        self.broadcast_plans()
 
     def placed_jobs(self, sat: str | None = None) -> dict[str, list[Job]]:
         """Active jobs with a placement, by satellite (one query for all satellites)."""
@@ -218,12 +217,17 @@ class Controller:
             contacts=contacts,
         )
 
-    def broadcast_plans(self) -> None:
+    async def broadcast_plans(self, chunk: int = 8) -> None:
+        """Queue the current plan to every connected agent that does not have it, yielding
+        to the event loop every `chunk` agents so the first plans are written while the
+        last are built (delivery latency of a large fleet)."""
         version = self.plan.version if self.plan else 0
         placed = self.placed_jobs()
-        for rt in self.sats.values():
+        for i, rt in enumerate(list(self.sats.values())):
             if rt.connected and rt.sent_plan_version < version:
                 self._send_plan(rt, placed.get(rt.name, []))
+            if i % chunk == chunk - 1:
+                await asyncio.sleep(0)
 
     def _send_plan(self, rt: SatRuntime, jobs: list[Job] | None = None) -> None:
         plan = self.plan_for(rt.name, jobs)

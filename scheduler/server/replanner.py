@@ -208,6 +208,7 @@ class Replanner:
             unplaced=tuple((u.job_id, u.reason) for u in res.plan.unplaced),
         )
         c.apply_plan(record, set(request.considered))
+        await c.broadcast_plans()
         m = c.metrics
         m.solve_duration_seconds.labels(res.policy).observe(wall_s)
         m.plans_total.labels(cause_of(trigger), res.status).inc()
