@@ -142,6 +142,27 @@ def test_malformed_requests_change_nothing(tmp_path: Path) -> None:
         assert not client.satellites().satellites[0].connected
 
 
+def test_watch_streams_job_changes(tmp_path: Path) -> None:
+    with running_cluster(tmp_path, n=1, agents=False) as (_, client):
+        now = client.now_s()
+        client.submit([_ok("w-1", now)])
+        stream = client.jobs.WatchJobs(
+            J.WatchJobsRequest(job_ids=["w-1", "w-2"], send_initial=True), timeout=30
+        )
+        first = next(stream)
+        assert (first.what, first.job.spec.job_id) == ("current", "w-1")
+        client.submit([_ok("w-2", now), _ok("other", now)])
+        seen = next(stream)
+        assert (seen.what, seen.job.spec.job_id) == ("submitted", "w-2")
+        client.jobs.CancelJob(J.CancelJobRequest(job_id="w-2"), timeout=10)
+        events = [next(stream) for _ in range(1)]
+        while events[-1].what != "cancelled":
+            events.append(next(stream))
+        assert events[-1].job.state == J.JOB_STATE_CANCELLED
+        assert all(e.job.spec.job_id in ("w-1", "w-2") for e in events)
+        stream.cancel()
+
+
 def test_health_and_reflection(tmp_path: Path) -> None:
     with running_cluster(tmp_path, n=1, agents=False) as (_, client):
         health = health_pb2_grpc.HealthStub(client.channel)
