@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -61,6 +62,9 @@ class Controller:
         self._index_plan()
         self.request_replan: Callable[[str], None] = lambda reason: None
         self.forecast_checker = ForecastChecker(world.constellation, world.bus)
+        # At most one "telemetry departs from the forecast" replan per satellite this often.
+        self.departure_replan_every_s = 1800.0
+        self._departure_replan_s: dict[str, float] = {}
 
     # --- jobs ---------------------------------------------------------------------------
     def submit(self, specs: Sequence[JobSpec]) -> list[Job]:
@@ -398,7 +402,9 @@ class Controller:
             return
         self.metrics.forecast_soc_error.labels(rt.name).set(err.soc_ratio)
         self.metrics.forecast_temperature_error.labels(rt.name).set(err.temperature_c)
-        if err.departed:
+        last = self._departure_replan_s.get(rt.name, -math.inf)
+        if err.departed and tel.time_s - last >= self.departure_replan_every_s:
+            self._departure_replan_s[rt.name] = tel.time_s
             self.request_replan(f"telemetry departs from the forecast on {rt.name}")
 
     def disconnected(self, rt: SatRuntime) -> None:
@@ -415,7 +421,7 @@ class Controller:
             if rt.connected or flags.lost:
                 continue
             if wall - rt.wall_disconnected_s < self.agent_timeout_s * (
-                1 if rt.ever_connected else 3
+                1 if rt.ever_connected else 10
             ):
                 continue
             if self.link_model == "contacts":
