@@ -179,14 +179,20 @@ def build_request(
         planner_jobs.append(planner_job(job))
         considered.add(job.job_id)
         if job.spec.kind == "training":
-            # Work of a committed block counts as done: the planner plans what follows it.
+            # Work a committed block will have saved counts as done (the planner plans what
+            # follows it): progress at its last checkpoint, each checkpoint costing its time.
             done_acc_s = job.checkpoint_accelerator_s
             lead_sat = job.satellite_ids[0] if job.satellite_ids else ""
+            rate = job.spec.accelerators * job.spec.gang_size
             for i in fixed:
-                if i["job_id"] == job.job_id and i["satellite"] == lead_sat:
-                    span_s = float(i["end_s"]) - max(float(i["start_s"]), now_s)
-                    useful_s = max(0.0, span_s - job.spec.checkpoint_cost_s)
-                    done_acc_s += useful_s * job.spec.accelerators * job.spec.gang_size
+                if i["job_id"] != job.job_id or i["satellite"] != lead_sat:
+                    continue
+                ahead = [float(t) for t in i.get("checkpoint_times_s") or () if float(t) > now_s]
+                if ahead:
+                    running_s = max(ahead) - max(float(i["start_s"]), now_s)
+                    cost_s = len(ahead) * job.spec.checkpoint_cost_s
+                    base = max(job.done_accelerator_s, job.checkpoint_accelerator_s)
+                    done_acc_s = max(done_acc_s, base + rate * max(0.0, running_s - cost_s))
             progress[job.job_id] = TrainingProgress(
                 job.job_id,
                 done_acc_h=min(done_acc_s, job.spec.work_accelerator_s) / 3600.0,
