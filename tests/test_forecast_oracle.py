@@ -1,9 +1,14 @@
 """The forecast engine against an independent oracle (Skyfield, offline) over a whole day.
 
-Orbits: LEO at 28.5 deg, sun-synchronous at 98.2 deg (a mid-morning one with long eclipses
-and a high-beta one with short eclipses), a 53 deg Walker-like orbit, and satellites of a
-generated Walker shell exported as TLE. Stations: polar (Svalbard), mid-latitude (Robledo,
-Madrid) and equatorial (Malindi). Both sides read the very same TLE text.
+Orbits: LEO at 28.5 deg, sun-synchronous at 98.2 deg (a mid-morning one with long eclipses,
+a high-beta one with 14 min eclipses, and two near the critical beta angle with grazing
+eclipses of 15 s to 4 min), a 53 deg Walker-like orbit, and satellites of a generated
+Walker shell exported as TLE. Stations: polar (Svalbard), mid-latitude (Robledo, Madrid)
+and equatorial (Malindi). Both sides read the very same TLE text. Both engine paths are
+checked: the list API (find_eclipses, find_contacts) and the one-pass survey().
+
+Also: windows that open and close mid-interval, years outside the engine's Sun table, and
+short grazing passes (peaks 0.002-0.003 deg above the mask) from the benchmark's shell.
 
 Intervals are matched one-to-one by overlap. Every boundary must agree within 2 s; the
 counts must match except for an interval clipped at a window edge that is shorter than the
