@@ -3,10 +3,14 @@
 For Walker-delta constellations (550 km / 53 deg, phasing 1) of each requested size, over
 `--hours` with `--stations` real ground stations, compute every eclipse (centre of the Sun,
 with its penumbra) and every contact interval, refined to better than 1 s, with the
-project's engine (`find_eclipses`, `find_contacts`). Then do the same work with Skyfield
-(`find_events` per satellite and station, `is_sunlit` + `find_discrete` per satellite) on a
-sample of satellites, scale its time up to the full size, and print the ratio. The sample's
-intervals from both are compared as a sanity check (within 2 s).
+project's engine: its one-pass `survey()` when it has one, else (or with `--engine-path
+find`) `find_eclipses` then `find_contacts`. Then do the same work with Skyfield
+(`find_events` per satellite and station, `is_sunlit` + `find_discrete` per satellite, i.e.
+tests/skyfield_oracle.py; best of 3) on a sample of satellites, scale its time linearly up
+to the full size, and print the ratio. The sample's intervals from both are compared as a
+sanity check (boundaries within 2 s, no interval on one side only). Skyfield here finds
+centre-of-the-Sun eclipses only, while the engine also finds each penumbra: the ratio is
+on the conservative side.
 
 Each measurement runs in a fresh subprocess; its wall time is `time.perf_counter()` around
 the computation, its peak memory the process's peak resident set size
@@ -14,7 +18,10 @@ the computation, its peak memory the process's peak resident set size
 sgp4: the "baseline" column is the RSS just before the computation starts).
 
     .venv/bin/python bench/forecast.py                      # 1,000 and 10,000 satellites
-    .venv/bin/python bench/forecast.py --sizes 1000 --hours 6 --stations 8
+    .venv/bin/python bench/forecast.py --sizes 10000 --repeat 3 --json
+    .venv/bin/python bench/forecast.py --sizes 1000 --hours 6 --stations 8 --sample 40
+
+The machine is shared: check `uptime` first, and use --repeat to keep the best of a few.
 
 Target of the engine (issue 2): 10,000 satellites x 24 h x 20 stations in <= 10 s and
 <= 1.5 GB on a 2-core machine.
