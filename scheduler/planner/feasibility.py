@@ -174,12 +174,19 @@ def thermal_linear(bus: BusParams, slot_s: float) -> ThermalLinear:
 
 
 def linear_temperature_c(lin: ThermalLinear, t0_c: float, heat_in_w: FloatArray) -> FloatArray:
-    """Linear-model temperature at every slot end (n values) for heat input per slot."""
+    """Linear-model temperature at every slot end (n values) for heat input per slot:
+    u_k = a^k (u_0 + sum_{t<k} a^-(t+1) (1 - a) (q_t - r0) / b), as a cumulative sum (in
+    chunks, so that a^-t stays well inside float range)."""
+    q = np.asarray(heat_in_w, dtype=np.float64)
+    out = np.empty(len(q))
     u = t0_c - lin.limit_c
-    out = np.empty(len(heat_in_w))
-    for k, q in enumerate(heat_in_w):
-        u = lin.a * u + (1.0 - lin.a) * (q - lin.r0_w) / lin.b_w_k
-        out[k] = u
+    chunk = 256
+    for first in range(0, len(q), chunk):
+        part = q[first : first + chunk]
+        powers = lin.a ** np.arange(1, len(part) + 1)
+        drive = (1.0 - lin.a) * (part - lin.r0_w) / lin.b_w_k
+        out[first : first + len(part)] = powers * (u + np.cumsum(drive / powers))
+        u = out[first + len(part) - 1]
     return out + lin.limit_c
 
 
