@@ -10,7 +10,14 @@ import pytest
 from planner_cases import T0, assert_valid, problem, ring, sat
 
 from scheduler.forecast.bus import BusParams
-from scheduler.planner import InferenceJob, PlanResult, Priority, TrainingJob, Weights
+from scheduler.planner import (
+    InferenceJob,
+    PlanResult,
+    Priority,
+    RunningJob,
+    TrainingJob,
+    Weights,
+)
 from scheduler.planner.solve import plan
 
 NO_LATE = Weights(late_grace_s=0.0)
@@ -183,3 +190,16 @@ def test_preemption_is_priced() -> None:
     assert "inf" in result.plan.placed_job_ids()
     blocks = [i for i in result.plan.items if i.job_id == "train"]
     assert sum(i.end_s - i.start_s for i in blocks) == pytest.approx(50 * 60.0)
+
+
+def test_committed_work_is_respected() -> None:
+    # The satellite reports a 4-accelerator job running for the first 10 minutes: a new
+    # 4-accelerator job can only start after it, and the running one is not planned again.
+    s = sat("sat-0", 30)
+    p = problem([s], [job("new", 4, 10, 30), job("old", 4, 10, 30)], 30)
+    running = RunningJob("old", T0 - 120.0, T0 + 600.0, 4, 2800.0)
+    states = {"sat-0": replace(p.states["sat-0"], running=(running,))}
+    p = replace(p, states=states)
+    result = run(p)
+    (item,) = result.plan.items
+    assert item.job_id == "new" and item.start_s >= T0 + 600.0

@@ -4,6 +4,8 @@ teeth, and problems built from the default scenario's forecasts."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from planner_cases import T0, assert_valid, problem, sat
 
 from scheduler.forecast.bus import BusParams
@@ -98,3 +100,28 @@ def test_problem_from_the_default_scenario_forecasts() -> None:
     assert result.value > 0
     with pytest.raises(ValueError, match="outside the forecast book"):
         problem_at(book, sc.epoch_s - 60.0, 10, jobs, states)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    n_sats=st.integers(2, 8),
+    n_jobs=st.integers(1, 40),
+    seed=st.integers(0, 10_000),
+    soc_fraction=st.floats(0.25, 1.0),
+    temperature_c=st.floats(0.0, 58.0),
+)
+def test_every_plan_respects_every_constraint(
+    n_sats: int, n_jobs: int, seed: int, soc_fraction: float, temperature_c: float
+) -> None:
+    p = synthetic_problem(
+        n_sats,
+        n_jobs,
+        n_slots=60,
+        seed=seed,
+        soc_fraction=soc_fraction,
+        temperature_c=temperature_c,
+    )
+    for policy in ("greedy", "cpsat"):
+        result = plan(p, policy=policy, time_limit_s=0.3, num_workers=1)
+        assert_valid(p, result.plan)
+        assert len(result.plan.unplaced) + len(result.plan.placed_job_ids()) == len(p.jobs)
