@@ -234,10 +234,7 @@ def inference_candidates(
     if out:
         return out, None
     top = dominant_misfit(why, Misfit("NO_CANDIDATE_SATELLITE", "no satellite can run it"))
-    code, reason = top.code, top.reason
-    if code == "NO_CONTACT" and "uplink" not in reason:
-        reason = "no contact before deadline"
-    return [], Unplaced(job.job_id, code, reason)
+    return [], Unplaced(job.job_id, top.code, top.reason)
 
 
 def gangs_in(ctxs: Sequence[SatContext], pool: Sequence[int], size: int) -> list[tuple[int, ...]]:
