@@ -22,6 +22,25 @@ def _t(s: float) -> datetime:
     return datetime.fromtimestamp(s, tz=UTC)
 
 
+def _lanes(
+    intervals: Sequence[RunInterval],
+) -> tuple[dict[RunInterval, int], dict[str, int]]:
+    """Jobs that run at the same time on a satellite get lanes of their own in its row."""
+    lane: dict[RunInterval, int] = {}
+    lanes: dict[str, int] = {}
+    ends: dict[str, list[float]] = {}
+    for iv in sorted(intervals, key=lambda x: (x.satellite, x.start_s)):
+        free = ends.setdefault(iv.satellite, [])
+        k = next((k for k, end in enumerate(free) if end <= iv.start_s), len(free))
+        if k == len(free):
+            free.append(iv.end_s)
+        else:
+            free[k] = iv.end_s
+        lane[iv] = k
+        lanes[iv.satellite] = max(lanes.get(iv.satellite, 1), k + 1)
+    return lane, lanes
+
+
 def plot_gantt(
     intervals: Sequence[RunInterval],
     satellites: Sequence[str],
@@ -51,13 +70,16 @@ def plot_gantt(
                 facecolors="#2ca02c",
                 zorder=1,
             )
+    lane, lanes = _lanes(intervals)
     for iv in intervals:
         if iv.satellite not in rows:
             continue
         i = rows[iv.satellite]
+        n = lanes[iv.satellite]
+        height = 0.6 / n
         ax.broken_barh(
             [(mdates.date2num(_t(iv.start_s)), max(iv.end_s - iv.start_s, 1.0) / 86400.0)],
-            (i - 0.3, 0.6),
+            (i - 0.3 + lane[iv] * height, height),
             facecolors=COLORS.get(iv.kind, "#7f7f7f"),
             edgecolors="black" if iv.outcome == "succeeded" else "red",
             linewidth=0.6,
