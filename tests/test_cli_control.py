@@ -61,6 +61,11 @@ def test_orbitctl_talks_to_a_running_scheduler(tmp_path: Path) -> None:
         )
         assert resp.satellite.cordoned
         assert "cordoned" in run(a, "sats").stdout
+        resp = client.call(
+            client.cluster.Drain, cluster_pb2.DrainRequest(satellite_id="sat-0-0", reason="test")
+        )
+        assert resp.satellite.draining and resp.satellite.cordoned
+        assert "cordoned,draining" in run(a, "sats").stdout
 
     r = run(f"127.0.0.1:{free_port()}", "jobs")
     assert r.returncode == 2 and "no scheduler answers" in r.stderr

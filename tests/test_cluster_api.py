@@ -4,11 +4,12 @@ changes nothing), health and reflection, and a SIGKILL + restart that loses noth
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import grpc
 import pytest
-from clusterkit import running_cluster
+from clusterkit import running_cluster, wait_for
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from orbitalsched.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, jobs_pb2
@@ -197,3 +198,24 @@ def test_sigkill_and_restart_loses_nothing(tmp_path: Path) -> None:
         assert [j.spec.job_id for j in after] == before_ids == ids
         assert all(j.submit_time_s >= now for j in after)
         assert client.now_s() >= sim_before  # the clock continues from the database
+
+
+def test_rpcs_are_served_during_a_slow_solve(tmp_path: Path) -> None:
+    with running_cluster(tmp_path, n=6, agents=False, extra=("--solve-time-limit", "4")) as (
+        _,
+        client,
+    ):
+        wait_for(lambda: client.plan().plan_version > 0, 30, "the first plan")
+        first = client.plan().plan_version
+        now = client.now_s()
+        client.submit([_ok(f"load-{i}", now) for i in range(150)])
+        latencies = []
+        while client.plan().plan_version == first:
+            t0 = time.perf_counter()
+            client.submit([_ok(f"during-{len(latencies)}", now)])
+            client.call(client.jobs.GetJob, J.GetJobRequest(job_id="load-0"))
+            latencies.append(time.perf_counter() - t0)
+        plan = client.plan()
+        assert plan.solve_duration_s > 1.0, "the solve was too quick to overlap the calls"
+        assert len(latencies) >= 5
+        assert max(latencies) < 0.5, f"calls waited for the solver: {max(latencies):.2f} s"
