@@ -5,6 +5,7 @@ not there is one line on stderr and exit status 2."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,49 @@ def test_orbitctl_talks_to_a_running_scheduler(tmp_path: Path) -> None:
     r = run(f"127.0.0.1:{free_port()}", "jobs")
     assert r.returncode == 2 and "no scheduler answers" in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+def test_cluster_up_runs_until_ctrl_c_and_stops_everything(tmp_path: Path) -> None:
+    port, metrics = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            *ORBITCTL,
+            "cluster",
+            "up",
+            "--satellites",
+            "2",
+            "--port",
+            str(port),
+            "--metrics-port",
+            str(metrics),
+            "--workdir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C" in line:
+                break
+        assert any(f"127.0.0.1:{port}" in line for line in lines), lines
+        children = [
+            int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        ]
+        assert len(children) == 3  # the scheduler and two agents
+        r = run(f"127.0.0.1:{port}", "sats")
+        assert r.returncode == 0 and "sat-0-1" in r.stdout
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        for pid in children:
+            assert not Path(f"/proc/{pid}").exists(), f"process {pid} outlived cluster up"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
