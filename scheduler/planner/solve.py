@@ -48,6 +48,17 @@ class SolveOutcome:
     first_solution_s: float | None
 
 
+@dataclass(frozen=True)
+class _Part:
+    """A partition, its share of the hint, and the hint's score against its relaxed bound."""
+
+    index: int
+    cset: CandidateSet
+    hint: Selection
+    hint_objective: float
+    relaxed: float
+
+
 class _FirstSolution(cp_model.CpSolverSolutionCallback):
     def __init__(self) -> None:
         super().__init__()
@@ -228,46 +239,69 @@ def plan(
     statuses: set[str] = set()
     fell_back = False
 
-    def collect(sub: CandidateSet, out: SolveOutcome) -> None:
+    def collect(part: _Part, out: SolveOutcome) -> None:
         nonlocal bound, fell_back
-        sub_hint = _restrict(hint_sel, sub)
-        sh_obj, _ = score(problem, ctxs, sub_hint, mults)
         sub_obj = score(problem, ctxs, out.selection, mults)[0] if out.selection else -math.inf
-        if out.selection is not None and sub_obj >= sh_obj - 1e-9:
+        if out.selection is not None and sub_obj >= part.hint_objective - 1e-9:
             chosen = out.selection
             statuses.add(out.status)
         else:
-            chosen = sub_hint
+            chosen = part.hint
             fell_back = True
             statuses.add("FALLBACK")
         # Any valid upper bound of the partition will do; the solver's early bound can be
-        # far above the relaxations below.
-        relaxed = _relaxed_bound(problem, ctxs, sub, mults)
-        bound += relaxed if math.isnan(out.bound) else min(out.bound, relaxed)
+        # far above the relaxation.
+        bound += part.relaxed if math.isnan(out.bound) else min(out.bound, part.relaxed)
         merged.inference.extend(chosen.inference)
         merged.training.extend(chosen.training)
+
+    # Partitions whose hint is already within 0.1% of the relaxation need no solve; the
+    # others go in order of what there is to gain, so a short time limit is spent well.
+    todo: list[_Part] = []
+    for n, sub in enumerate(parts):
+        hint_part = _restrict(hint_sel, sub)
+        part = _Part(
+            n,
+            sub,
+            hint_part,
+            score(problem, ctxs, hint_part, mults)[0],
+            _relaxed_bound(problem, ctxs, sub, mults),
+        )
+        if part.relaxed - part.hint_objective <= 1e-3 * max(abs(part.relaxed), 1.0):
+            merged.inference.extend(hint_part.inference)
+            merged.training.extend(hint_part.training)
+            bound += part.relaxed
+            statuses.add("FEASIBLE")
+        else:
+            todo.append(part)
+    todo.sort(key=lambda p: (p.hint_objective - p.relaxed, p.index))
 
     # Pipeline: the next partition's model is built (Python) while CP-SAT solves the
     # current one (native, without the GIL); in deterministic mode, one after the other.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        running: tuple[CandidateSet, Future[SolveOutcome]] | None = None
-        for i, sub in enumerate(parts):
-            model, mv = build_model(problem, sub, ctxs, mults)
+        running: tuple[_Part, Future[SolveOutcome]] | None = None
+        for i, part in enumerate(todo):
+            if not deterministic and time_limit_s - reserve_s - (time.perf_counter() - t0) < 0.1:
+                # Out of time: this partition keeps its first-fit plan.
+                collect(part, SolveOutcome(None, "NOT_SOLVED", math.nan, math.nan, 0.0, None))
+                continue
+            model, mv = build_model(problem, part.cset, ctxs, mults)
             if running is not None:
                 collect(running[0], running[1].result())
+            left = sum(_size(p.cset) for p in todo[i:])
             remaining = max(time_limit_s - reserve_s - (time.perf_counter() - t0), 0.05)
             if deterministic:  # a share of the deterministic time, independent of the clock
-                remaining = time_limit_s * sum(_size(p) for p in parts[i:]) / _size_all(parts)
-            share = max(remaining * _size(sub) / max(sum(_size(p) for p in parts[i:]), 1), 0.05)
-            last = i == len(parts) - 1
+                remaining = time_limit_s * left / max(sum(_size(p.cset) for p in todo), 1)
+            share = max(remaining * _size(part.cset) / max(left, 1), 0.05)
+            last = i == len(todo) - 1
             workers = num_workers if last or deterministic else max(1, num_workers - 1)
             future = pool.submit(
                 solve, problem, model, mv, share, workers, seed, index, deterministic
             )
             if deterministic:
-                collect(sub, future.result())
+                collect(part, future.result())
             else:
-                running = (sub, future)
+                running = (part, future)
         if running is not None:
             collect(running[0], running[1].result())
     status = "FALLBACK" if fell_back else "OPTIMAL" if statuses == {"OPTIMAL"} else "FEASIBLE"
@@ -334,10 +368,6 @@ def _relaxed_bound(
         if capacity <= 0:
             break
     return min(everything, knapsack)
-
-
-def _size_all(parts: Sequence[CandidateSet]) -> int:
-    return max(sum(_size(p) for p in parts), 1)
 
 
 def _size(cset: CandidateSet) -> int:
