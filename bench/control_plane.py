@@ -3,7 +3,7 @@
     python bench/control_plane.py [--agents 1000] [--seconds 20] [--batches 5] [--batch 10000]
 
 Starts a real scheduler process (starlink-shell1 scenario cut to --agents satellites, speed
-1, greedy policy) and, from a separate load process (this one, asyncio), opens one
+1, greedy policy) and, from separate load processes (asyncio, --processes), opens one
 AgentService stream per satellite that says hello and sends 1 Hz telemetry. Measures:
   * the scheduler's CPU use (from /proc) while it serves the streams, in cores;
   * job submissions per second through SubmitJobs (batches of --batch);
