@@ -53,7 +53,7 @@ class SchedulerMetrics:
         self.jobs = Gauge("orbital_jobs", "Jobs by state", ["kind", "state"], registry=r)
         self.queue_depth = Gauge(
             "orbital_queue_depth",
-            "Active jobs without a placement (pending or checkpointed)",
+            "Jobs waiting to be placed or resumed (PENDING and CHECKPOINTED)",
             registry=r,
         )
         self.solve_duration_seconds = Histogram(
