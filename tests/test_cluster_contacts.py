@@ -76,5 +76,6 @@ def test_link_follows_contacts_and_agents_run_out_of_contact(tmp_path: Path) -> 
             job.start_time_s,
             windows[sat],
         )
-        # and its output came down during one.
-        assert any(a - 1 <= job.end_time_s <= b + 1 for a, b in windows[sat])
+        # and its output came down during a contact of its ISL group (both satellites are
+        # in-plane neighbours: an output can go down through either).
+        assert any(a - 1 <= job.end_time_s <= b + 1 for w in windows.values() for a, b in w)
