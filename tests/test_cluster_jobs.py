@@ -42,7 +42,7 @@ def running_anywhere(client: Client) -> dict[str, list[str]]:
 
 
 def test_jobs_run_on_agents_and_succeed(tmp_path: Path) -> None:
-    with running_cluster(tmp_path, n=3, speed=240) as (cluster, client):
+    with running_cluster(tmp_path, n=3, speed=360) as (cluster, client):
         wait_for(lambda: all_connected(client), 30, "every agent to connect")
         now = client.now_s()
         ids = client.submit(
