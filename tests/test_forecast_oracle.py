@@ -17,6 +17,7 @@ tolerance (it may exist on one side only).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 import skyfield_oracle as oracle
+from sgp4.api import WGS72, Satrec
 from sgp4.exporter import export_tle
 
 from scheduler.forecast import (
@@ -553,3 +555,74 @@ def test_dawn_dusk_shell_against_skyfield(month: int, eclipsed: bool) -> None:
         SHADOW_HINT,
         window=(epoch_s, epoch_s + 86_400.0),
     )
+
+
+# Beyond LEO, as a TLE file may hold them: (name, rev/day, eccentricity, inclination, RAAN,
+# argument of perigee, mean anomaly), elements at EPOCH_S.
+FAR_ORBITS = (
+    ("MOLNIYA", 2.006, 0.72, 63.4, 250.0, 270.0, 10.0),
+    ("GTO", 2.25, 0.73, 6.0, 200.0, 180.0, 30.0),
+    ("GPS-LIKE", 2.0056, 0.005, 55.0, 230.0, 0.0, 100.0),
+    ("GEO", 1.0027, 0.0002, 0.05, 0.0, 0.0, 80.0),
+    ("LEO-ECCENTRIC", 14.2, 0.03, 70.0, 230.0, 90.0, 0.0),
+)
+
+
+def _far_tle(number: int, orbit: tuple[str, float, float, float, float, float, float]) -> Any:
+    _, rev_per_day, ecc, inc, raan, argp, anomaly = orbit
+    sat = Satrec()
+    sat.sgp4init(
+        WGS72,
+        "i",
+        number,
+        EPOCH_S / 86_400.0 + 2440587.5 - 2433281.5,  # days since 1949-12-31 00:00 UT
+        0.0,
+        0.0,
+        0.0,
+        ecc,
+        math.radians(argp),
+        math.radians(inc),
+        math.radians(anomaly),
+        rev_per_day * 2.0 * math.pi / 1440.0,  # rad/min
+        math.radians(raan),
+    )
+    return export_tle(sat)
+
+
+@pytest.fixture(scope="module")
+def far() -> tuple[Any, list[Any], list[Any], dict[str, Any]]:
+    entries = [(o[0], _far_tle(93000 + i, o)) for i, o in enumerate(FAR_ORBITS)]
+    constellation = parse_tle(oracle.tle_text(entries), source="far.tle")
+    eclipses = find_eclipses(constellation, START_S, END_S)
+    contacts = find_contacts(constellation, list(STATIONS), START_S, END_S)
+    sats = {name: oracle.satellite(*lines) for name, lines in entries}
+    return constellation, eclipses, contacts, sats
+
+
+@pytest.mark.parametrize("name", [o[0] for o in FAR_ORBITS])
+def test_high_and_eccentric_orbits_match_skyfield(
+    far: tuple[Any, list[Any], list[Any], dict[str, Any]], name: str
+) -> None:
+    constellation, eclipses, contacts, sats = far
+    i = constellation.index(name)
+    _assert_intervals_agree(
+        f"find_eclipses {name}",
+        [(e.start_s, e.end_s) for e in eclipses if e.sat == i],
+        [(e.start_s, e.end_s) for e in oracle.eclipses(sats[name], START_S, END_S)],
+        SHADOW_HINT,
+    )
+    for k, site in enumerate(STATIONS):
+        theirs = oracle.contacts(
+            sats[name],
+            site.lat_deg,
+            site.lon_deg,
+            site.alt_m,
+            site.min_elevation_deg,
+            START_S,
+            END_S,
+        )
+        _assert_intervals_agree(
+            f"find_contacts {name} over {site.name}",
+            [(c.aos_s, c.los_s) for c in contacts if c.sat == i and c.station == k],
+            [(c.aos_s, c.los_s) for c in theirs],
+        )
