@@ -30,6 +30,31 @@ from scheduler.server.validate import RequestError
 from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
+
+
+def telemetry_problem(tel: agent_pb2.Telemetry) -> str:
+    """What is wrong with a telemetry sample ("" when nothing)."""
+    numbers = (
+        "time_s",
+        "battery_soc_wh",
+        "battery_capacity_wh",
+        "temperature_c",
+        "power_generated_w",
+        "power_drawn_w",
+        "sunlit_fraction",
+    )
+    for name in numbers:
+        if not math.isfinite(getattr(tel, name)):
+            return f"{name} is not a finite number"
+    if tel.battery_capacity_wh <= 0 or not 0 <= tel.battery_soc_wh <= tel.battery_capacity_wh:
+        return "battery_soc_wh must lie between 0 and battery_capacity_wh > 0"
+    if not 0 <= tel.sunlit_fraction <= 1 or tel.power_generated_w < 0 or tel.power_drawn_w < 0:
+        return "sunlit_fraction outside [0, 1] or a negative power"
+    if not -150 <= tel.temperature_c <= 250:
+        return f"temperature_c {tel.temperature_c:g} is not plausible"
+    return ""
+
+
 # Runs of one job that may fail or be preempted before an agent failure is final.
 MAX_RETRIES = 5
 R = agent_pb2
@@ -321,9 +346,13 @@ class Controller:
     def report(self, rt: SatRuntime, rep: agent_pb2.JobReport) -> list[agent_pb2.SchedulerMessage]:
         now = rep.time_s or self.clock.now_s()
         job = self.store.get_job(rep.job_id)
-        if job is None:
-            return []
         K = R.JobReportKind
+        if (
+            job is None
+            or rep.kind == K.JOB_REPORT_KIND_UNSPECIFIED
+            or not math.isfinite(rep.done_accelerator_s + rep.checkpoint_accelerator_s + rep.time_s)
+        ):
+            return []
         if job.state.terminal:
             if rep.kind in (
                 K.JOB_REPORT_KIND_STARTED,
@@ -395,6 +424,11 @@ class Controller:
         return []
 
     def telemetry(self, rt: SatRuntime, tel: agent_pb2.Telemetry) -> None:
+        problem = telemetry_problem(tel)
+        if problem:  # agents are validated like any client: a bad sample changes nothing
+            self.metrics.agent_messages_total.labels("invalid").inc()
+            log.warning("%s: telemetry ignored: %s", rt.name, problem)
+            return
         rt.telemetry = tel
         self.metrics.telemetry(rt.name, tel)
         err = self.forecast_checker.observe(rt.name, tel)
