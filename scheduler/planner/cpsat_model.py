@@ -87,7 +87,6 @@ class ModelVars:
     # Auxiliary variables in creation order with how to compute each from the others, so a
     # hint on the decision literals can be completed into a full solution hint.
     aux: list[tuple[cp_model.IntVar, _AuxFn]] = field(default_factory=list)
-    objective_scale: int = VALUE_SCALE
 
 
 # One load placed on a satellite: (literal, start slot, slots, accelerators, power_w).

@@ -43,7 +43,6 @@ class SatContext:
     soc0_wh: float
     t0_c: float
     segments: list[fz.Segment]
-    seg_slots: NDArray[np.int64]  # length of each segment in slots
     base_net_wh: FloatArray  # per segment, with fixed load only
     floor_wh: FloatArray  # effective floor per segment end (relaxed if breached anyway)
     lin: fz.ThermalLinear
@@ -114,7 +113,6 @@ def sat_context(problem: Problem, index: int) -> SatContext:
     segments = fz.battery_segments(
         gen, bus.baseline_power_w, max(bus.full_load_w, fixed_load.max())
     )
-    seg_slots = np.array([s.stop - s.first for s in segments], dtype=np.int64)
     starts = np.array([s.first for s in segments])
     base_net = np.add.reduceat((gen - fixed_load) * (slot_s / 3600.0), starts)
     soc0 = min(max(state.soc_wh, 0.0), bus.battery_capacity_wh)
@@ -146,7 +144,6 @@ def sat_context(problem: Problem, index: int) -> SatContext:
         soc0_wh=soc0,
         t0_c=state.temperature_c,
         segments=segments,
-        seg_slots=seg_slots,
         base_net_wh=base_net,
         floor_wh=floor,
         lin=lin,
