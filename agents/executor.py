@@ -104,7 +104,7 @@ class Executor:
             return False
         self.plan_version = version
         self._pending = sorted(
-            (i for i in items if i.job_id not in self._running or i.start_s > self._end(i)),
+            (i for i in items if i.job_id not in self._running or i.start_s >= self._end(i)),
             key=lambda i: (i.start_s, i.job_id),
         )
         return True

@@ -119,3 +119,23 @@ def test_training_checkpoints_and_loses_only_uncheckpointed_progress() -> None:
     (stop,) = ex.cancel("tr", T0 + 900, "cancelled")
     assert stop.kind == "stopped" and stop.checkpoint_acc_s == 2 * 540.0
     assert stop.done_acc_s > stop.checkpoint_acc_s  # the work since then is lost
+
+
+def test_next_training_block_from_a_new_plan_follows_the_running_one() -> None:
+    ex = executor(sunlit=1.0, soc_wh=2000.0)
+    block = ExecItem(
+        "tr",
+        "training",
+        T0,
+        T0 + 600,
+        2,
+        1400.0,
+        checkpoint_times_s=(T0 + 600,),
+        checkpoint_cost_s=60.0,
+    )
+    ex.apply_plan([block], 1)
+    run(ex, 5)
+    nxt = replace(block, start_s=T0 + 600, end_s=T0 + 1200, checkpoint_times_s=(T0 + 1200,))
+    ex.apply_plan([nxt], 2)  # sent while the first block runs
+    events = [e for k in range(5, 20) for e in ex.advance(T0 + 60.0 * k, 60.0)]
+    assert [e.time_s for e in events if e.kind == "checkpointed"] == [T0 + 600, T0 + 1200]
