@@ -97,11 +97,22 @@ class LocalCluster:
         if self.scheduler_metrics_port is not None:
             cmd += ["--metrics-port", str(self.scheduler_metrics_port)]
         log = self._log("scheduler")
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=log, env=_env(), preexec_fn=_die_with_parent
-        )
-        self.scheduler_proc = proc
-        self.address = f"127.0.0.1:{_wait_for_line(proc, 'listening on', log).split(':')[-1]}"
+        for attempt in range(3):  # a restart may find its ports not yet released
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=log, env=_env(), preexec_fn=_die_with_parent
+            )
+            self.scheduler_proc = proc
+            try:
+                line = _wait_for_line(proc, "listening on", log)
+            except UserError:
+                if proc.stdout is not None:
+                    proc.stdout.close()
+                if attempt == 2 or proc.poll() is None:
+                    raise
+                time.sleep(0.5)
+                continue
+            self.address = f"127.0.0.1:{line.split(':')[-1]}"
+            return
 
     def start_agent(self, name: str) -> None:
         cmd = [

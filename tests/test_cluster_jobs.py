@@ -113,10 +113,10 @@ def test_agent_sigkill_replans_and_training_resumes_from_checkpoint(tmp_path: Pa
 
 
 def test_scheduler_sigkill_and_restart_with_agents(tmp_path: Path) -> None:
-    with running_cluster(tmp_path, n=3, speed=300) as (cluster, client):
+    with running_cluster(tmp_path, n=3, speed=360) as (cluster, client):
         wait_for(lambda: all_connected(client), 30, "every agent to connect")
         now = client.now_s()
-        ids = client.submit([inference(f"r-{i}", now, 1800, 2) for i in range(3)])
+        ids = client.submit([inference(f"r-{i}", now, 1500, 2) for i in range(3)])
         wait_for(
             lambda: any(j.state == J.JOB_STATE_RUNNING for j in jobs_by_id(client).values()),
             60,
