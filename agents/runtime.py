@@ -72,6 +72,7 @@ class Runtime:
         self.executor = Executor(self.satellite, self.bus)
         self.last_s = now_s
         self.gang: dict[str, int] = {}  # job id -> gang size of its entry
+        self.marks: set[float] = set()  # times the executor must step to exactly
 
     @classmethod
     def from_config(cls, config: agent_pb2.SatelliteConfig, now_s: float) -> Runtime:
@@ -125,7 +126,10 @@ class Runtime:
                 )
             )
         contacts = [(w.start_s, w.end_s) for w in plan.contacts]
-        return self.executor.apply_plan(items, plan.plan_version, contacts)
+        applied = self.executor.apply_plan(items, plan.plan_version, contacts)
+        if applied:
+            self.marks = {t for i in items for t in (i.start_s, i.end_s, *i.checkpoint_times_s)}
+        return applied
 
     def cancel(self, job_id: str, reason: str, now_s: float) -> list[agent_pb2.JobReport]:
         return [self._report(e) for e in self.executor.cancel(job_id, now_s, reason)]
@@ -135,13 +139,18 @@ class Runtime:
 
     # --- the clock -----------------------------------------------------------------------
     def step(self, now_s: float) -> list[agent_pb2.JobReport]:
-        """Advance the executor and the bus to now_s; the reports of what happened."""
+        """Advance the executor and the bus to now_s; the reports of what happened.
+
+        Steps end exactly at the plan's start and end times, so an entry starts on time
+        however coarse the wall-clock tick is at high simulation speeds."""
         out: list[agent_pb2.JobReport] = []
-        while self.last_s < now_s - 1e-6:
-            dt = min(MAX_STEP_S, now_s - self.last_s)
-            self._keep_bus_ahead(self.last_s)
-            out.extend(self._report(e) for e in self.executor.advance(self.last_s, dt))
-            self.last_s += dt
+        marks = sorted(t for t in self.marks if self.last_s + 1e-6 < t < now_s - 1e-6)
+        for target in [*marks, now_s]:
+            while self.last_s < target - 1e-6:
+                dt = min(MAX_STEP_S, target - self.last_s)
+                self._keep_bus_ahead(self.last_s)
+                out.extend(self._report(e) for e in self.executor.advance(self.last_s, dt))
+                self.last_s += dt
         return out
 
     def progress_reports(self) -> list[agent_pb2.JobReport]:
