@@ -3,6 +3,9 @@ teeth, and problems built from the default scenario's forecasts."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -125,3 +128,14 @@ def test_every_plan_respects_every_constraint(
         result = plan(p, policy=policy, time_limit_s=0.3, num_workers=1)
         assert_valid(p, result.plan)
         assert len(result.plan.unplaced) + len(result.plan.placed_job_ids()) == len(p.jobs)
+
+
+def test_importing_the_package_does_not_load_ortools() -> None:
+    # OR-Tools and grpc_tools.protoc must not share a process (DESIGN.md section 9): the
+    # dataclasses come without the solver; plan() loads it on first use.
+    code = (
+        "import sys, scheduler.planner as p; "
+        "assert not any(m.startswith('ortools') for m in sys.modules); "
+        "p.plan; assert 'ortools' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
