@@ -403,7 +403,9 @@ class Controller:
                 new = jobs_logic.between_blocks(job, min(later))
             else:
                 new = jobs_logic.on_stopped(job, f"stopped on {rt.name}: {rep.reason}")
-                if job.state == JobState.RUNNING and "ended" not in rep.reason:
+                if "ended" in rep.reason:  # its planned window is over: not a preemption
+                    new = replace(new, preemptions=job.preemptions)
+                elif job.state == JobState.RUNNING:
                     self.metrics.preempted(job.spec.kind, rep.reason)
                 self.request_replan(f"job stopped on {rt.name}")
             self.store.update_job(new, "stopped", now)
