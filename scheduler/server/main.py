@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -147,7 +148,10 @@ async def serve(args: argparse.Namespace) -> None:
         groups=isl_groups(scenario.constellation, constellation.names),
         relay=args.isl_relay,
     )
-    store = Store(Path(args.db))
+    try:
+        store = Store(Path(args.db))
+    except (sqlite3.Error, RuntimeError) as exc:
+        raise UserError(f"--db {args.db}: cannot open the state database: {exc}") from None
     clock = SimClock.load_or_create(store, scenario.epoch_s, args.speed)
     metrics = SchedulerMetrics()
     controller = Controller(store, world, clock, metrics, args.link_model, args.agent_timeout)
