@@ -58,6 +58,7 @@ class Agent:
         self.outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
         self.telemetry_interval_s = 60.0
         self.stopping = asyncio.Event()
+        self.refused = ""  # why the scheduler refused this agent, if it did
 
     # --- autonomy: runs whether or not a link is up --------------------------------------
     async def execute(self) -> None:
@@ -127,9 +128,12 @@ class Agent:
                     exc.details(),
                 )
                 if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                    # Permanent: a satellite the scheduler does not know. Stop, exit 2.
                     log.error(
                         "%s: the scheduler refuses this agent: %s", self.satellite, exc.details()
                     )
+                    self.refused = exc.details() or exc.code().name
+                    self.stopping.set()
             finally:
                 self.outbox = None
                 self.metrics.connected.labels(self.satellite).set(0)
@@ -258,7 +262,8 @@ def _drain(queue: asyncio.Queue[agent_pb2.AgentMessage]) -> list[agent_pb2.Agent
     return out
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> str:
+    """Run until stopped; returns why the scheduler refused this agent ("" if it did not)."""
     metrics = AgentMetrics(args.satellite)
     if args.metrics_port is not None:
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
@@ -273,6 +278,7 @@ async def run(args: argparse.Namespace) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    return agent.refused
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -289,9 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     try:
-        asyncio.run(run(args))
+        refused = asyncio.run(run(args))
     except KeyboardInterrupt:
         return 130
+    if refused:
+        sys.stderr.write(f"orbit-agent: error: {refused}\n")
+        return 2
     return 0
 
 
