@@ -77,7 +77,11 @@ class Replanner:
         self.pool: Executor = (
             ThreadPoolExecutor(1, thread_name_prefix="solver")
             if in_process
-            else ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            else ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=solver_worker.die_with_parent,
+            )
         )
         self._reasons: list[str] = []
         self._wake = asyncio.Event()
@@ -236,4 +240,9 @@ class Replanner:
         return record
 
     def close(self) -> None:
+        """Stop now: a solve in progress is abandoned (the state on disk is consistent)."""
+        workers = list(getattr(self.pool, "_processes", None) or {})
+        processes = getattr(self.pool, "_processes", None) or {}
+        for pid in workers:
+            processes[pid].terminate()
         self.pool.shutdown(wait=False, cancel_futures=True)

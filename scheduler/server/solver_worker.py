@@ -8,7 +8,11 @@ ISL neighbours), slices the horizon out of it into the planner's Problem and run
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
+import os
+import signal
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -106,6 +110,15 @@ def solve(request: SolveRequest) -> SolveOutput:
     t2 = time.perf_counter()
     effective = merge_committed(result.plan, request.committed_items)
     return SolveOutput(result, effective, t1 - t0, t2 - t1)
+
+
+def die_with_parent() -> None:
+    """Worker initializer: the worker is killed when the scheduler dies, even by SIGKILL
+    (Linux prctl PR_SET_PDEATHSIG), so a killed scheduler leaves no solver behind."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the scheduler died before the prctl took effect
+        os._exit(0)
 
 
 def warm_up(scenario: str | None) -> bool:
