@@ -16,6 +16,7 @@ import math
 import multiprocessing
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from scheduler.planner.domain import Plan
 from scheduler.server import solver_worker
@@ -74,20 +75,22 @@ class Replanner:
         self.startup_grace_s = startup_grace_s
         self.horizon_s = slot_s * n_slots
         self.max_jobs = max_jobs
-        self.pool: Executor = (
-            ThreadPoolExecutor(1, thread_name_prefix="solver")
-            if in_process
-            else ProcessPoolExecutor(
-                1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=solver_worker.die_with_parent,
-            )
-        )
+        self.in_process = in_process
+        self.pool: Executor = self._new_pool()
         self._reasons: list[str] = []
         self._wake = asyncio.Event()
         self._completed = 0
         self._done = asyncio.Condition()
         controller.request_replan = self.request
+
+    def _new_pool(self) -> Executor:
+        if self.in_process:
+            return ThreadPoolExecutor(1, thread_name_prefix="solver")
+        return ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=solver_worker.die_with_parent,
+        )
 
     def window(self, jobs: list[Job]) -> list[Job]:
         """The jobs one solve considers: every placed job, then the pending ones by priority
@@ -135,6 +138,11 @@ class Replanner:
             self._running = True
             try:
                 await self.solve_once(trigger)
+            except BrokenProcessPool:
+                log.error("the solver process died (trigger: %s); starting a new one", trigger)
+                self.pool = self._new_pool()
+                self._reasons.append("solver restarted")
+                self._wake.set()
             except Exception:
                 log.exception("replanning failed (trigger: %s); keeping the current plan", trigger)
             finally:
