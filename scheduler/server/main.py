@@ -154,6 +154,7 @@ async def serve(args: argparse.Namespace) -> None:
         raise UserError(f"--db {args.db}: cannot open the state database: {exc}") from None
     clock = SimClock.load_or_create(store, scenario.epoch_s, args.speed)
     metrics = SchedulerMetrics()
+    metrics.fleet(world.names, scenario.bus.battery_floor_fraction, scenario.bus.max_temperature_c)
     controller = Controller(store, world, clock, metrics, args.link_model, args.agent_timeout)
     replanner = Replanner(
         controller,

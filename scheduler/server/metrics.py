@@ -30,6 +30,7 @@ TIME_TO_GROUND_BUCKETS_S = (60, 300, 600, 1200, 1800, 3600, 7200, 10800, 21600, 
 # Plan delivery over loopback or a ground link: milliseconds to seconds.
 DELIVERY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 WH_TO_J = 3600.0
+PREEMPTION_CAUSES = ("satellite_lost", "self_protection", "cancelled", "replanned", "other")
 
 # `_created` samples are noise for these short-lived processes.
 disable_created_metrics()
@@ -172,13 +173,38 @@ class SchedulerMetrics:
             ["type"],
             registry=r,
         )
-        for policy in ("cpsat", "greedy"):  # expose the series before the first solve
+        self.battery_floor_ratio = Gauge(
+            "orbital_satellite_battery_floor_ratio",
+            "State of charge the satellite must not go below",
+            sat,
+            registry=r,
+        )
+        self.temperature_limit = Gauge(
+            "orbital_satellite_temperature_limit_celsius",
+            "Temperature the satellite must not exceed",
+            sat,
+            registry=r,
+        )
+        # Expose counters at zero before their first event, so rate() and increase() see
+        # a series from the start instead of "no data".
+        for policy in ("cpsat", "greedy"):
             self.solve_duration_seconds.labels(policy)
         for kind in ("inference", "training"):
             self.jobs_submitted_total.labels(kind)
             self.deadline_misses_total.labels(kind)
+            for outcome in ("succeeded", "failed", "cancelled"):
+                self.jobs_finished_total.labels(kind, outcome)
+            for cause in PREEMPTION_CAUSES:
+                self.preemptions_total.labels(kind, cause)
         self._plan_sent_wall_s: dict[int, float] = {}
         self._protecting: dict[str, bool] = {}
+
+    def fleet(self, names: tuple[str, ...], battery_floor_ratio: float, max_temp_c: float) -> None:
+        """The satellites of the run: their limits, and their counters at zero."""
+        for name in names:
+            self.battery_floor_ratio.labels(name).set(battery_floor_ratio)
+            self.temperature_limit.labels(name).set(max_temp_c)
+            self.self_protection_total.labels(name)
 
     def submitted(self, kind: str) -> None:
         self.jobs_submitted_total.labels(kind).inc()
