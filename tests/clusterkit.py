@@ -1,18 +1,24 @@
-"""Helpers of the integration tests: a real local cluster on loopback with free ports,
-always stopped, and polling with a deadline."""
+"""Helpers of the integration tests: a real local cluster and a real Prometheus on loopback
+with free ports, always stopped; Debian tools that must exist under CI; polling with a
+deadline."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from orbitalsched.v1 import jobs_pb2
 
 from scheduler.client import Client
-from scheduler.localcluster import LocalCluster
+from scheduler.localcluster import LocalCluster, free_port
 from scheduler.scenario import load_scenario
 
 T = TypeVar("T")
@@ -77,3 +83,49 @@ def job_state(client: Client, job_id: str) -> int:
 
 def all_connected(client: Client) -> bool:
     return all(s.connected for s in client.satellites().satellites)
+
+
+def need(binary: str, package: str = "prometheus") -> str:
+    """Path of a Debian tool; skip with an install hint without it, but fail under CI."""
+    path = shutil.which(binary)
+    if path is None:
+        message = f"{binary} not found: install it with `apt-get install {package}` (Debian)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+@contextmanager
+def running_prometheus(config_text: str, workdir: Path) -> Iterator[int]:
+    """A real Prometheus on 127.0.0.1 with this configuration; yields its port and always
+    stops it. (A new scrape target shows up only after its 5 s target sync.)"""
+    binary = need("prometheus")
+    config = workdir / "prometheus.yml"
+    config.write_text(config_text)
+    port = free_port()
+    with (workdir / "prometheus.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            yield port
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import urllib.error
@@ -34,10 +33,10 @@ from typing import Any
 
 import pytest
 import yaml
-from clusterkit import NAMES, running_cluster, wait_for
+from clusterkit import NAMES, fetch, need, running_cluster, running_prometheus, wait_for
 
 from scheduler.commands import cluster as cluster_command
-from scheduler.localcluster import LocalCluster, free_port
+from scheduler.localcluster import LocalCluster
 from scheduler.server import main as scheduler_main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,16 +87,6 @@ PROMQL_KEYWORDS = {
 
 
 # --- helpers -------------------------------------------------------------------------------
-def need(binary: str, package: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        message = f"{binary} not found: install it with `apt-get install {package}` (Debian)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 def run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False, **kw)
 
@@ -265,11 +254,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCluste
         yield cluster, sched, agent
 
 
-def fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return str(resp.read().decode())
-
-
 def scrape_when(url: str, marker: str) -> str:
     """The text at url if it contains marker, else ''."""
     text = fetch(url)
@@ -411,49 +395,28 @@ def test_local_targets_finds_running_agents(
 
 
 def test_dashboard_expressions_parse_in_prometheus(tmp_path: Path) -> None:
-    prometheus = need("prometheus", "prometheus")
-    config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
-    port = free_port()
-    with (tmp_path / "prometheus.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                prometheus,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=log,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}/api/v1/query?query="
+    config = "global:\n  scrape_interval: 15s\nscrape_configs: []\n"
+    with running_prometheus(config, tmp_path) as port:
+        base = f"http://127.0.0.1:{port}/api/v1/query?query="
 
-            def ready() -> bool:
-                try:
-                    return bool(fetch(base + "1"))
-                except OSError:
-                    return False
-
-            wait_for(ready, 10, "Prometheus ready", 0.1)
-            exprs, _ = dashboard_queries(json.loads(DASHBOARD.read_text()))
-            errors = []
-            for expr in exprs:
-                query = expr.replace("$satellite", ".*")
-                try:
-                    body = json.loads(fetch(base + urllib.parse.quote(query)))
-                except urllib.error.HTTPError as exc:
-                    body = json.loads(exc.read().decode())
-                if body.get("status") != "success":
-                    errors.append((expr, body.get("error")))
-            assert not errors, errors
-        finally:
-            proc.terminate()
+        def ready() -> bool:
             try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                return bool(fetch(base + "1"))
+            except OSError:
+                return False
+
+        wait_for(ready, 10, "Prometheus ready", 0.1)
+        exprs, _ = dashboard_queries(json.loads(DASHBOARD.read_text()))
+        errors = []
+        for expr in exprs:
+            query = expr.replace("$satellite", ".*")
+            try:
+                body = json.loads(fetch(base + urllib.parse.quote(query)))
+            except urllib.error.HTTPError as exc:
+                body = json.loads(exc.read().decode())
+            if body.get("status") != "success":
+                errors.append((expr, body.get("error")))
+        assert not errors, errors
 
 
 # --- Kubernetes ----------------------------------------------------------------------------

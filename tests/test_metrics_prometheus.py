@@ -8,33 +8,12 @@ with the install command, except under CI (CI=true), where a missing Prometheus 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import pytest
-from clusterkit import running_cluster, wait_for
-
-from scheduler.localcluster import free_port
-
-
-def need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        message = f"{binary} not found: install it with `apt-get install prometheus` (Debian)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-def fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return resp.read().decode()
+from clusterkit import fetch, need, running_cluster, running_prometheus, wait_for
 
 
 def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
@@ -75,30 +54,16 @@ def test_exposition_passes_promtool(tmp_path: Path) -> None:
 
 
 def test_prometheus_scrapes_a_running_cluster(tmp_path: Path) -> None:
-    prometheus = need("prometheus")
     with running_cluster(tmp_path / "cluster", n=2) as (cluster, _):
         targets = [f"127.0.0.1:{cluster.scheduler_metrics_port}"] + [
             f"127.0.0.1:{p}" for p in cluster.agent_metrics_ports.values()
         ]
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
+        config = (
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             "scrape_configs:\n  - job_name: orbital\n    static_configs:\n"
             f"      - targets: {json.dumps(targets)}\n"
         )
-        port = free_port()
-        log = (tmp_path / "prometheus.log").open("wb")
-        proc = subprocess.Popen(
-            [
-                prometheus,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=log,
-        )
-        try:
+        with running_prometheus(config, tmp_path) as port:
             query = urllib.parse.quote('orbital_satellite_temperature_celsius{satellite="sat-0-1"}')
             url = f"http://127.0.0.1:{port}/api/v1/query?query={query}"
 
@@ -121,12 +86,3 @@ def test_prometheus_scrapes_a_running_cluster(tmp_path: Path) -> None:
                 "the agent's own series",
             )
             assert up[0]["value"][1] == "1"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
-            time.sleep(0)
