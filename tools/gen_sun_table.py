@@ -62,9 +62,8 @@ def build() -> str:
         "# fmt: off",
         "COEFFICIENTS_KM = [",
     ]
-    for seg in table:
-        for axis in seg:
-            lines.append("    " + ", ".join(f"{c:.10e}" for c in axis) + ",")
+    for seg in table:  # one line per segment: x, y, z coefficients
+        lines.append("    " + ", ".join(f"{c:.10e}" for c in seg.ravel()) + ",")
     lines += ["]", "# fmt: on", ""]
     return "\n".join(lines)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,6 +131,40 @@ def _circular_satrec(
     return satrec
 
 
+def _circular_shell(
+    planes: int,
+    sats_per_plane: int,
+    epoch_s: float,
+    altitude_km: float,
+    inclination_deg: float,
+    raan_deg: Callable[[int], float],
+    anomaly_deg: Callable[[int, int], float],
+    name_prefix: str,
+    first_catalog_number: int,
+    walker: WalkerShell | None,
+) -> Constellation:
+    """Circular orbits, plane by plane: satellite (p, s) is named f"{prefix}-{p}-{s}"."""
+    layout = [(p, s) for p in range(planes) for s in range(sats_per_plane)]
+    satrecs = tuple(
+        _circular_satrec(
+            first_catalog_number + i,
+            epoch_s,
+            altitude_km,
+            inclination_deg,
+            raan_deg(p),
+            anomaly_deg(p, s),
+        )
+        for i, (p, s) in enumerate(layout)
+    )
+    return Constellation(
+        tuple(f"{name_prefix}-{p}-{s}" for p, s in layout),
+        satrecs,
+        np.array([p for p, _ in layout], dtype=np.int64),
+        np.array([s for _, s in layout], dtype=np.int64),
+        walker,
+    )
+
+
 def _check_shell(altitude_km: float, planes: int, sats_per_plane: int) -> None:
     if not 150.0 <= altitude_km <= 40000.0:
         raise ValueError(f"altitude_km: expected 150 to 40000, got {altitude_km}")
@@ -155,33 +189,17 @@ def walker_delta(
     total = planes * sats_per_plane
     if not 0 <= phasing < planes:
         raise ValueError(f"phasing: expected 0 to {planes - 1}, got {phasing}")
-    names: list[str] = []
-    satrecs: list[Satrec] = []
-    plane_idx: list[int] = []
-    slot_idx: list[int] = []
-    for p in range(planes):
-        for s in range(sats_per_plane):
-            raan = 360.0 * p / planes
-            anomaly = 360.0 * s / sats_per_plane + 360.0 * phasing * p / total
-            satrecs.append(
-                _circular_satrec(
-                    first_catalog_number + len(satrecs),
-                    epoch_s,
-                    altitude_km,
-                    inclination_deg,
-                    raan,
-                    anomaly,
-                )
-            )
-            names.append(f"{name_prefix}-{p}-{s}")
-            plane_idx.append(p)
-            slot_idx.append(s)
     shell = WalkerShell(altitude_km, inclination_deg, planes, sats_per_plane, phasing)
-    return Constellation(
-        tuple(names),
-        tuple(satrecs),
-        np.array(plane_idx, dtype=np.int64),
-        np.array(slot_idx, dtype=np.int64),
+    return _circular_shell(
+        planes,
+        sats_per_plane,
+        epoch_s,
+        altitude_km,
+        inclination_deg,
+        lambda p: 360.0 * p / planes,
+        lambda p, s: 360.0 * s / sats_per_plane + 360.0 * phasing * p / total,
+        name_prefix,
+        first_catalog_number,
         shell,
     )
 
@@ -221,29 +239,15 @@ def dawn_dusk_sso(
     sun_ra_deg = math.degrees(math.atan2(sun[1], sun[0]))
     base_raan = sun_ra_deg + (ltan_hours - 12.0) * 15.0
     spacing = 360.0 / sats_per_plane if in_plane_spacing_deg is None else in_plane_spacing_deg
-    names: list[str] = []
-    satrecs: list[Satrec] = []
-    plane_idx: list[int] = []
-    slot_idx: list[int] = []
-    for p in range(planes):
-        for s in range(sats_per_plane):
-            satrecs.append(
-                _circular_satrec(
-                    first_catalog_number + len(satrecs),
-                    epoch_s,
-                    altitude_km,
-                    inclination,
-                    base_raan + plane_spacing_deg * p,
-                    spacing * s,
-                )
-            )
-            names.append(f"{name_prefix}-{p}-{s}")
-            plane_idx.append(p)
-            slot_idx.append(s)
-    return Constellation(
-        tuple(names),
-        tuple(satrecs),
-        np.array(plane_idx, dtype=np.int64),
-        np.array(slot_idx, dtype=np.int64),
+    return _circular_shell(
+        planes,
+        sats_per_plane,
+        epoch_s,
+        altitude_km,
+        inclination,
+        lambda p: base_raan + plane_spacing_deg * p,
+        lambda p, s: spacing * s,
+        name_prefix,
+        first_catalog_number,
         None,
     )
