@@ -1,13 +1,13 @@
 """The one interval finder behind eclipses, contacts and link windows.
 
-Given a function f(row, t) sampled on a uniform grid, find every interval where f >= 0 and
-refine its ends on f itself: bisection down to a bracket of `tolerance_s`, then one step of
-linear interpolation inside it (f is smooth, so the result is far better than the bracket).
-A short interval that falls between two samples is found too: at every local maximum of
-the samples that is still negative, a parabola through the three samples estimates the
-peak, and where it comes within `peak_margin` of zero the true maximum is searched (golden
-section) before giving up. Optionally each interval's peak (time and value of max f) is
-located the same way.
+Given a function f(row, t) sampled on a uniform grid (densely, or only in stretches:
+find_windows_in_segments), find every interval where f >= 0 and refine its ends on f
+itself: bisection down to a bracket of `bracket_s`, then one step of linear interpolation
+inside it (f is smooth, so the result is far better than the bracket). A short interval
+that falls between two samples is found too: at every local maximum of the samples that is
+still negative, a parabola through the three samples estimates the peak, and where it comes
+within `peak_margin` of zero the true maximum is searched (golden section) before giving
+up. Optionally each interval's peak (time and value of max f) is located as well.
 """
 
 from __future__ import annotations
