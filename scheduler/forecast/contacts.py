@@ -14,11 +14,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scheduler.forecast.constellation import Constellation
-from scheduler.forecast.eclipse import search_times
 from scheduler.forecast.propagate import StateGrid
 from scheduler.forecast.stations import Station, geodetic_to_ecef_km, local_up, sin_elevation
 from scheduler.forecast.tables import concatenate_tables
-from scheduler.forecast.windows import find_windows_in_segments
+from scheduler.forecast.windows import find_windows_in_segments, search_times
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

@@ -20,12 +20,11 @@ from scheduler.forecast.constellation import Constellation
 from scheduler.forecast.propagate import StateGrid, propagate_teme
 from scheduler.forecast.sun import sun_position_km
 from scheduler.forecast.tables import concatenate_tables
-from scheduler.forecast.windows import find_windows
+from scheduler.forecast.windows import find_windows, search_times
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-DEFAULT_SEARCH_STEP_S = 60.0
 _SAT_CHUNK = 1000
 
 
@@ -180,12 +179,6 @@ def eclipses_of_samples(
     else:
         pen_start, pen_end = centre.start_s, centre.end_s
     return EclipseTable(first_sat + centre.row, centre.start_s, centre.end_s, pen_start, pen_end)
-
-
-def search_times(start_s: float, end_s: float, step_s: float) -> FloatArray:
-    """The sampling grid of a search: start, start + step, ..., and end itself."""
-    times = start_s + step_s * np.arange(int(np.ceil((end_s - start_s) / step_s)))
-    return np.append(times, end_s)
 
 
 def eclipse_table(

@@ -11,15 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from scheduler.forecast.constellation import Constellation
-from scheduler.forecast.contacts import ContactTable, contacts_of_samples
-from scheduler.forecast.eclipse import (
-    DEFAULT_SEARCH_STEP_S,
-    EclipseTable,
-    eclipses_of_grid,
-    search_times,
-)
+from scheduler.forecast.contacts import DEFAULT_SEARCH_STEP_S, ContactTable, contacts_of_samples
+from scheduler.forecast.eclipse import EclipseTable, eclipses_of_grid
 from scheduler.forecast.propagate import StateGrid
 from scheduler.forecast.stations import Station
+from scheduler.forecast.windows import search_times
 
 # Satellites per chunk: bounds the dense samples to ~0.3 GB at 20 stations over a day.
 SURVEY_CHUNK = 500

@@ -289,3 +289,9 @@ def find_windows_in_segments(
     return Windows(
         out.row, out.start_s, out.end_s, out.start_clipped, out.end_clipped, peak_s, peak_value
     )
+
+
+def search_times(start_s: float, end_s: float, step_s: float) -> FloatArray:
+    """The sampling grid of a search: start, start + step, ..., and end itself."""
+    times = start_s + step_s * np.arange(int(np.ceil((end_s - start_s) / step_s)))
+    return np.append(times, end_s)
