@@ -33,7 +33,12 @@ def register(subparsers: Any) -> None:
         help="contacts link model: reach satellites through ISL neighbours in contact",
     )
     up.add_argument("--port", type=int, default=50051, help="scheduler gRPC port")
-    up.add_argument("--metrics-port", type=int, default=9090, help="scheduler metrics port")
+    up.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9100,
+        help="scheduler metrics port (default 9100; 9090 is Prometheus' own)",
+    )
     up.add_argument("--db", help="state database (default: a new one under --workdir)")
     up.add_argument("--workdir", help="logs and database (default: a temporary directory)")
     up.set_defaults(func=cluster_up)
