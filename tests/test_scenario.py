@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scheduler.forecast import find_eclipses
+from scheduler.forecast import environment_heat_w, find_eclipses, temperature_trace
 from scheduler.forecast.isl import isl_visible, plus_grid_pairs
 from scheduler.scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario
 
@@ -29,6 +29,27 @@ def test_default_is_small_and_its_limits_bind() -> None:
     assert bus.full_load_w * longest_s / 3600.0 > usable_wh
     # ... but an idle one can.
     assert bus.baseline_power_w * longest_s / 3600.0 < usable_wh
+    # Flat out in full sun the node settles above its temperature limit (radiated = absorbed
+    # at equilibrium), and within one sunlit half-orbit it gets there from its start.
+    heat_in_w = float(environment_heat_w(1.0, 550.0, bus)) + bus.full_load_w
+    steady_k = (
+        heat_in_w / (bus.radiator_emissivity * 5.670374419e-8 * bus.radiator_area_m2)
+    ) ** 0.25
+    assert steady_k - 273.15 > bus.max_temperature_c
+    trace = temperature_trace(
+        bus.initial_temperature_c,
+        np.full(60, heat_in_w - bus.full_load_w),
+        bus.full_load_w,
+        60.0,
+        bus,
+    )
+    assert trace.temperature_c.max() > bus.max_temperature_c
+    # With half the accelerators it stays under the limit in full sun.
+    half_w = bus.baseline_power_w + bus.accelerators // 2 * bus.accelerator_power_w
+    trace = temperature_trace(
+        bus.initial_temperature_c, np.full(600, heat_in_w - bus.full_load_w), half_w, 60.0, bus
+    )
+    assert trace.temperature_c.max() < bus.max_temperature_c
 
 
 def test_default_in_plane_links_clear_the_atmosphere() -> None:
