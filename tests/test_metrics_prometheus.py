@@ -86,3 +86,35 @@ def test_prometheus_scrapes_a_running_cluster(tmp_path: Path) -> None:
                 "the agent's own series",
             )
             assert up[0]["value"][1] == "1"
+
+
+def test_a_lost_satellite_drops_its_reported_series() -> None:
+    """Once given up for lost, a satellite's last telemetry is not shown as if current; it is
+    flagged lost, and both come back when it returns."""
+    from orbitalsched.v1 import agent_pb2
+    from prometheus_client import generate_latest
+
+    from scheduler.server.metrics import SchedulerMetrics
+
+    m = SchedulerMetrics()
+    m.fleet(("sat-0-0", "sat-0-1"), 0.2, 60.0)
+    tel = agent_pb2.Telemetry(
+        battery_soc_wh=1100.0, battery_capacity_wh=2200.0, temperature_c=41.0, in_contact=True
+    )
+    m.telemetry("sat-0-0", tel)
+    m.telemetry("sat-0-1", tel)
+
+    def text() -> str:
+        return generate_latest(m.registry).decode()
+
+    assert 'orbital_satellite_temperature_celsius{satellite="sat-0-0"} 41.0' in text()
+    m.satellite_lost("sat-0-0")
+    assert 'orbital_satellite_temperature_celsius{satellite="sat-0-0"}' not in text()
+    assert 'orbital_satellite_battery_soc_ratio{satellite="sat-0-0"}' not in text()
+    assert 'orbital_satellite_lost{satellite="sat-0-0"} 1.0' in text()
+    assert 'orbital_satellite_temperature_celsius{satellite="sat-0-1"} 41.0' in text()
+    assert 'orbital_satellite_battery_floor_ratio{satellite="sat-0-0"} 0.2' in text()
+    m.satellite_returned("sat-0-0")
+    m.telemetry("sat-0-0", tel)
+    assert 'orbital_satellite_lost{satellite="sat-0-0"} 0.0' in text()
+    assert 'orbital_satellite_temperature_celsius{satellite="sat-0-0"} 41.0' in text()

@@ -303,6 +303,7 @@ class Controller:
         flags = self.flags[rt.name]
         if flags.lost:
             self.set_flags(replace(flags, lost=False))
+            self.metrics.satellite_returned(rt.name)
             self.request_replan(f"satellite {rt.name} returned")
         self.metrics.agents_connected.set(sum(s.connected for s in self.sats.values()))
         return out
@@ -473,6 +474,7 @@ class Controller:
     def lose(self, sat: str, reason: str) -> None:
         now = self.clock.now_s()
         self.set_flags(replace(self.flags[sat], lost=True))
+        self.metrics.satellite_lost(sat)
         changes = []
         for job in self.store.list_jobs(
             states=(JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED),

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 
@@ -185,6 +186,26 @@ class SchedulerMetrics:
             sat,
             registry=r,
         )
+        self.lost = Gauge(
+            "orbital_satellite_lost",
+            "1 while the satellite is given up for lost (its work replanned elsewhere)",
+            sat,
+            registry=r,
+        )
+        # The gauges that repeat what a satellite last reported: dropped when it is lost, so
+        # a dashboard shows a gap instead of a stale flat line.
+        self._reported = (
+            self.soc_ratio,
+            self.battery_joules,
+            self.temperature,
+            self.power_generated,
+            self.power_drawn,
+            self.sunlit,
+            self.in_contact,
+            self.accelerators_busy,
+            self.forecast_soc_error,
+            self.forecast_temperature_error,
+        )
         # Expose counters at zero before their first event, so rate() and increase() see
         # a series from the start instead of "no data".
         for policy in ("cpsat", "greedy"):
@@ -205,6 +226,16 @@ class SchedulerMetrics:
             self.battery_floor_ratio.labels(name).set(battery_floor_ratio)
             self.temperature_limit.labels(name).set(max_temp_c)
             self.self_protection_total.labels(name)
+            self.lost.labels(name).set(0)
+
+    def satellite_lost(self, sat: str) -> None:
+        self.lost.labels(sat).set(1)
+        for gauge in self._reported:
+            with contextlib.suppress(KeyError):  # KeyError: it never reported
+                gauge.remove(sat)
+
+    def satellite_returned(self, sat: str) -> None:
+        self.lost.labels(sat).set(0)
 
     def submitted(self, kind: str) -> None:
         self.jobs_submitted_total.labels(kind).inc()
