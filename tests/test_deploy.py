@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -95,13 +96,19 @@ def load_yaml_docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
-def flag_value(argv: list[str], name: str) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
+def _load_local_targets() -> Any:
+    """deploy/prometheus/local_targets.py as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "local_targets", DEPLOY / "prometheus" / "local_targets.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The value of --name VALUE or --name=VALUE in a command line: the script's own parser.
+flag_value = _load_local_targets().flag
 
 
 def exported_names(text: str) -> set[str]:

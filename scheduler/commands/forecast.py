@@ -44,14 +44,27 @@ def _station_arg(text: str) -> Station:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _hours_arg(text: str) -> float:
-    try:
-        hours = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--hours: not a number: {text!r}") from None
-    if not 0 < hours <= MAX_HOURS:
-        raise argparse.ArgumentTypeError(f"--hours: expected more than 0 and at most {MAX_HOURS:g}")
-    return hours
+def _bounded(flag: str, lo: float, hi: float, lo_open: bool, hi_open: bool, what: str) -> Any:
+    """An argparse type: a number within lo..hi (ends open or closed), named in errors."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag}: not a number: {text!r}") from None
+        above = value > lo if lo_open else value >= lo
+        below = value < hi if hi_open else value <= hi
+        if not (above and below):
+            raise argparse.ArgumentTypeError(f"{flag}: expected {what}")
+        return value
+
+    return parse
+
+
+_hours_arg = _bounded(
+    "--hours", 0.0, MAX_HOURS, True, False, f"more than 0 and at most {MAX_HOURS:g}"
+)
+_elevation_arg = _bounded("--min-elevation", -5.0, 90.0, False, True, "degrees in [-5, 90)")
 
 
 def _start_arg(text: str) -> float:
@@ -59,16 +72,6 @@ def _start_arg(text: str) -> float:
         return parse_iso8601(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _elevation_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--min-elevation: not a number: {text!r}") from None
-    if not -5.0 <= value < 90.0:
-        raise argparse.ArgumentTypeError("--min-elevation: expected degrees in [-5, 90)")
-    return value
 
 
 def _add_source_args(parser: argparse.ArgumentParser) -> None:
