@@ -6,10 +6,11 @@ restart continues the same timeline) and hands it to every agent in Welcome.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
-from scheduler.server.store import Store
+from scheduler.server.store import Store, StoreError
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,14 @@ class SimClock:
         """The stored clock if the database has one, else a new one starting now."""
         saved = store.get_meta("clock")
         if saved is not None:
-            epoch, wall, stored_speed = (float(x) for x in saved.split())
+            try:
+                epoch, wall, stored_speed = (float(x) for x in saved.split())
+            except ValueError:
+                epoch = wall = stored_speed = math.nan
+            if not (math.isfinite(epoch) and math.isfinite(wall) and 0 < stored_speed < math.inf):
+                raise StoreError(
+                    f"{store.path}: the stored simulation clock is corrupt ({saved[:60]!r})"
+                )
             return SimClock(epoch, wall, stored_speed)
         clock = SimClock(sim_epoch_s, time.time(), speed)
         store.set_meta("clock", f"{clock.sim_epoch_s!r} {clock.wall_epoch_s!r} {clock.speed!r}")
