@@ -44,12 +44,6 @@ class Scenario:
     isl_max_range_km: float
     source: str
 
-    def station_index(self, name: str) -> int:
-        for i, station in enumerate(self.stations):
-            if station.name == name:
-                return i
-        raise KeyError(f"unknown station {name!r}")
-
 
 def _require(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in table:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.server.clock import SimClock
+from scheduler.server.clock import load_or_create
 from scheduler.server.store import Store, StoreError
 
 HOLD = """
@@ -73,7 +73,7 @@ def _scheduler(db: Path) -> subprocess.CompletedProcess[str]:
 
 def _valid_db(path: Path) -> None:
     store = Store(path)
-    SimClock.load_or_create(store, 1.8e9, 60.0)
+    load_or_create(store, 1.8e9, 60.0)
     for i in range(300):  # a few pages of rows
         store.set_meta(f"filler-{i}", "x" * 200)
     store.close()

@@ -20,8 +20,8 @@ from clusterkit import running_cluster, wait_for
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from trustkit import Caller, call_as, make_callers, rpc_calls, spec
 
-from scheduler.client import Client
-from scheduler.localcluster import LocalCluster
+from scheduler.cluster.client import Client
+from scheduler.cluster.local import LocalCluster
 from scheduler.security.tls import ClientTls
 
 J_ = "/orbitalsched.v1.JobService/"
