@@ -49,12 +49,6 @@ class Scenario:
     source: str
     max_element_age_s: float = DEFAULT_MAX_ELEMENT_AGE_DAYS * 86400.0
 
-    def station_index(self, name: str) -> int:
-        for i, station in enumerate(self.stations):
-            if station.name == name:
-                return i
-        raise KeyError(f"unknown station {name!r}")
-
 
 def _require(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in table:

@@ -33,16 +33,17 @@ from orbitalsched.v1 import (
 from prometheus_client import start_http_server
 
 from scheduler.errors import UserError
+from scheduler.forecast.isl import isl_groups
 from scheduler.scenario import load_scenario
 from scheduler.server.agent_service import AgentService
-from scheduler.server.clock import SimClock
+from scheduler.server.clock import load_or_create
 from scheduler.server.cluster_service import ClusterService
 from scheduler.server.control import Controller
 from scheduler.server.jobs_service import JobService
 from scheduler.server.metrics import SchedulerMetrics
 from scheduler.server.replanner import Replanner
 from scheduler.server.store import Store
-from scheduler.server.world import World, isl_groups
+from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
 # Largest request the server accepts; a bigger one gets RESOURCE_EXHAUSTED. 64 MiB holds a
@@ -152,7 +153,7 @@ async def serve(args: argparse.Namespace) -> None:
         store = Store(Path(args.db))
     except (sqlite3.Error, RuntimeError) as exc:
         raise UserError(f"--db {args.db}: cannot open the state database: {exc}") from None
-    clock = SimClock.load_or_create(store, scenario.epoch_s, args.speed)
+    clock = load_or_create(store, scenario.epoch_s, args.speed)
     metrics = SchedulerMetrics()
     metrics.fleet(world.names, scenario.bus.battery_floor_fraction, scenario.bus.max_temperature_c)
     controller = Controller(store, world, clock, metrics, args.link_model, args.agent_timeout)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.server.model import (
-    Assignment,
     Job,
     JobSpec,
     JobState,
@@ -380,16 +379,6 @@ class Store:
             plan_json=row[10],
             unplaced=unplaced,
         )
-
-    def current_assignments(self) -> list[Assignment]:
-        """Placements of the active jobs that have one."""
-        return [
-            Assignment(
-                j.job_id, j.satellite_ids, j.planned_start_s, j.planned_end_s, j.assignment_version
-            )
-            for j in self.active_jobs()
-            if j.satellite_ids and j.assignment_version
-        ]
 
     # --- satellites -------------------------------------------------------------------
     def satellite_flags(self) -> dict[str, SatelliteFlags]:
