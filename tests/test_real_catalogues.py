@@ -16,7 +16,6 @@ from realdata import ACTIVE, STARLINK, real_file
 from sgp4 import exporter
 from sgp4.api import WGS72, Satrec
 
-from scheduler.element_check import screen, stale_elements_line
 from scheduler.forecast import TleError, parse_tle, walker_delta
 from scheduler.forecast.screening import (
     DIVERGED,
@@ -26,7 +25,7 @@ from scheduler.forecast.screening import (
     propagation_failures,
 )
 from scheduler.forecast.timeconv import julian_date, parse_iso8601
-from scheduler.scenario import load_scenario
+from scheduler.scenario import load_scenario, screen, stale_elements_line
 
 EPOCH = parse_iso8601("2026-12-01T00:00:00Z")
 # A week after the Starlink file's epochs: three of its element sets fail in SGP4 by then

@@ -19,11 +19,10 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from scheduler.element_check import screen
 from scheduler.errors import UserError
 from scheduler.forecast import Constellation, Station, find_contacts, find_eclipses
 from scheduler.forecast.timeconv import iso8601, parse_iso8601
-from scheduler.scenario import load_scenario, load_tle_file
+from scheduler.scenario import load_scenario, load_tle_file, screen
 
 MAX_HOURS = 24.0 * 31
 
