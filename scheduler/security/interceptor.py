@@ -25,19 +25,27 @@ import grpc
 
 from scheduler.security.authz import authorize
 from scheduler.security.certs import principal_of_pem
-from scheduler.security.identity import ANONYMOUS, Principal
+from scheduler.security.identity import ANONYMOUS, SCHEDULER, Principal
 
 log = logging.getLogger("orbit-scheduler.trust")
 
+# Outside any RPC (the replanner, housekeeping) the actor is the scheduler itself; tasks an
+# RPC creates inherit its caller.
 _current: contextvars.ContextVar[Principal] = contextvars.ContextVar(
-    "orbital_principal", default=ANONYMOUS
+    "orbital_principal", default=SCHEDULER
 )
 
 
 def current_principal() -> Principal:
-    """The authenticated caller of the RPC being served (the anonymous operator without TLS
-    or outside an intercepted call)."""
+    """The authenticated caller of the RPC being served (the anonymous operator without TLS),
+    or the scheduler itself outside an RPC."""
     return _current.get()
+
+
+def act_as(principal: Principal) -> None:
+    """From here on in this task (and the tasks it creates), changes are recorded as made by
+    principal: an agent stream without TLS speaks for the satellite its Hello names."""
+    _current.set(principal)
 
 
 class RateLimitedLog:
