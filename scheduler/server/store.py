@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from scheduler.planner.domain import Plan
 from scheduler.server.model import (
-    Assignment,
     Job,
     JobSpec,
     JobState,
@@ -115,7 +115,10 @@ def _real(x: float) -> float | None:
 
 
 def _spec_from_json(text: str) -> JobSpec:
-    return JobSpec(**json.loads(text))
+    fields = json.loads(text)
+    if not fields.get("deadline_s"):  # databases before deadlines were optional stored 0
+        fields["deadline_s"] = None
+    return JobSpec(**fields)
 
 
 def _job_from_row(row: Sequence[Any]) -> Job:
@@ -352,20 +355,19 @@ class Store:
                     _real(record.best_bound),
                     _real(record.gap_ratio),
                     record.solve_duration_s,
-                    record.plan_json,
-                    json.dumps([list(u) for u in record.unplaced]),
+                    json.dumps(record.plan.to_dict()),
+                    json.dumps([[u.job_id, u.code, u.reason] for u in record.unplaced]),
                 ),
             )
 
     def latest_plan(self) -> PlanRecord | None:
         row = self._db.execute(
             "SELECT version, created_s, horizon_start_s, horizon_end_s, trigger, status, "
-            "objective, best_bound, gap_ratio, solve_duration_s, plan_json, unplaced "
+            "objective, best_bound, gap_ratio, solve_duration_s, plan_json "
             "FROM plans ORDER BY version DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return None
-        unplaced = tuple((str(u[0]), str(u[1])) for u in json.loads(row[11]))
         return PlanRecord(
             version=row[0],
             created_s=row[1],
@@ -377,19 +379,8 @@ class Store:
             best_bound=math.nan if row[7] is None else row[7],
             gap_ratio=math.nan if row[8] is None else row[8],
             solve_duration_s=row[9],
-            plan_json=row[10],
-            unplaced=unplaced,
+            plan=Plan.from_dict(json.loads(row[10])),
         )
-
-    def current_assignments(self) -> list[Assignment]:
-        """Placements of the active jobs that have one."""
-        return [
-            Assignment(
-                j.job_id, j.satellite_ids, j.planned_start_s, j.planned_end_s, j.assignment_version
-            )
-            for j in self.active_jobs()
-            if j.satellite_ids and j.assignment_version
-        ]
 
     # --- satellites -------------------------------------------------------------------
     def satellite_flags(self) -> dict[str, SatelliteFlags]:
