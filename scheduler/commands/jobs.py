@@ -106,7 +106,7 @@ def submit(args: argparse.Namespace) -> int:
                 args.generate, client.now_s(), seed=args.seed, prefix=f"gen{args.seed}"
             )
         else:
-            deadline = client.now_s() + args.deadline_in_s if args.deadline_in_s else 0.0
+            deadline = client.now_s() + args.deadline_in_s if args.deadline_in_s else None
             specs = [
                 jobs_pb2.JobSpec(
                     job_id=args.job_id,
