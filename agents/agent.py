@@ -30,7 +30,8 @@ from orbitalsched.v1 import agent_pb2, agent_pb2_grpc
 from prometheus_client import start_http_server
 
 from agents.metrics import AgentMetrics
-from agents.runtime import Clock, Runtime
+from agents.runtime import Runtime
+from scheduler.forecast.timeconv import SimClock
 
 log = logging.getLogger("orbit-agent")
 MAX_BUFFERED_REPORTS = 10_000
@@ -50,7 +51,7 @@ class Agent:
         self.metrics = metrics
         self.boot_id = uuid.uuid4().hex[:12]
         self.runtime: Runtime | None = None
-        self.clock: Clock | None = None
+        self.clock: SimClock | None = None
         self.plan_version = 0
         self.seq = 0
         self.buffer: deque[agent_pb2.JobReport] = deque()
@@ -209,16 +210,14 @@ class Agent:
         )
 
     def welcome(self, w: agent_pb2.Welcome) -> None:
-        self.clock = Clock(w.clock.sim_epoch_s, w.clock.wall_epoch_s, w.clock.speed)
+        self.clock = SimClock(w.clock.sim_epoch_s, w.clock.wall_epoch_s, w.clock.speed)
         self.telemetry_interval_s = w.config.telemetry_interval_s or self.clock.speed
         if self.runtime is None:
             self.runtime = Runtime.from_config(w.config, self.clock.now_s())
 
     def link_down_wait(self, down: agent_pb2.LinkDown) -> float:
         c = down.clock
-        self.clock = Clock(c.sim_epoch_s, c.wall_epoch_s, c.speed)
-        if self.runtime is not None:
-            self.runtime.set_link(False)
+        self.clock = SimClock(c.sim_epoch_s, c.wall_epoch_s, c.speed)
         # Come back just after AOS (a second of simulated time).
         return max(0.0, (down.next_contact_start_s + 1.0 - self.clock.now_s()) / c.speed)
 

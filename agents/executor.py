@@ -172,9 +172,6 @@ class Executor:
     def in_contact(self, now_s: float) -> bool:
         return any(a <= now_s < b for a, b in self._contacts)
 
-    def outputs_waiting_mb(self) -> float:
-        return sum(r.output_left_mb for r in self._running.values() if not r.computing)
-
     # --- the clock --------------------------------------------------------------------------
     def advance(self, now_s: float, dt_s: float) -> list[JobEvent]:
         events: list[JobEvent] = []

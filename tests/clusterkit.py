@@ -17,8 +17,8 @@ from typing import TypeVar
 import pytest
 from orbitalsched.v1 import jobs_pb2
 
-from scheduler.client import Client
-from scheduler.localcluster import LocalCluster, free_port
+from scheduler.cluster.client import Client
+from scheduler.cluster.local import LocalCluster, free_port
 from scheduler.scenario import load_scenario
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from pathlib import Path
 from clusterkit import running_cluster
 from orbitalsched.v1 import cluster_pb2
 
-from scheduler.localcluster import free_port
+from scheduler.cluster.local import free_port
 
 ORBITCTL = [sys.executable, "-m", "scheduler.cli"]
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from orbitalsched.v1 import agent_pb2
 
-from scheduler.client import connect
+from scheduler.cluster.client import connect
+from scheduler.cluster.local import LocalCluster
 from scheduler.commands.jobs import add_scheduler_option, print_table, scheduler_of
 from scheduler.errors import UserError
-from scheduler.localcluster import LocalCluster
 from scheduler.scenario import load_scenario
 
 

@@ -12,9 +12,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from scheduler.demo_run import DemoConfig, run_demo
+from scheduler.cluster.demo import DemoConfig, run_demo
 from scheduler.errors import UserError
-from scheduler.forecast_report import compute_overview, plot_timeline, summary_lines
+from scheduler.report.forecast import compute_overview, plot_timeline, summary_lines
 from scheduler.scenario import load_scenario
 
 

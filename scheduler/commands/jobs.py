@@ -12,9 +12,10 @@ from typing import Any
 from google.protobuf import json_format
 from orbitalsched.v1 import jobs_pb2
 
-from scheduler.client import DEFAULT_SCHEDULER, connect
+from scheduler.cluster.client import DEFAULT_SCHEDULER, connect
 from scheduler.errors import UserError
-from scheduler.workload import mixed_workload
+from scheduler.server.convert import spec_to_pb
+from scheduler.sim.workload import batch_workload
 
 KINDS = {"inference": jobs_pb2.JOB_KIND_INFERENCE, "training": jobs_pb2.JOB_KIND_TRAINING}
 PRIORITIES = {
@@ -102,9 +103,12 @@ def submit(args: argparse.Namespace) -> int:
         if args.file:
             specs = _from_file(args.file)
         elif args.generate:
-            specs = mixed_workload(
-                args.generate, client.now_s(), seed=args.seed, prefix=f"gen{args.seed}"
-            )
+            specs = [
+                spec_to_pb(s)
+                for s in batch_workload(
+                    args.generate, client.now_s(), seed=args.seed, prefix=f"gen{args.seed}"
+                )
+            ]
         else:
             deadline = client.now_s() + args.deadline_in_s if args.deadline_in_s else None
             specs = [

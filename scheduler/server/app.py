@@ -32,9 +32,10 @@ from orbitalsched.v1 import (
 from prometheus_client import start_http_server
 
 from scheduler.errors import UserError
+from scheduler.forecast.isl import isl_groups
 from scheduler.scenario import load_scenario
 from scheduler.server.agent_service import AgentService
-from scheduler.server.clock import SimClock
+from scheduler.server.clock import SimClock, load_or_create
 from scheduler.server.cluster_service import ClusterService
 from scheduler.server.current_plan import CurrentPlan
 from scheduler.server.jobs_service import JobService
@@ -44,7 +45,7 @@ from scheduler.server.replanner import ReplanConfig, Replanner
 from scheduler.server.sessions import AgentSessions
 from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests
-from scheduler.server.world import World, isl_groups
+from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
 # Largest request the server accepts; a bigger one gets RESOURCE_EXHAUSTED. 64 MiB holds a
@@ -181,7 +182,7 @@ def build_server(config: ServerConfig) -> Server:
         store = Store(Path(config.db))
     except (sqlite3.Error, RuntimeError) as exc:
         raise UserError(f"--db {config.db}: cannot open the state database: {exc}") from None
-    clock = SimClock.load_or_create(store, world.epoch_s, config.speed)
+    clock = load_or_create(store, world.epoch_s, config.speed)
     metrics = SchedulerMetrics()
     bus = world.bus
     metrics.fleet(world.names, bus.battery_floor_fraction, bus.max_temperature_c)

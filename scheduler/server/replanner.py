@@ -27,8 +27,6 @@ from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests, ReplanTrigger
 
 log = logging.getLogger("orbit-scheduler")
-# Battery charge assumed for a satellite that has not reported yet, as a fraction.
-DEFAULT_SOC_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
@@ -174,10 +172,7 @@ class Replanner:
             jobs=self.window(self.store.active_jobs()),
             items_by_job=items,
             telemetry=telemetry,
-            default_state=(
-                bus.battery_capacity_wh * DEFAULT_SOC_FRACTION,
-                bus.initial_temperature_c,
-            ),
+            default_state=(bus.initial_soc_wh, bus.initial_temperature_c),
             available={n: not (f.lost or f.cordoned) for n, f in s.flags.items()},
             frozen_until_s=frozen,
             now_s=now,

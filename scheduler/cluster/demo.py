@@ -14,14 +14,17 @@ from pathlib import Path
 
 from orbitalsched.v1 import cluster_pb2, jobs_pb2
 
-from scheduler.client import Client
+from scheduler.cluster.client import Client
+from scheduler.cluster.local import LocalCluster
 from scheduler.errors import UserError
-from scheduler.gantt import plot_gantt
-from scheduler.localcluster import LocalCluster
-from scheduler.run_record import RunInterval, RunRecorder
-from scheduler.workload import mixed_workload
+from scheduler.report.gantt import plot_gantt
+from scheduler.report.run_record import RunInterval, RunRecorder
+from scheduler.server.convert import spec_to_pb
+from scheduler.sim.workload import batch_workload
 
 J = jobs_pb2
+# Training runs a demo of a few orbits can finish.
+DEMO_TRAINING_ACC_H = (4.0, 16.0)
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,12 @@ def _drive(cfg: DemoConfig, cluster: LocalCluster, client: Client) -> int:
     recorder = RunRecorder(cluster.address).start()
     start_s = client.now_s()
     n_jobs = max(4, round(cfg.jobs_per_satellite * len(cfg.satellite_names)))
-    batch = mixed_workload(n_jobs, start_s, seed=cfg.seed, prefix="demo")
+    batch = [
+        spec_to_pb(s)
+        for s in batch_workload(
+            n_jobs, start_s, seed=cfg.seed, prefix="demo", training_acc_h=DEMO_TRAINING_ACC_H
+        )
+    ]
     waves = [batch[i :: cfg.waves] for i in range(cfg.waves)]
     wall0 = time.time()
     wave_every_s = cfg.wall_s / (cfg.waves + 1)
