@@ -37,6 +37,7 @@ class DemoConfig:
     waves: int
     out: Path
     seed: int = 0
+    tls: bool = True  # mutual TLS with a throwaway CA in out/cluster/certs
 
 
 def _say(msg: str) -> None:
@@ -55,12 +56,13 @@ def run_demo(cfg: DemoConfig) -> int:
         speed=cfg.speed,
         scheduler_args=("--solve-time-limit", "4"),
         db=cfg.out / "cluster" / f"scheduler-{int(time.time())}.db",
+        tls=cfg.tls,
     )
     n = len(cfg.satellite_names)
     _say(f"starting the scheduler and {n} agent processes (speed {cfg.speed:.0f}x) ...")
     with cluster:
         cluster.start()
-        client = Client(cluster.address)
+        client = Client(cluster.address, tls=cluster.user_tls())
         try:
             return _drive(cfg, cluster, client)
         finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from dataclasses import replace
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from scheduler.errors import UserError
 from scheduler.forecast import Constellation, Station, find_contacts, find_eclipses
 from scheduler.forecast.timeconv import iso8601, parse_iso8601
+from scheduler.report.forecast import station_lines
 from scheduler.scenario import load_scenario, load_tle_file, screen
 
 MAX_HOURS = 24.0 * 31
@@ -190,8 +192,11 @@ def run_contacts(args: argparse.Namespace) -> int:
         }
         for c in contacts
     ]
+    notes = station_lines(contacts, stations)
     if args.json:
         print(json.dumps(records, indent=1))
+        for line in notes:
+            sys.stderr.write(f"note: {line}\n")
         return 0
     _print_table(
         ["satellite", "station", "aos", "los", "duration", "max_el_deg"],
@@ -211,6 +216,8 @@ def run_contacts(args: argparse.Namespace) -> int:
         f"{len(records)} contacts, {len(constellation)} satellites x {len(stations)} stations, "
         f"{iso8601(start_s)} to {iso8601(end_s)}"
     )
+    for line in notes:
+        print(line)
     return 0
 
 

@@ -18,6 +18,8 @@ import uuid
 import grpc
 from orbitalsched.v1 import agent_pb2, agent_pb2_grpc
 
+from scheduler.security.authz import AGENT_CONNECT, Resource, authorize
+from scheduler.security.interceptor import current_principal
 from scheduler.server import validate
 from scheduler.server.convert import clock_to_pb, to_agent_pb
 from scheduler.server.fleet import Outbox, SatRuntime
@@ -69,6 +71,11 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT, "the first message on the stream must be a Hello"
             )
         hello = validate.hello_from_pb(first.hello)
+        decision = authorize(
+            current_principal(), AGENT_CONNECT, Resource(satellite_id=hello.satellite_id)
+        )
+        if not decision.allowed:
+            await context.abort(decision.code, decision.reason)
         s = self.sessions
         if hello.satellite_id not in s.sats:
             await context.abort(

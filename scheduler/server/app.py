@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +33,8 @@ from prometheus_client import start_http_server
 from scheduler.errors import UserError
 from scheduler.forecast.isl import isl_groups
 from scheduler.scenario import load_scenario
+from scheduler.security.interceptor import interceptor_for
+from scheduler.security.tls import ServerTls, TlsConfigError, bind_server
 from scheduler.server.agent_service import AgentService
 from scheduler.server.clock import SimClock, load_or_create
 from scheduler.server.cluster_service import ClusterService
@@ -65,6 +66,7 @@ class ServerConfig:
     """Everything `orbit-scheduler` takes on its command line (main.py)."""
 
     listen: str = "127.0.0.1:50051"
+    tls: ServerTls | None = None  # None: plaintext (loopback, or --insecure)
     db: str = "orbit-scheduler.db"
     scenario: str | None = None
     satellites: int | None = None
@@ -178,10 +180,7 @@ def build_world(config: ServerConfig) -> tuple[World, str | None]:
 def build_server(config: ServerConfig) -> Server:
     """Every part, wired once; nothing starts until Server.start()."""
     world, _ = build_world(config)
-    try:
-        store = Store(Path(config.db))
-    except (sqlite3.Error, RuntimeError) as exc:
-        raise UserError(f"--db {config.db}: cannot open the state database: {exc}") from None
+    store = Store(Path(config.db))  # StoreError (a UserError) says why it cannot be used
     clock = load_or_create(store, world.epoch_s, config.speed)
     metrics = SchedulerMetrics()
     bus = world.bus
@@ -202,14 +201,16 @@ def build_server(config: ServerConfig) -> Server:
     lifecycle = JobLifecycle(store, clock, metrics, plan, sessions, replans)
     replanner = Replanner(store, lifecycle, sessions, replans, config.replan)
 
+    tls = config.tls
     server = grpc.aio.server(
+        interceptors=[interceptor_for(tls is not None and tls.mutual)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.keepalive_time_ms", 20_000),
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.keepalive_permit_without_calls", 1),
-        ]
+        ],
     )
     jobs_pb2_grpc.add_JobServiceServicer_to_server(JobService(lifecycle, world), server)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(sessions, lifecycle), server)
@@ -222,7 +223,10 @@ def build_server(config: ServerConfig) -> Server:
         (*SERVICES, reflection.SERVICE_NAME, health.SERVICE_NAME), server
     )
     host, port = split_hostport(config.listen)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = bind_server(server, host, port, tls)
+    except TlsConfigError as exc:
+        raise UserError(str(exc)) from None
     if bound == 0:
         raise UserError(f"--listen: cannot bind {host}:{port}")
     return Server(

@@ -2,6 +2,7 @@
 
     orbit-scheduler [--listen HOST:PORT] [--metrics-port P] [--db PATH] [--scenario FILE]
                     [--speed X] [--link-model always|contacts]
+                    [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]
 
 Prints one line `orbit-scheduler listening on HOST:PORT` once it serves (launchers wait
 for it), and stops cleanly on SIGINT or SIGTERM.
@@ -13,11 +14,13 @@ import argparse
 import asyncio
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from scheduler.errors import UserError
-from scheduler.server.app import ServerConfig, build_server
+from scheduler.security.tls import TlsConfigError, add_server_tls_arguments, server_tls_of
+from scheduler.server.app import ServerConfig, build_server, split_hostport
 from scheduler.server.replanner import ReplanConfig
 
 log = logging.getLogger("orbit-scheduler")
@@ -90,13 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="solve in a thread instead of a worker process (tests, profiling)",
     )
+    add_server_tls_arguments(p)
     p.add_argument("--log-level", default="INFO")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    host, _ = split_hostport(args.listen)
+    try:
+        tls = server_tls_of(args, host)
+    except TlsConfigError as exc:
+        raise UserError(str(exc)) from None
     return ServerConfig(
         listen=args.listen,
+        tls=tls,
         db=args.db,
         scenario=args.scenario,
         satellites=args.satellites,
@@ -143,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve(config_from_args(args)))
     except UserError as exc:
         sys.stderr.write(f"orbit-scheduler: error: {exc}\n")
+        return 2
+    except sqlite3.DatabaseError as exc:  # a database that breaks while serving
+        first = (str(exc).splitlines() or ["?"])[0]
+        sys.stderr.write(f"orbit-scheduler: error: --db {args.db}: database error: {first}\n")
         return 2
     except KeyboardInterrupt:
         return 130
