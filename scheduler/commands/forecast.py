@@ -17,14 +17,14 @@ import json
 import math
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scheduler.errors import UserError
 from scheduler.forecast import Constellation, Station, find_contacts, find_eclipses
 from scheduler.forecast.timeconv import iso8601, parse_iso8601
 from scheduler.report.forecast import station_lines
-from scheduler.scenario import load_scenario, load_tle_file, screen
+from scheduler.scenario import Scenario, load_scenario, load_tle_file, screen
 
 MAX_HOURS = 24.0 * 31
 
@@ -127,13 +127,22 @@ def register(subparsers: Any) -> None:
     eclipses = kinds.add_parser("eclipses", help="eclipse intervals (umbra and penumbra)")
     _add_source_args(eclipses)
     eclipses.set_defaults(func=run_eclipses)
+    from scheduler.commands import budget
+
+    budget.register(kinds, _add_source_args)
 
 
-def _source(
-    args: argparse.Namespace,
-) -> tuple[Constellation, tuple[Station, ...], float, float]:
-    """Constellation (screened over the window), stations, start and end from --tle or
-    --scenario."""
+@dataclass(frozen=True)
+class Source:
+    constellation: Constellation  # screened over [start_s, end_s]
+    scenario: Scenario  # with --tle, the default scenario (its stations and bus)
+    start_s: float
+    end_s: float
+
+
+def load_source(args: argparse.Namespace, satellite: str | None = None) -> Source:
+    """Constellation (screened over the window; only `satellite` if given), scenario, start
+    and end from --tle or --scenario."""
     if args.tle:
         from pathlib import Path
 
@@ -144,6 +153,11 @@ def _source(
         scenario = load_scenario(args.scenario, screen_elements=False)
         constellation = scenario.constellation
         default_start_s = scenario.epoch_s
+    if satellite is not None:
+        try:
+            constellation = constellation.subset([constellation.index(satellite)])
+        except KeyError as exc:
+            raise UserError(f"--satellite: {exc.args[0]}") from None
     start_s = args.start if args.start is not None else default_start_s
     end_s = start_s + args.hours * 3600.0
     max_age_s = (
@@ -154,7 +168,14 @@ def _source(
     constellation = screen(constellation, start_s, end_s, max_age_s)
     if len(constellation) == 0:
         raise UserError("no satellite can be propagated over the window (see the lines above)")
-    return constellation, scenario.stations, start_s, end_s
+    return Source(constellation, scenario, start_s, end_s)
+
+
+def _source(
+    args: argparse.Namespace,
+) -> tuple[Constellation, tuple[Station, ...], float, float]:
+    src = load_source(args)
+    return src.constellation, src.scenario.stations, src.start_s, src.end_s
 
 
 def _print_table(headers: list[str], rows: list[list[str]]) -> None:
