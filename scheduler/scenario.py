@@ -10,8 +10,11 @@ catalogue number ('OTTER [58987]'); satellites SGP4 cannot follow over the scena
 
 from __future__ import annotations
 
+import csv
+import io
 import sys
 import tomllib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -168,9 +171,13 @@ def load_tle_file(path: Path, warn: Warn = warn_stderr) -> Constellation:
         raise ScenarioError(str(exc)) from None
 
 
-def _stations(items: Any, where: str) -> tuple[Station, ...]:
-    if not isinstance(items, list) or not items:
-        raise ScenarioError(f"{where}: expected at least one [[stations]] table")
+STATION_CSV_COLUMNS = ("name", "lat_deg", "lon_deg", "alt_m", "antennas", "downlink_mbps")
+_MAX_STATIONS = 10_000
+
+
+def _station_tables(items: Any, where: str) -> list[Station]:
+    if not isinstance(items, list):
+        raise ScenarioError(f"{where}: expected [[stations]] tables")
     out = []
     known = {
         "name",
@@ -179,20 +186,85 @@ def _stations(items: Any, where: str) -> tuple[Station, ...]:
         "alt_m",
         "min_elevation_deg",
         "downlink_mbps",
-        "max_satellites",
+        "antennas",
+        "max_satellites",  # the old name of antennas
     }
     for i, item in enumerate(items):
         here = f"{where}[{i}]"
         unknown = sorted(set(item) - known)
         if unknown:
             raise ScenarioError(f"{here}: unknown key(s) {', '.join(unknown)}")
+        item = dict(item)
+        if "max_satellites" in item:
+            if "antennas" in item:
+                raise ScenarioError(f"{here}: antennas and max_satellites (its old name) both set")
+            item["antennas"] = item.pop("max_satellites")
         try:
             out.append(Station(**item))
         except (TypeError, ValueError) as exc:
             raise ScenarioError(f"{here}: {exc}") from None
-    names = [s.name for s in out]
-    if len(set(names)) != len(names):
-        raise ScenarioError(f"{where}: station names must be unique")
+    return out
+
+
+def load_stations_csv(path: Path) -> list[Station]:
+    """Stations from a CSV file with the header name,lat_deg,lon_deg,alt_m,antennas,
+    downlink_mbps (in that order; a min_elevation_deg column may follow). Errors name the
+    file and line; a file with any error loads nothing."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read stations: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not a UTF-8 text file") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    header = tuple(h.strip() for h in rows[0]) if rows else ()
+    allowed = (STATION_CSV_COLUMNS, (*STATION_CSV_COLUMNS, "min_elevation_deg"))
+    if header not in allowed:
+        raise ScenarioError(
+            f"{path}:1: header: expected {','.join(STATION_CSV_COLUMNS)}[,min_elevation_deg], "
+            f"got {','.join(header) or 'an empty file'}"
+        )
+    if len(rows) - 1 > _MAX_STATIONS:
+        raise ScenarioError(f"{path}: more than {_MAX_STATIONS} stations")
+    out = []
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise ScenarioError(f"{path}:{lineno}: expected {len(header)} columns, got {len(row)}")
+        values: dict[str, Any] = {"name": row[0].strip()}
+        for key, cell in zip(header[1:], row[1:], strict=True):
+            try:
+                values[key] = int(cell) if key == "antennas" else float(cell)
+            except ValueError:
+                kind = "a whole number" if key == "antennas" else "a number"
+                raise ScenarioError(
+                    f"{path}:{lineno}: {key}: expected {kind}, got {cell.strip()!r}"
+                ) from None
+        try:
+            out.append(Station(**values))
+        except ValueError as exc:
+            raise ScenarioError(f"{path}:{lineno}: {exc}") from None
+    return out
+
+
+def _stations(data: dict[str, Any], source: str, base: Path | None) -> tuple[Station, ...]:
+    """[[stations]] tables and/or the stations_file CSV (a path relative to the scenario)."""
+    where = f"{source}: stations"
+    out = _station_tables(data.get("stations", []), where)
+    file = data.get("stations_file")
+    if file is not None:
+        if not isinstance(file, str) or not file:
+            raise ScenarioError(f"{source}: stations_file: expected a path, got {file!r}")
+        path = Path(file)
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        out += load_stations_csv(path)
+    if not out:
+        raise ScenarioError(f"{where}: expected at least one [[stations]] table or a stations_file")
+    duplicates = sorted(n for n, k in Counter(s.name for s in out).items() if k > 1)
+    if duplicates:
+        raise ScenarioError(f"{where}: station names must be unique: {', '.join(duplicates[:5])}")
     return tuple(out)
 
 
@@ -242,7 +314,7 @@ def parse_scenario(
             raise ScenarioError(
                 f"{where}: no satellite propagates over its first {screen_hours:g} h"
             )
-    stations = _stations(data.get("stations"), f"{source}: stations")
+    stations = _stations(data, source, base)
     try:
         bus = BusParams.from_mapping(data.get("bus", {}), where=f"{source}: bus")
     except (TypeError, ValueError) as exc:

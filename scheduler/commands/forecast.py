@@ -15,14 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scheduler.errors import UserError
 from scheduler.forecast import Constellation, Station, find_contacts, find_eclipses
 from scheduler.forecast.timeconv import iso8601, parse_iso8601
-from scheduler.scenario import load_scenario, load_tle_file, screen
+from scheduler.report.forecast import station_lines
+from scheduler.scenario import Scenario, load_scenario, load_tle_file, screen
 
 MAX_HOURS = 24.0 * 31
 
@@ -125,13 +127,22 @@ def register(subparsers: Any) -> None:
     eclipses = kinds.add_parser("eclipses", help="eclipse intervals (umbra and penumbra)")
     _add_source_args(eclipses)
     eclipses.set_defaults(func=run_eclipses)
+    from scheduler.commands import budget
+
+    budget.register(kinds, _add_source_args)
 
 
-def _source(
-    args: argparse.Namespace,
-) -> tuple[Constellation, tuple[Station, ...], float, float]:
-    """Constellation (screened over the window), stations, start and end from --tle or
-    --scenario."""
+@dataclass(frozen=True)
+class Source:
+    constellation: Constellation  # screened over [start_s, end_s]
+    scenario: Scenario  # with --tle, the default scenario (its stations and bus)
+    start_s: float
+    end_s: float
+
+
+def load_source(args: argparse.Namespace, satellite: str | None = None) -> Source:
+    """Constellation (screened over the window; only `satellite` if given), scenario, start
+    and end from --tle or --scenario."""
     if args.tle:
         from pathlib import Path
 
@@ -142,6 +153,11 @@ def _source(
         scenario = load_scenario(args.scenario, screen_elements=False)
         constellation = scenario.constellation
         default_start_s = scenario.epoch_s
+    if satellite is not None:
+        try:
+            constellation = constellation.subset([constellation.index(satellite)])
+        except KeyError as exc:
+            raise UserError(f"--satellite: {exc.args[0]}") from None
     start_s = args.start if args.start is not None else default_start_s
     end_s = start_s + args.hours * 3600.0
     max_age_s = (
@@ -152,7 +168,14 @@ def _source(
     constellation = screen(constellation, start_s, end_s, max_age_s)
     if len(constellation) == 0:
         raise UserError("no satellite can be propagated over the window (see the lines above)")
-    return constellation, scenario.stations, start_s, end_s
+    return Source(constellation, scenario, start_s, end_s)
+
+
+def _source(
+    args: argparse.Namespace,
+) -> tuple[Constellation, tuple[Station, ...], float, float]:
+    src = load_source(args)
+    return src.constellation, src.scenario.stations, src.start_s, src.end_s
 
 
 def _print_table(headers: list[str], rows: list[list[str]]) -> None:
@@ -190,8 +213,11 @@ def run_contacts(args: argparse.Namespace) -> int:
         }
         for c in contacts
     ]
+    notes = station_lines(contacts, stations)
     if args.json:
         print(json.dumps(records, indent=1))
+        for line in notes:
+            sys.stderr.write(f"note: {line}\n")
         return 0
     _print_table(
         ["satellite", "station", "aos", "los", "duration", "max_el_deg"],
@@ -211,6 +237,8 @@ def run_contacts(args: argparse.Namespace) -> int:
         f"{len(records)} contacts, {len(constellation)} satellites x {len(stations)} stations, "
         f"{iso8601(start_s)} to {iso8601(end_s)}"
     )
+    for line in notes:
+        print(line)
     return 0
 
 
