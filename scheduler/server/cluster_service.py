@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import grpc
@@ -15,12 +16,18 @@ from scheduler.server.triggers import ReplanTrigger
 from scheduler.server.validate import RequestError
 
 MAX_FORECAST_S = 7 * 86400.0
+# GetForecast windows lie within [now - 1 day, now + 30 days] (simulation time).
+FORECAST_PAST_S = 86400.0
+FORECAST_FUTURE_S = 30 * 86400.0
+# Forecasts computed at once (in worker threads, off the event loop); more wait their turn.
+FORECAST_CONCURRENCY = 2
 
 
 class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
     def __init__(self, sessions: AgentSessions, replanner: Replanner) -> None:
         self.sessions = sessions
         self.replanner = replanner
+        self._forecasts = asyncio.Semaphore(FORECAST_CONCURRENCY)
 
     def satellite_pb(self, name: str) -> cluster_pb2.Satellite:
         rt = self.sessions.sats[name]
@@ -56,22 +63,33 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
     async def GetForecast(
         self, request: cluster_pb2.GetForecastRequest, context: grpc.aio.ServicerContext
     ) -> cluster_pb2.GetForecastResponse:
+        now = self.sessions.clock.now_s()
         try:
             sat = self._known(request.satellite_id)
             start = validate._number("request", "start_s", request.start_s)
             duration = validate._number(
                 "request", "duration_s", request.duration_s, upper=MAX_FORECAST_S
             )
+            start = start or now
+            end = start + (duration or min(self.replanner.horizon_s, MAX_FORECAST_S))
+            if start < now - FORECAST_PAST_S or end > now + FORECAST_FUTURE_S:
+                raise validate.invalid(
+                    f"start_s/duration_s: the window [{start:.0f}, {end:.0f}) must lie within "
+                    f"[now - 1 day, now + 30 days] = [{now - FORECAST_PAST_S:.0f}, "
+                    f"{now + FORECAST_FUTURE_S:.0f}] (simulation time, POSIX seconds)"
+                )
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
-        start = start or self.sessions.clock.now_s()
-        end = start + (duration or self.replanner.horizon_s)
+        async with self._forecasts:
+            eclipses, contacts = await asyncio.to_thread(
+                self.sessions.world.forecast, sat, start, end
+            )
         return cluster_pb2.GetForecastResponse(
             satellite_id=sat,
             start_s=start,
             end_s=end,
-            eclipses=[window(a, b) for a, b in self.sessions.world.eclipses(sat, start, end)],
-            contacts=[window(a, b) for a, b in self.sessions.world.contacts(sat, start, end)],
+            eclipses=[window(a, b) for a, b in eclipses],
+            contacts=[window(a, b) for a, b in contacts],
         )
 
     def _plan_pb(self) -> cluster_pb2.PlanSummary:

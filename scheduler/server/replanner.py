@@ -101,9 +101,11 @@ class Replanner:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.pool, solver_worker.warm_up, self.scenario)
         started = time.time()
-        while time.time() - started < self.startup_grace_s and not all(
-            rt.connected for rt in self.sessions.sats.values()
-        ):
+        while (
+            time.time() - started < self.startup_grace_s
+            and not all(rt.connected for rt in self.sessions.sats.values())
+            and not any(t == ReplanTrigger.REQUESTED for t, _ in self.replans.pending)
+        ):  # wait for the agents, unless an operator asks for a plan now
             await asyncio.sleep(0.1)
         self.replans.request(ReplanTrigger.STARTUP)
         while True:

@@ -94,6 +94,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     time_s REAL NOT NULL,
     accelerator_s REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS memberships (
+    job_id TEXT NOT NULL,
+    satellite_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (job_id, satellite_id, version)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS submit_requests (
     request_id TEXT NOT NULL,
     principal TEXT NOT NULL,
@@ -350,6 +356,14 @@ class Store:
             first = next((j.job_id for j in jobs if j.job_id in taken), jobs[0].job_id)
             raise DuplicateJobError(first) from None
 
+    def held(self, job_id: str, satellite_id: str, version: int) -> bool:
+        """Did satellite_id ever hold a placement of job_id under fencing token version?"""
+        row = self._db.execute(
+            "SELECT 1 FROM memberships WHERE job_id = ? AND satellite_id = ? AND version = ?",
+            (job_id, satellite_id, version),
+        ).fetchone()
+        return row is not None
+
     def submitted_ids(self, principal: str, request_id: str) -> list[str] | None:
         """The job ids a SubmitJobs with this request id created (None if none did)."""
         row = self._db.execute(
@@ -452,6 +466,12 @@ class Store:
                         job.job_id,
                     ),
                 )
+                if job.member_versions:  # every placement a satellite ever held (held())
+                    db.executemany(
+                        "INSERT OR IGNORE INTO memberships (job_id, satellite_id, version) "
+                        "VALUES (?, ?, ?)",
+                        [(job.job_id, sat, v) for sat, v in job.member_versions],
+                    )
                 if what:
                     db.execute(
                         "INSERT INTO job_events (job_id, time_s, what, state, reason, principal) "
