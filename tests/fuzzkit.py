@@ -140,7 +140,7 @@ def _message(draw: st.DrawFn, desc: pbd.Descriptor, depth: int, small: bool = Fa
             continue
         if not draw(st.booleans()) and o is None:
             continue  # leave unset
-        if f.label == f.LABEL_REPEATED:
+        if f.is_repeated:
             size = draw(st.one_of(st.integers(0, 4), st.sampled_from([0, 50, 3000])))
             values = [draw(_scalar(f, depth, small=True)) for _ in range(min(size, 5))]
             values = (values * (size // max(len(values), 1) + 1))[:size] if values else []
