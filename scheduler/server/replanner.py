@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import multiprocessing
+import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -90,6 +91,7 @@ class Replanner:
             1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=solver_worker.die_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def window(self, jobs: list[Job]) -> list[Job]:
