@@ -38,3 +38,22 @@ def test_agents_never_import_planner_or_server() -> None:
         if m.startswith(("scheduler.planner", "scheduler.server", "scheduler.cli"))
     }
     assert not bad, f"agents import the planner or the server: {sorted(bad)}"
+
+
+def test_testbed_is_a_front_end_only() -> None:
+    """scheduler.testbed drives containers and namespaces from the outside: only the CLI
+    imports it, and it uses the client, never the server, planner or agent code."""
+    users = {
+        (f, m)
+        for pkg in ("scheduler", "agents")
+        for f, m in _imports(REPO / pkg)
+        if m.startswith("scheduler.testbed")
+        and not f.startswith(("scheduler/testbed/", "scheduler/commands/testbed.py"))
+    }
+    assert not users, f"imports of the testbed outside the CLI: {sorted(users)}"
+    bad = {
+        (f, m)
+        for f, m in _imports(REPO / "scheduler" / "testbed")
+        if m.startswith(("scheduler.server", "scheduler.planner", "agents"))
+    }
+    assert not bad, f"the testbed imports server, planner or agent code: {sorted(bad)}"
