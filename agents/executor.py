@@ -85,7 +85,7 @@ class Executor:
     self_protection_events: int = 0
     _pending: list[ExecItem] = field(default_factory=list)
     _running: dict[str, _Run] = field(default_factory=dict)
-    _contacts: list[tuple[float, float]] = field(default_factory=list)
+    _contacts: list[tuple[float, float, float]] = field(default_factory=list)
     _draining: bool = False
 
     # --- commands -------------------------------------------------------------------------
@@ -93,7 +93,7 @@ class Executor:
         self,
         items: Sequence[ExecItem],
         version: int,
-        contacts: Sequence[tuple[float, float]] | None = None,
+        contacts: Sequence[tuple[float, ...]] | None = None,
     ) -> bool:
         """Replace the entries not yet started; what runs keeps running (its end can be
         moved by an entry of the same job that starts when it ends). Plans with a version not
@@ -109,9 +109,14 @@ class Executor:
         )
         return True
 
-    def set_contacts(self, contacts: Sequence[tuple[float, float]]) -> None:
-        """Windows [start_s, end_s) in which outputs can be downlinked."""
-        self._contacts = sorted(contacts)
+    def set_contacts(self, contacts: Sequence[tuple[float, ...]]) -> None:
+        """Windows (start_s, end_s[, downlink_mbps]) in which outputs can be downlinked, each
+        at its station's rate (this executor's downlink_mbps when none is given). The
+        windows are the ones the station has an antenna for (forecast/antennas.py)."""
+        self._contacts = sorted(
+            (float(c[0]), float(c[1]), float(c[2]) if len(c) > 2 else self.downlink_mbps)
+            for c in contacts
+        )
 
     def cancel(self, job_id: str, now_s: float, reason: str) -> list[JobEvent]:
         self._pending = [i for i in self._pending if i.job_id != job_id]
@@ -136,10 +141,11 @@ class Executor:
         )
 
     def in_contact(self, now_s: float) -> bool:
-        return any(a <= now_s < b for a, b in self._contacts)
+        return self.downlink_rate_mbps(now_s) > 0.0
 
-    def outputs_waiting_mb(self) -> float:
-        return sum(r.output_left_mb for r in self._running.values() if not r.computing)
+    def downlink_rate_mbps(self, now_s: float) -> float:
+        """The rate of the best window open at now_s, 0 outside every window."""
+        return max((r for a, b, r in self._contacts if a <= now_s < b), default=0.0)
 
     # --- the clock --------------------------------------------------------------------------
     def advance(self, now_s: float, dt_s: float) -> list[JobEvent]:
@@ -232,9 +238,10 @@ class Executor:
                 events.append(self._event(end_s, run, "stopped", "block ended"))
 
     def _downlink(self, now_s: float, dt_s: float, events: list[JobEvent]) -> None:
-        if not self.in_contact(now_s):
+        rate_mbps = self.downlink_rate_mbps(now_s)
+        if rate_mbps <= 0.0:
             return
-        budget_mb = self.downlink_mbps * dt_s / 8.0
+        budget_mb = rate_mbps * dt_s / 8.0
         waiting = sorted(
             (r for r in self._running.values() if not r.computing),
             key=lambda r: (r.item.deadline_s, r.item.job_id),

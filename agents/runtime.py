@@ -10,9 +10,8 @@ scaled by the gang size on the way in and out.
 
 from __future__ import annotations
 
-import time
 import zlib
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 from orbitalsched.v1 import agent_pb2, jobs_pb2
 
@@ -35,18 +34,6 @@ KIND = {
     "succeeded": agent_pb2.JOB_REPORT_KIND_SUCCEEDED,
     "failed": agent_pb2.JOB_REPORT_KIND_FAILED,
 }
-
-
-@dataclass(frozen=True)
-class Clock:
-    """sim_time_s = sim_epoch_s + speed * (wall_time_s - wall_epoch_s), from the scheduler."""
-
-    sim_epoch_s: float
-    wall_epoch_s: float
-    speed: float
-
-    def now_s(self) -> float:
-        return self.sim_epoch_s + self.speed * (time.time() - self.wall_epoch_s)
 
 
 def bus_params(config: agent_pb2.SatelliteConfig) -> BusParams:
@@ -97,9 +84,6 @@ class Runtime:
         if now_s > end_s - 0.1 * BUS_WINDOW_S:
             self.bus = self._new_bus(now_s, self.bus.soc_wh, self.bus.temperature_c)
             self.executor.bus = self.bus
-
-    def set_link(self, up: bool) -> None:
-        """Nothing to do: the executor runs the same with or without a link."""
 
     # --- commands from the scheduler -----------------------------------------------------
     def apply_plan(self, plan: agent_pb2.Plan, now_s: float) -> bool:

@@ -100,3 +100,20 @@ def test_telemetry_checks() -> None:
         bad.CopyFrom(good)
         setattr(bad, field, value)
         assert telemetry_problem(bad), field
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        (math.nan, "value: must be a finite number"),
+        (-1.0, "value: must be 0 or more"),
+        (1e9, "value: 1e+09 is more than the limit"),
+    ],
+)
+def test_job_value_is_checked_and_defaults_to_one(value: float, needle: str) -> None:
+    base = dict(kind=J.JOB_KIND_INFERENCE, work_accelerator_s=10, accelerators=1)
+    assert job_spec_from_pb(J.JobSpec(**base), 0.0, LIMITS).value == 1.0  # type: ignore[arg-type]
+    assert job_spec_from_pb(J.JobSpec(value=2.5, **base), 0.0, LIMITS).value == 2.5  # type: ignore[arg-type]
+    with pytest.raises(RequestError) as err:
+        job_spec_from_pb(J.JobSpec(value=value, **base), 0.0, LIMITS)  # type: ignore[arg-type]
+    assert needle in err.value.message

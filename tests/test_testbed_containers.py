@@ -17,9 +17,9 @@ import pytest
 from clusterkit import fetch, wait_for
 from orbitalsched.v1 import jobs_pb2
 
-from scheduler.client import Client
+from scheduler.cluster.client import Client
 from scheduler.errors import UserError
-from scheduler.localcluster import free_port
+from scheduler.cluster.local import free_port
 from scheduler.testbed import containers
 from scheduler.testbed.engine import engine_problem, find_engine
 from scheduler.testbed.image import IMAGE, build_image

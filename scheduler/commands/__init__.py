@@ -2,7 +2,15 @@
 
 from types import ModuleType
 
-from scheduler.commands import cluster, demo, forecast, jobs, simulate, testbed
+from scheduler.commands import certs, cluster, demo, forecast, jobs, simulate, testbed
 
 # Add a command group here: a module with `register(subparsers)` whose parsers set `func`.
-COMMAND_MODULES: tuple[ModuleType, ...] = (forecast, demo, cluster, jobs, simulate, testbed)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    forecast,
+    demo,
+    cluster,
+    jobs,
+    simulate,
+    certs,
+    testbed,
+)

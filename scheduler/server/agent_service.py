@@ -17,6 +17,8 @@ import uuid
 import grpc
 from orbitalsched.v1 import agent_pb2, agent_pb2_grpc
 
+from scheduler.security.authz import AGENT_CONNECT, Resource, authorize
+from scheduler.security.interceptor import current_principal
 from scheduler.server.control import Controller
 from scheduler.server.fleet import Outbox, SatRuntime
 from scheduler.server.store import TransitionError
@@ -90,6 +92,11 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT, "the first message on the stream must be a Hello"
             )
         hello = first.hello
+        decision = authorize(
+            current_principal(), AGENT_CONNECT, Resource(satellite_id=hello.satellite_id)
+        )
+        if not decision.allowed:
+            await context.abort(decision.code, decision.reason)
         rt = self.c.sats.get(hello.satellite_id)
         if rt is None:
             await context.abort(

@@ -43,6 +43,7 @@ def spec_to_pb(spec: JobSpec) -> jobs_pb2.JobSpec:
         checkpoint_interval_s=spec.checkpoint_interval_s,
         checkpoint_cost_s=spec.checkpoint_cost_s,
         labels=spec.labels,
+        value=spec.value,
     )
 
 

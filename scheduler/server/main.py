@@ -2,6 +2,7 @@
 
     orbit-scheduler [--listen HOST:PORT] [--metrics-port P] [--db PATH] [--scenario FILE]
                     [--speed X] [--link-model always|contacts]
+                    [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]
 
 Prints one line `orbit-scheduler listening on HOST:PORT` once it serves (launchers wait
 for it), and stops cleanly on SIGINT or SIGTERM.
@@ -33,16 +34,24 @@ from orbitalsched.v1 import (
 from prometheus_client import start_http_server
 
 from scheduler.errors import UserError
+from scheduler.forecast.isl import isl_groups
 from scheduler.scenario import load_scenario
+from scheduler.security.interceptor import interceptor_for
+from scheduler.security.tls import (
+    TlsConfigError,
+    add_server_tls_arguments,
+    bind_server,
+    server_tls_of,
+)
 from scheduler.server.agent_service import AgentService
-from scheduler.server.clock import SimClock
+from scheduler.server.clock import load_or_create
 from scheduler.server.cluster_service import ClusterService
 from scheduler.server.control import Controller
 from scheduler.server.jobs_service import JobService
 from scheduler.server.metrics import SchedulerMetrics
 from scheduler.server.replanner import Replanner
 from scheduler.server.store import Store
-from scheduler.server.world import World, isl_groups
+from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
 # Largest request the server accepts; a bigger one gets RESOURCE_EXHAUSTED. 64 MiB holds a
@@ -122,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="solve in a thread instead of a worker process (tests, profiling)",
     )
+    add_server_tls_arguments(p)
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -134,6 +144,11 @@ def _split_hostport(value: str) -> tuple[str, int]:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    host, port = _split_hostport(args.listen)
+    try:
+        tls = server_tls_of(args, host)
+    except TlsConfigError as exc:
+        raise UserError(str(exc)) from None
     scenario = load_scenario(args.scenario)
     constellation = scenario.constellation
     if args.satellites is not None:
@@ -148,11 +163,8 @@ async def serve(args: argparse.Namespace) -> None:
         groups=isl_groups(scenario.constellation, constellation.names),
         relay=args.isl_relay,
     )
-    try:
-        store = Store(Path(args.db))
-    except (sqlite3.Error, RuntimeError) as exc:
-        raise UserError(f"--db {args.db}: cannot open the state database: {exc}") from None
-    clock = SimClock.load_or_create(store, scenario.epoch_s, args.speed)
+    store = Store(Path(args.db))  # StoreError (a UserError) says why it cannot be used
+    clock = load_or_create(store, scenario.epoch_s, args.speed)
     metrics = SchedulerMetrics()
     metrics.fleet(world.names, scenario.bus.battery_floor_fraction, scenario.bus.max_temperature_c)
     controller = Controller(store, world, clock, metrics, args.link_model, args.agent_timeout)
@@ -172,13 +184,14 @@ async def serve(args: argparse.Namespace) -> None:
     controller.telemetry_interval_s = telemetry_s
 
     server = grpc.aio.server(
+        interceptors=[interceptor_for(tls is not None and tls.mutual)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.keepalive_time_ms", 20_000),
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.keepalive_permit_without_calls", 1),
-        ]
+        ],
     )
     jobs_pb2_grpc.add_JobServiceServicer_to_server(JobService(controller), server)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(controller, telemetry_s), server)
@@ -190,8 +203,10 @@ async def serve(args: argparse.Namespace) -> None:
     reflection.enable_server_reflection(
         (*SERVICES, reflection.SERVICE_NAME, health.SERVICE_NAME), server
     )
-    host, port = _split_hostport(args.listen)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = bind_server(server, host, port, tls)
+    except TlsConfigError as exc:
+        raise UserError(str(exc)) from None
     if bound == 0:
         raise UserError(f"--listen: cannot bind {host}:{port}")
     await server.start()
@@ -261,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve(args))
     except UserError as exc:
         sys.stderr.write(f"orbit-scheduler: error: {exc}\n")
+        return 2
+    except sqlite3.DatabaseError as exc:  # a database that breaks while serving
+        first = (str(exc).splitlines() or ["?"])[0]
+        sys.stderr.write(f"orbit-scheduler: error: --db {args.db}: database error: {first}\n")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -86,6 +86,8 @@ class JobSpec:
     checkpoint_interval_s: float = 0.0
     checkpoint_cost_s: float = 0.0
     labels: dict[str, str] = field(default_factory=dict)
+    # What doing it is worth: per job (inference), per accelerator-hour (training).
+    value: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ def planner_job(job: Job) -> PlannerJob:
             power_w=s.power_w or None,
             input_mb=s.input_mb,
             output_mb=s.output_mb,
+            value=s.value,
             priority=Priority(s.priority),
         )
     return TrainingJob(
@@ -74,6 +75,7 @@ def planner_job(job: Job) -> PlannerJob:
         work_acc_h=s.work_accelerator_s / 3600.0,
         checkpoint_interval_s=s.checkpoint_interval_s,
         checkpoint_cost_s=s.checkpoint_cost_s,
+        value_per_acc_h=s.value,
         priority=Priority(s.priority),
         power_w_per_member=s.power_w or None,
         deadline_s=s.deadline_s or None,

@@ -190,7 +190,7 @@ class Replanner:
             jobs=self.window(c.store.active_jobs()),
             items_by_job=items,
             telemetry=telemetry,
-            default_state=(bus.battery_capacity_wh * 0.8, bus.initial_temperature_c),
+            default_state=(bus.initial_soc_wh, bus.initial_temperature_c),
             available={n: not (f.lost or f.cordoned) for n, f in c.flags.items()},
             frozen_until_s=frozen,
             now_s=now,

@@ -22,6 +22,8 @@ MAX_LABEL_CHARS = 64
 # Plausibility bounds: a week of a full constellation's accelerators is ~1e9 acc-s.
 MAX_WORK_ACCELERATOR_S = 1e9
 MAX_SIZE_MB = 1e7
+# Value is relative (the planner weighs jobs against each other); 0 means the default 1.
+MAX_VALUE = 1e6
 DEFAULT_CHECKPOINT_INTERVAL_S = 900.0
 DEFAULT_CHECKPOINT_COST_S = 60.0
 # Priority classes of scheduler.planner.domain.Priority.
@@ -141,6 +143,7 @@ def job_spec_from_pb(
                 f"{where}.checkpoint_cost_s: {cost:g} s must be shorter than "
                 f"checkpoint_interval_s ({interval:g} s)"
             )
+    job_value = _number(where, "value", pb.value, upper=MAX_VALUE) or 1.0
     if len(pb.labels) > MAX_LABELS:
         raise invalid(f"{where}.labels: at most {MAX_LABELS} labels, got {len(pb.labels)}")
     for key, value in pb.labels.items():
@@ -163,6 +166,7 @@ def job_spec_from_pb(
         checkpoint_interval_s=interval,
         checkpoint_cost_s=cost,
         labels=dict(pb.labels),
+        value=job_value,
     )
 
 

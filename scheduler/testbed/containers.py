@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from scheduler.client import Client
+from scheduler.cluster.client import Client
 from scheduler.errors import UserError
 from scheduler.scenario import load_scenario
 from scheduler.testbed.engine import REPO, STATE_DIR, Engine, find_engine
