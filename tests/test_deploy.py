@@ -38,6 +38,7 @@ from clusterkit import NAMES, fetch, need, running_cluster, running_prometheus, 
 
 from scheduler.cluster.local import LocalCluster
 from scheduler.commands import cluster as cluster_command
+from scheduler.security.tls import check_listen_security, server_tls
 from scheduler.server import main as scheduler_main
 from scheduler.testbed import image
 
@@ -569,6 +570,22 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
             word, _, rest = line.partition(" ")
             out.append((word.upper(), rest.strip()))
     return out
+
+
+def test_scheduler_commands_pass_the_listen_security_check(compose: dict[str, Any]) -> None:
+    """The scheduler refuses a non-loopback --listen without mutual TLS or --insecure; the
+    image's default command (mutual TLS) and compose's (--insecure) both pass that check."""
+    ins = dockerfile_instructions()
+    cmds = {
+        "Dockerfile CMD": json.loads([rest for word, rest in ins if word == "CMD"][-1]),
+        "compose": compose["services"]["scheduler"]["command"],
+    }
+    for where, cmd in cmds.items():
+        args = scheduler_main.build_parser().parse_args(cmd[1:])
+        host = args.listen.rpartition(":")[0]
+        tls = server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
+        check_listen_security(host, tls, args.insecure)  # raises if refused
+        assert where != "Dockerfile CMD" or (tls is not None and tls.mutual and not args.insecure)
 
 
 def test_dockerfile_and_dockerignore(cli_help: dict[str, str]) -> None:

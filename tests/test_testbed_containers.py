@@ -18,8 +18,8 @@ from clusterkit import fetch, wait_for
 from orbitalsched.v1 import jobs_pb2
 
 from scheduler.cluster.client import Client
-from scheduler.errors import UserError
 from scheduler.cluster.local import free_port
+from scheduler.errors import UserError
 from scheduler.testbed import containers
 from scheduler.testbed.engine import engine_problem, find_engine
 from scheduler.testbed.image import IMAGE, build_image
@@ -99,7 +99,14 @@ def test_container_cluster_runs_jobs_survives_sigkill_and_leaves_nothing(engine)
         running = engine.run("ps", "--filter", f"label=orbital.testbed={name}",
                              "--format", "{{.Names}}").stdout.split()  # fmt: skip
         assert len(running) == AGENTS + 2, running
-        client = Client(tb.address, timeout_s=20)
+        assert tb.tls, "the testbed runs mutual TLS by default"
+        with pytest.raises(UserError):  # a plaintext client is refused
+            plain = Client(tb.address, timeout_s=5)
+            try:
+                plain.satellites()
+            finally:
+                plain.close()
+        client = tb.client()
         try:
             wait_for(
                 lambda: all(s.connected for s in client.satellites().satellites),
@@ -116,7 +123,10 @@ def test_container_cluster_runs_jobs_survives_sigkill_and_leaves_nothing(engine)
             with pytest.raises(UserError):
                 client.satellites()
             engine.run("start", tb.container("scheduler"))
-            containers.wait_serving(tb.address, engine, tb.container("scheduler"))
+            containers.wait_serving(tb, engine)
+            # A new channel: the old one may still be in its reconnect backoff.
+            client.close()
+            client = tb.client()
             jobs = jobs_by_id(client)
             assert set(first) | set(second) <= set(jobs), "jobs lost in the restart"
             assert all(jobs[i].state == J.JOB_STATE_SUCCEEDED for i in first)

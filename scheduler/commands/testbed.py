@@ -24,6 +24,7 @@ def register(subparsers: Any) -> None:
         "--prometheus-port", type=int, default=9090, help="Prometheus port on 127.0.0.1"
     )
     up.add_argument("--name", default="orbital-tb", help="prefix and label of every object")
+    up.add_argument("--insecure", action="store_true", help="plaintext gRPC (default: mutual TLS)")
     up.set_defaults(func=containers_up)
     dn = csub.add_parser("down", help="remove the containers, network and volumes")
     dn.add_argument("--keep-data", action="store_true", help="keep the database volume")
@@ -47,6 +48,7 @@ def containers_up(args: argparse.Namespace) -> int:
         port=args.port,
         prometheus_port=args.prometheus_port,
         name=args.name,
+        insecure=args.insecure,
     )
     return 0
 

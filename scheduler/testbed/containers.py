@@ -3,15 +3,22 @@
 One podman (or docker) network; the scheduler (database on a volume), one container per agent
 (the first N satellites of the scenario), and Debian's Prometheus in a container on the same
 base scraping every one of them; the scheduler's gRPC port and Prometheus are published on
-127.0.0.1 only. Every object carries the label `orbital.testbed=NAME`, which is what `down`
-removes. Containers get fixed addresses in the network's subnet and each other's names through
---add-host, so no DNS plugin is needed (Debian's podman with CNI has none).
+127.0.0.1 only. By default every gRPC link is mutual TLS: a CA of the testbed made with
+`orbitctl certs`' code (scheduler/security/certs.py), the scheduler's certificate for the
+names `scheduler`, `localhost` and 127.0.0.1, one certificate per satellite, and an operator
+certificate for the host; each container sees only its own files (/etc/orbit/tls). With
+insecure=True everything is plaintext. Every object carries the label
+`orbital.testbed=NAME`, which is what `down` removes. Containers get fixed addresses in the
+network's subnet and each other's names through --add-host, so no DNS plugin is needed
+(Debian's podman with CNI has none).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +26,9 @@ from pathlib import Path
 from scheduler.cluster.client import Client
 from scheduler.errors import UserError
 from scheduler.scenario import load_scenario
+from scheduler.security.certs import init_ca, issue_satellite, issue_user
+from scheduler.security.identity import Role
+from scheduler.security.tls import ClientTls
 from scheduler.testbed.engine import REPO, STATE_DIR, Engine, find_engine
 from scheduler.testbed.image import (
     IMAGE,
@@ -34,6 +44,8 @@ METRICS_PORT = 9100
 PROMETHEUS_PORT = 9090
 READY_TIMEOUT_S = 120.0
 RULES_DIR = REPO / "deploy" / "prometheus" / "rules"
+TLS_DIR = "/etc/orbit/tls"  # in the containers: ca.pem, cert.pem, key.pem
+IMAGE_UID = 10001  # the image's `orbit` user (deploy/Dockerfile)
 
 
 @dataclass
@@ -44,6 +56,7 @@ class Testbed:
     satellites: list[str]
     grpc_port: int
     prometheus_port: int
+    tls: bool = True
     subnet: str = ""
     hosts: dict[str, str] = field(default_factory=dict)  # container host name -> address
 
@@ -61,6 +74,22 @@ class Testbed:
     @property
     def workdir(self) -> Path:
         return STATE_DIR / self.name
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.workdir / "certs"
+
+    def client_tls(self) -> ClientTls | None:
+        """The operator's TLS settings for orbitctl on the host; None when plaintext."""
+        if not self.tls:
+            return None
+        d = self.certs_dir
+        return ClientTls(
+            str(d / "ca.pem"), str(d / "user-operator.pem"), str(d / "user-operator-key.pem")
+        )
+
+    def client(self, timeout_s: float = 20.0) -> Client:
+        return Client(self.address, timeout_s=timeout_s, tls=self.client_tls())
 
     def save(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +125,35 @@ def prometheus_config(satellites: list[str]) -> str:
         ],
     }
     return json.dumps(config, indent=1) + "\n"
+
+
+def make_certificates(tb: Testbed) -> None:
+    """A fresh CA and every certificate of the testbed, then one directory per container
+    holding only its own ca.pem, cert.pem and key.pem, owned by the image's user."""
+    shutil.rmtree(tb.certs_dir, ignore_errors=True)
+    init_ca(tb.certs_dir, hosts=("scheduler",))
+    issue_user(tb.certs_dir, "operator", Role.OPERATOR)
+    own = {"scheduler": ("scheduler.pem", "scheduler-key.pem")}
+    for sat in tb.satellites:
+        issue_satellite(tb.certs_dir, sat)
+        own[agent_host(sat)] = (f"satellite-{sat}.pem", f"satellite-{sat}-key.pem")
+    for host, (cert, key) in own.items():
+        d = _mount_dir(tb, host)
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        for src, dst in (("ca.pem", "ca.pem"), (cert, "cert.pem"), (key, "key.pem")):
+            shutil.copyfile(tb.certs_dir / src, d / dst)
+            (d / dst).chmod(0o600 if dst == "key.pem" else 0o644)
+            if os.geteuid() == 0:  # rootful: the container's uid is the host's
+                os.chown(d / dst, IMAGE_UID, IMAGE_UID)
+
+
+def _mount_dir(tb: Testbed, host: str) -> Path:
+    return tb.workdir / "tls" / host
+
+
+def _tls_mount(tb: Testbed, host: str) -> list[str]:
+    return ["--volume", f"{_mount_dir(tb, host)}:{TLS_DIR}:ro"] if tb.tls else []
 
 
 def _label(tb: Testbed) -> list[str]:
@@ -149,6 +207,7 @@ def up(
     prometheus_port: int = PROMETHEUS_PORT,
     name: str = DEFAULT_NAME,
     scheduler_args: tuple[str, ...] = (),
+    insecure: bool = False,
     engine: Engine | None = None,
 ) -> Testbed:
     engine = engine or find_engine()
@@ -164,8 +223,10 @@ def up(
         build_image(engine=engine)
     if not engine.image_exists(PROMETHEUS_IMAGE):
         build_prometheus_image(engine, choose_base(engine, None))
-    tb = Testbed(name, names[:agents], port, prometheus_port)
+    tb = Testbed(name, names[:agents], port, prometheus_port, tls=not insecure)
     tb.workdir.mkdir(parents=True, exist_ok=True)
+    if tb.tls:
+        make_certificates(tb)
     try:
         _start(engine, tb, speed, scheduler_args)
     except BaseException:
@@ -174,10 +235,17 @@ def up(
     tb.save()
     print(
         f"testbed {name} up in {time.monotonic() - t0:.0f} s: scheduler {tb.address} "
-        f"(orbitctl --scheduler {tb.address} sats), {agents} agents, Prometheus "
+        f"({'mutual TLS' if tb.tls else 'plaintext'}), {agents} agents, Prometheus "
         f"{tb.prometheus_url}; `orbitctl testbed containers down` removes it",
         flush=True,
     )
+    tls = tb.client_tls()
+    if tls is not None:
+        print(
+            f"as operator: export ORBIT_TLS_CA={tls.ca} ORBIT_TLS_CERT={tls.cert} "
+            f"ORBIT_TLS_KEY={tls.key}"
+        )
+    print(f"then: orbitctl --scheduler {tb.address} sats", flush=True)
     return tb
 
 
@@ -196,19 +264,20 @@ def _start(engine: Engine, tb: Testbed, speed: float, scheduler_args: tuple[str,
     common = ["run", "--detach", *_label(tb), "--network", network, *_add_hosts(tb)]
     engine.run(
         *common, "--name", tb.container("scheduler"), *_address(tb, "scheduler"),
-        "--volume", f"{volume}:/var/lib/orbit",
+        *_tls_mount(tb, "scheduler"), "--volume", f"{volume}:/var/lib/orbit",
         "--publish", f"127.0.0.1:{tb.grpc_port}:{GRPC_PORT}", IMAGE,
         "orbit-scheduler", f"--listen=0.0.0.0:{GRPC_PORT}", "--metrics-host=0.0.0.0",
         f"--metrics-port={METRICS_PORT}", "--db=/var/lib/orbit/scheduler.db",
-        f"--satellites={len(tb.satellites)}", f"--speed={speed:g}", *scheduler_args,
+        f"--satellites={len(tb.satellites)}", f"--speed={speed:g}", *_scheduler_tls(tb),
+        *scheduler_args,
     )  # fmt: skip
-    wait_serving(tb.address, engine, tb.container("scheduler"))
+    wait_serving(tb, engine)
     for sat in tb.satellites:
         host = agent_host(sat)
         engine.run(
-            *common, "--name", tb.container(host), *_address(tb, host),
+            *common, "--name", tb.container(host), *_address(tb, host), *_tls_mount(tb, host),
             IMAGE, "orbit-agent", f"--satellite={sat}", f"--scheduler=scheduler:{GRPC_PORT}",
-            "--metrics-host=0.0.0.0", f"--metrics-port={METRICS_PORT}",
+            "--metrics-host=0.0.0.0", f"--metrics-port={METRICS_PORT}", *_agent_tls(tb),
         )  # fmt: skip
     config = tb.workdir / "prometheus.yml"
     config.write_text(prometheus_config(tb.satellites))
@@ -223,10 +292,31 @@ def _start(engine: Engine, tb: Testbed, speed: float, scheduler_args: tuple[str,
     )  # fmt: skip
 
 
-def wait_serving(address: str, engine: Engine, container: str) -> None:
+def _scheduler_tls(tb: Testbed) -> list[str]:
+    if not tb.tls:
+        return ["--insecure"]  # plaintext off loopback, on the testbed's own network
+    return [
+        f"--tls-cert={TLS_DIR}/cert.pem",
+        f"--tls-key={TLS_DIR}/key.pem",
+        f"--tls-client-ca={TLS_DIR}/ca.pem",
+    ]
+
+
+def _agent_tls(tb: Testbed) -> list[str]:
+    if not tb.tls:
+        return []
+    return [
+        f"--tls-ca={TLS_DIR}/ca.pem",
+        f"--tls-cert={TLS_DIR}/cert.pem",
+        f"--tls-key={TLS_DIR}/key.pem",
+    ]
+
+
+def wait_serving(tb: Testbed, engine: Engine) -> None:
     """Until the scheduler answers ListSatellites through the published port."""
+    address, container = tb.address, tb.container("scheduler")
     deadline = time.monotonic() + READY_TIMEOUT_S
-    client = Client(address, timeout_s=3.0)
+    client = tb.client(timeout_s=3.0)
     try:
         while True:
             try:
@@ -285,6 +375,8 @@ def down(
     workdir = STATE_DIR / name
     for f in ("testbed.json", "prometheus.yml"):
         (workdir / f).unlink(missing_ok=True)
+    for d in ("tls", "certs"):
+        shutil.rmtree(workdir / d, ignore_errors=True)
     if workdir.exists() and not any(workdir.iterdir()):
         workdir.rmdir()
     if not quiet:
