@@ -99,7 +99,7 @@ def _drive(cfg: DemoConfig, cluster: LocalCluster, client: Client) -> int:
             wave = waves[submitted]
             now = client.now_s()
             for spec in wave:  # deadlines relative to the wave's submission
-                if spec.deadline_s:
+                if spec.HasField("deadline_s"):
                     spec.deadline_s = now + (spec.deadline_s - start_s)
             client.submit(wave)
             submitted += 1
@@ -197,7 +197,9 @@ def _summary(
     for kind, code in (("inference", J.JOB_KIND_INFERENCE), ("training", J.JOB_KIND_TRAINING)):
         mine = [j for j in jobs if j.spec.kind == code]
         done = [j for j in mine if j.state == J.JOB_STATE_SUCCEEDED]
-        late = [j for j in done if j.spec.deadline_s and j.end_time_s > j.spec.deadline_s]
+        late = [
+            j for j in done if j.spec.HasField("deadline_s") and j.end_time_s > j.spec.deadline_s
+        ]
         ttg = [j.end_time_s - j.submit_time_s for j in done]
         rows.append(
             (

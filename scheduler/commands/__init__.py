@@ -2,7 +2,7 @@
 
 from types import ModuleType
 
-from scheduler.commands import certs, cluster, demo, forecast, jobs, simulate, testbed
+from scheduler.commands import certs, cluster, demo, forecast, inquiries, jobs, simulate, testbed
 
 # Add a command group here: a module with `register(subparsers)` whose parsers set `func`.
 COMMAND_MODULES: tuple[ModuleType, ...] = (
@@ -10,6 +10,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     demo,
     cluster,
     jobs,
+    inquiries,
     simulate,
     certs,
     testbed,

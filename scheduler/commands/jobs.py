@@ -125,7 +125,7 @@ def submit(args: argparse.Namespace) -> int:
                 )
             ]
         else:
-            deadline = client.now_s() + args.deadline_in_s if args.deadline_in_s else 0.0
+            deadline = client.now_s() + args.deadline_in_s if args.deadline_in_s else None
             specs = [
                 jobs_pb2.JobSpec(
                     job_id=args.job_id,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.errors import UserError
+from scheduler.planner.domain import Plan
 from scheduler.server.model import (
     Job,
     JobSpec,
@@ -158,7 +159,10 @@ def _real(x: float) -> float | None:
 
 
 def _spec_from_json(text: str) -> JobSpec:
-    return JobSpec(**json.loads(text))
+    fields = json.loads(text)
+    if not fields.get("deadline_s"):  # databases before deadlines were optional stored 0
+        fields["deadline_s"] = None
+    return JobSpec(**fields)
 
 
 def _job_from_row(row: Sequence[Any]) -> Job:
@@ -435,20 +439,19 @@ class Store:
                     _real(record.best_bound),
                     _real(record.gap_ratio),
                     record.solve_duration_s,
-                    record.plan_json,
-                    json.dumps([list(u) for u in record.unplaced]),
+                    json.dumps(record.plan.to_dict()),
+                    json.dumps([[u.job_id, u.code, u.reason] for u in record.unplaced]),
                 ),
             )
 
     def latest_plan(self) -> PlanRecord | None:
         row = self._db.execute(
             "SELECT version, created_s, horizon_start_s, horizon_end_s, trigger, status, "
-            "objective, best_bound, gap_ratio, solve_duration_s, plan_json, unplaced "
+            "objective, best_bound, gap_ratio, solve_duration_s, plan_json "
             "FROM plans ORDER BY version DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return None
-        unplaced = tuple((str(u[0]), str(u[1])) for u in json.loads(row[11]))
         return PlanRecord(
             version=row[0],
             created_s=row[1],
@@ -460,8 +463,7 @@ class Store:
             best_bound=math.nan if row[7] is None else row[7],
             gap_ratio=math.nan if row[8] is None else row[8],
             solve_duration_s=row[9],
-            plan_json=row[10],
-            unplaced=unplaced,
+            plan=Plan.from_dict(json.loads(row[10])),
         )
 
     # --- satellites -------------------------------------------------------------------

@@ -233,12 +233,11 @@ def _dispatch(
     gangs: dict[str, set[str]] = defaultdict(set)
     for it in p.items:
         job = records[it.job_id].job
+        extra: dict[str, float] = {}
         if isinstance(job, InferenceJob):
-            extra = dict(
-                work_acc_s=job.work_acc_s, output_mb=job.output_mb, deadline_s=job.deadline_s
-            )
+            extra = dict(work_acc_s=job.work_acc_s, output_mb=job.output_mb)
         else:
-            extra = dict(checkpoint_cost_s=job.checkpoint_cost_s, deadline_s=job.deadline_s or 0.0)
+            extra = dict(checkpoint_cost_s=job.checkpoint_cost_s)
             gangs[it.job_id].add(it.satellite)
         by_sat[it.satellite].append(
             ExecItem(
@@ -250,6 +249,7 @@ def _dispatch(
                 it.power_w,
                 checkpoint_times_s=it.checkpoint_times_s,
                 assignment_version=version,
+                deadline_s=job.deadline_s,
                 **extra,
             )
         )
