@@ -70,6 +70,8 @@ class Replanner:
         self.pool: Executor = self._new_pool()
         self._completed = 0
         self._done = asyncio.Condition()
+        # The budget the plan in force predicts (metrics: predicted against reported).
+        self.predicted: solver_worker.BudgetPrediction | None = None
 
     def _new_pool(self) -> Executor:
         if self.in_process:
@@ -212,6 +214,7 @@ class Replanner:
             plan=out.effective_plan,
         )
         self.lifecycle.apply_plan(record, set(request.considered))
+        self.predicted = out.predicted
         await s.broadcast_plans()
         m = s.metrics
         m.solve_duration_seconds.labels(res.policy).observe(wall_s)
