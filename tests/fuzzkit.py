@@ -59,6 +59,8 @@ UNARY: dict[str, type[Message]] = {
     "/orbitalsched.v1.ClusterService/Cordon": cluster_pb2.CordonRequest,
     "/orbitalsched.v1.ClusterService/Drain": cluster_pb2.DrainRequest,
     "/orbitalsched.v1.ClusterService/Replan": cluster_pb2.ReplanRequest,
+    "/orbitalsched.v1.ClusterService/WhatIf": cluster_pb2.WhatIfRequest,
+    "/orbitalsched.v1.JobService/ExplainJob": jobs_pb2.ExplainJobRequest,
 }
 WATCH = "/orbitalsched.v1.JobService/WatchJobs"
 MUTATING = {

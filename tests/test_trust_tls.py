@@ -43,6 +43,8 @@ MATRIX = {
     C_ + "ListSatellites": (HANDSHAKE, HANDSHAKE, U, OK, OK, OK, D),
     C_ + "GetForecast": (HANDSHAKE, HANDSHAKE, U, OK, OK, OK, D),
     C_ + "GetPlan": (HANDSHAKE, HANDSHAKE, U, OK, OK, OK, D),
+    C_ + "WhatIf": (HANDSHAKE, HANDSHAKE, U, OK, OK, OK, D),
+    J_ + "ExplainJob": (HANDSHAKE, HANDSHAKE, U, OK, OK, OK, D),
     C_ + "Cordon": (HANDSHAKE, HANDSHAKE, U, D, D, OK, D),
     C_ + "Drain": (HANDSHAKE, HANDSHAKE, U, D, D, OK, D),
     C_ + "Replan": (HANDSHAKE, HANDSHAKE, U, D, D, OK, D),
