@@ -16,7 +16,7 @@ from dataclasses import fields
 from orbitalsched.v1 import agent_pb2, jobs_pb2
 
 from agents.bus import SimulatedBus
-from agents.executor import ExecItem, Executor, JobEvent
+from agents.executor import ExecItem, Executor, JobEvent, StopCause
 from scheduler.forecast import BusParams, parse_tle
 
 # The truth model is propagated this far ahead (simulated seconds), on a 60 s grid, and
@@ -33,6 +33,11 @@ KIND = {
     "stopped": agent_pb2.JOB_REPORT_KIND_STOPPED,
     "succeeded": agent_pb2.JOB_REPORT_KIND_SUCCEEDED,
     "failed": agent_pb2.JOB_REPORT_KIND_FAILED,
+}
+STOP_CAUSE = {
+    StopCause.WINDOW_ENDED: agent_pb2.STOP_CAUSE_WINDOW_ENDED,
+    StopCause.SELF_PROTECTION: agent_pb2.STOP_CAUSE_SELF_PROTECTION,
+    StopCause.CANCELLED: agent_pb2.STOP_CAUSE_CANCELLED,
 }
 
 
@@ -105,7 +110,7 @@ class Runtime:
                     checkpoint_times_s=tuple(e.checkpoint_times_s),
                     checkpoint_cost_s=e.checkpoint_cost_s,
                     output_mb=e.output_mb,
-                    deadline_s=e.deadline_s,
+                    deadline_s=e.deadline_s if e.HasField("deadline_s") and e.deadline_s else None,
                     assignment_version=e.assignment_version,
                 )
             )
@@ -152,7 +157,7 @@ class Runtime:
                     r.item.assignment_version,
                 )
             )
-            for r in self.executor._running.values()
+            for r in self.executor.runs()
             if r.computing
         ]
 
@@ -166,6 +171,7 @@ class Runtime:
             done_accelerator_s=e.done_acc_s * gang,
             checkpoint_accelerator_s=e.checkpoint_acc_s * gang,
             reason=e.reason,
+            stop_cause=STOP_CAUSE[e.stop_cause] if e.stop_cause else None,
         )
 
     def telemetry(self, now_s: float) -> agent_pb2.Telemetry:
@@ -189,10 +195,10 @@ class Runtime:
         """What runs (or waits to downlink), for Hello: the scheduler reconciles it."""
         return [
             agent_pb2.RunningJob(
-                job_id=job_id,
+                job_id=r.item.job_id,
                 assignment_version=r.item.assignment_version,
-                done_accelerator_s=r.done_acc_s * self.gang.get(job_id, 1),
-                checkpoint_accelerator_s=r.checkpoint_acc_s * self.gang.get(job_id, 1),
+                done_accelerator_s=r.done_acc_s * self.gang.get(r.item.job_id, 1),
+                checkpoint_accelerator_s=r.checkpoint_acc_s * self.gang.get(r.item.job_id, 1),
             )
-            for job_id, r in self.executor._running.items()
+            for r in self.executor.runs()
         ]

@@ -40,6 +40,27 @@ def test_agents_never_import_planner_or_server() -> None:
     assert not bad, f"agents import the planner or the server: {sorted(bad)}"
 
 
+def test_security_is_a_leaf() -> None:
+    """scheduler.security (certificates, authorization, TLS) is shared by the server, orbitctl
+    and the agent, so it imports nothing else of the project."""
+    bad = {
+        (f, m)
+        for f, m in _imports(REPO / "scheduler" / "security")
+        if m.startswith(("scheduler", "agents")) and not m.startswith("scheduler.security")
+    }
+    assert not bad, f"scheduler.security imports the rest of the project: {sorted(bad)}"
+
+
+def test_agents_import_of_the_scheduler_package_is_forecast_and_security_only() -> None:
+    bad = {
+        (f, m)
+        for f, m in _imports(REPO / "agents")
+        if m.startswith("scheduler")
+        and not m.startswith(("scheduler.forecast", "scheduler.security"))
+    }
+    assert not bad, f"agents import more of the scheduler than forecast and security: {sorted(bad)}"
+
+
 # The roles above the core (DESIGN.md section 2 extended by the regroup of issue 7): the
 # simulator, the local cluster and demo, the reports and the command line use the core;
 # the core (forecast, planner, server, agents) never imports them.

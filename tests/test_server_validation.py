@@ -8,8 +8,13 @@ import grpc
 import pytest
 from orbitalsched.v1 import agent_pb2, jobs_pb2
 
-from scheduler.server.control import telemetry_problem
-from scheduler.server.validate import Limits, RequestError, job_spec_from_pb, job_specs_from_pb
+from scheduler.server.validate import (
+    Limits,
+    RequestError,
+    job_spec_from_pb,
+    job_specs_from_pb,
+    telemetry_problem,
+)
 
 J = jobs_pb2
 LIMITS = Limits(n_satellites=30, max_accelerators=4, max_power_w=3100.0)
@@ -26,7 +31,7 @@ def test_defaults_are_filled_in() -> None:
     inf = job_spec_from_pb(
         J.JobSpec(kind=J.JOB_KIND_INFERENCE, work_accelerator_s=10, accelerators=1), 0.0, LIMITS
     )
-    assert inf.priority == 1 and inf.gang_size == 1 and inf.deadline_s == 0.0
+    assert inf.priority == 1 and inf.gang_size == 1 and inf.deadline_s is None
 
 
 @pytest.mark.parametrize(

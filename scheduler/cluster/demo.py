@@ -37,6 +37,7 @@ class DemoConfig:
     waves: int
     out: Path
     seed: int = 0
+    tls: bool = True  # mutual TLS with a throwaway CA in out/cluster/certs
 
 
 def _say(msg: str) -> None:
@@ -55,12 +56,13 @@ def run_demo(cfg: DemoConfig) -> int:
         speed=cfg.speed,
         scheduler_args=("--solve-time-limit", "4"),
         db=cfg.out / "cluster" / f"scheduler-{int(time.time())}.db",
+        tls=cfg.tls,
     )
     n = len(cfg.satellite_names)
     _say(f"starting the scheduler and {n} agent processes (speed {cfg.speed:.0f}x) ...")
     with cluster:
         cluster.start()
-        client = Client(cluster.address)
+        client = Client(cluster.address, tls=cluster.user_tls())
         try:
             return _drive(cfg, cluster, client)
         finally:
@@ -97,7 +99,7 @@ def _drive(cfg: DemoConfig, cluster: LocalCluster, client: Client) -> int:
             wave = waves[submitted]
             now = client.now_s()
             for spec in wave:  # deadlines relative to the wave's submission
-                if spec.deadline_s:
+                if spec.HasField("deadline_s"):
                     spec.deadline_s = now + (spec.deadline_s - start_s)
             client.submit(wave)
             submitted += 1
@@ -195,7 +197,9 @@ def _summary(
     for kind, code in (("inference", J.JOB_KIND_INFERENCE), ("training", J.JOB_KIND_TRAINING)):
         mine = [j for j in jobs if j.spec.kind == code]
         done = [j for j in mine if j.state == J.JOB_STATE_SUCCEEDED]
-        late = [j for j in done if j.spec.deadline_s and j.end_time_s > j.spec.deadline_s]
+        late = [
+            j for j in done if j.spec.HasField("deadline_s") and j.end_time_s > j.spec.deadline_s
+        ]
         ttg = [j.end_time_s - j.submit_time_s for j in done]
         rows.append(
             (

@@ -43,6 +43,11 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--jobs-per-satellite", type=float, default=1.5)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument(
+        "--insecure",
+        action="store_true",
+        help="plaintext gRPC (default: mutual TLS with a throwaway CA under --out)",
+    )
+    demo.add_argument(
         "--forecast-only", action="store_true", help="show the forecast part only (no cluster)"
     )
     demo.set_defaults(func=run)
@@ -74,5 +79,6 @@ def run(args: argparse.Namespace) -> int:
             waves=4,
             out=Path(args.out),
             seed=args.seed,
+            tls=not args.insecure,
         )
     )

@@ -14,6 +14,12 @@ from orbitalsched.v1 import jobs_pb2
 
 from scheduler.cluster.client import DEFAULT_SCHEDULER, connect
 from scheduler.errors import UserError
+from scheduler.security.tls import (
+    ClientTls,
+    TlsConfigError,
+    add_client_tls_arguments,
+    client_tls_of,
+)
 from scheduler.server.convert import spec_to_pb
 from scheduler.sim.workload import batch_workload
 
@@ -32,10 +38,19 @@ def add_scheduler_option(p: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help=f"HOST:PORT of the scheduler (default {DEFAULT_SCHEDULER})",
     )
+    add_client_tls_arguments(p, suppress=True)
 
 
 def scheduler_of(args: argparse.Namespace) -> str:
     return str(getattr(args, "scheduler", None) or DEFAULT_SCHEDULER)
+
+
+def tls_of(args: argparse.Namespace) -> ClientTls | None:
+    """TLS settings from --tls-ca/--tls-cert/--tls-key or ORBIT_TLS_* (None: plaintext)."""
+    try:
+        return client_tls_of(args)
+    except TlsConfigError as exc:
+        raise UserError(str(exc)) from None
 
 
 def register(subparsers: Any) -> None:
@@ -99,7 +114,7 @@ def _from_file(path: str) -> list[jobs_pb2.JobSpec]:
 
 
 def submit(args: argparse.Namespace) -> int:
-    with connect(scheduler_of(args)) as client:
+    with connect(scheduler_of(args), tls_of(args)) as client:
         if args.file:
             specs = _from_file(args.file)
         elif args.generate:
@@ -110,7 +125,7 @@ def submit(args: argparse.Namespace) -> int:
                 )
             ]
         else:
-            deadline = client.now_s() + args.deadline_in_s if args.deadline_in_s else 0.0
+            deadline = client.now_s() + args.deadline_in_s if args.deadline_in_s else None
             specs = [
                 jobs_pb2.JobSpec(
                     job_id=args.job_id,
@@ -158,7 +173,7 @@ def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Non
 
 
 def list_jobs(args: argparse.Namespace) -> int:
-    with connect(scheduler_of(args)) as client:
+    with connect(scheduler_of(args), tls_of(args)) as client:
         jobs = list(client.all_jobs(states=[STATES[s] for s in args.state]))
     if args.json:
         for job in jobs:
@@ -171,7 +186,7 @@ def list_jobs(args: argparse.Namespace) -> int:
 
 
 def cancel(args: argparse.Namespace) -> int:
-    with connect(scheduler_of(args)) as client:
+    with connect(scheduler_of(args), tls_of(args)) as client:
         resp = client.call(
             client.jobs.CancelJob, jobs_pb2.CancelJobRequest(job_id=args.job_id, reason=args.reason)
         )

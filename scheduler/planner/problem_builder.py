@@ -18,6 +18,7 @@ from scheduler.forecast import (
     generation_w,
     sunlit_fraction,
 )
+from scheduler.forecast.antennas import allocate_antennas
 from scheduler.forecast.isl import in_plane_neighbours
 from scheduler.planner.domain import (
     ContactWindow,
@@ -70,7 +71,9 @@ def forecast_book(
     sun = sunlit_fraction(constellation, sub).reshape(len(constellation.names), len(_SUBSAMPLES), n)
     alt = altitude_km(constellation, edges + 0.5 * slot_s)
     per_sat: list[list[ContactWindow]] = [[] for _ in constellation.names]
-    for c in find_contacts(constellation, stations, start_s, start_s + n * slot_s):
+    passes = find_contacts(constellation, stations, start_s, start_s + n * slot_s)
+    # Only the passes a station has an antenna for can carry outputs (forecast/antennas.py).
+    for c in allocate_antennas(passes, stations).served:
         st = stations[c.station]
         per_sat[c.sat].append(ContactWindow(st.name, c.aos_s, c.los_s, st.downlink_mbps))
     sunlit = sun.mean(axis=1)

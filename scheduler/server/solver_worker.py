@@ -28,7 +28,7 @@ from scheduler.server.planning import SolveRequest, merge_committed
 @dataclass(frozen=True)
 class SolveOutput:
     result: PlanResult
-    effective_plan: dict[str, object]  # the plan with committed items, Plan.to_dict() form
+    effective_plan: Plan  # the solver's plan with the committed items it carried over
     forecast_s: float
     solve_s: float
 

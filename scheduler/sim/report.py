@@ -61,7 +61,7 @@ def gantt(result: SimResult, path: Path) -> None:
         for row, name in enumerate(result.names)
     }
     contacts = {
-        name: [(a, b) for a, b in result.contacts[row] if a < end_s]
+        name: [(a, b) for a, b, _ in result.contacts[row] if a < end_s]
         for row, name in enumerate(result.names)
     }
     intervals = [

@@ -73,17 +73,22 @@ class SimResult:
     book_sunlit: Any
     book_start_s: float
     names: tuple[str, ...]
-    contacts: list[list[tuple[float, float]]]
+    contacts: list[list[tuple[float, float, float]]]
     last_plan: Plan | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _group_contacts(sc: Scenario, book: ForecastBook) -> list[list[tuple[float, float]]]:
-    """Contact windows reachable by each satellite through its ISL route group."""
+def _group_contacts(sc: Scenario, book: ForecastBook) -> list[list[tuple[float, float, float]]]:
+    """Contact windows (start_s, end_s, downlink_mbps) reachable by each satellite through
+    its ISL route group: the passes a station has an antenna for (forecast_book)."""
     groups = isl_groups(sc.constellation, book.names)
     index = {n: i for i, n in enumerate(book.names)}
     return [
-        sorted((w.start_s, w.end_s) for m in groups[n] for w in book.contacts[index[m]])
+        sorted(
+            (w.start_s, w.end_s, w.downlink_mbps)
+            for m in groups[n]
+            for w in book.contacts[index[m]]
+        )
         for n in book.names
     ]
 
@@ -228,12 +233,11 @@ def _dispatch(
     gangs: dict[str, set[str]] = defaultdict(set)
     for it in p.items:
         job = records[it.job_id].job
+        extra: dict[str, float] = {}
         if isinstance(job, InferenceJob):
-            extra = dict(
-                work_acc_s=job.work_acc_s, output_mb=job.output_mb, deadline_s=job.deadline_s
-            )
+            extra = dict(work_acc_s=job.work_acc_s, output_mb=job.output_mb)
         else:
-            extra = dict(checkpoint_cost_s=job.checkpoint_cost_s, deadline_s=job.deadline_s or 0.0)
+            extra = dict(checkpoint_cost_s=job.checkpoint_cost_s)
             gangs[it.job_id].add(it.satellite)
         by_sat[it.satellite].append(
             ExecItem(
@@ -245,6 +249,7 @@ def _dispatch(
                 it.power_w,
                 checkpoint_times_s=it.checkpoint_times_s,
                 assignment_version=version,
+                deadline_s=job.deadline_s,
                 **extra,
             )
         )
