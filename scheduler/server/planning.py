@@ -51,6 +51,7 @@ class SolveRequest:
     version: int
     committed_items: tuple[PlanItem, ...] = ()
     considered: frozenset[str] = field(default_factory=frozenset)
+    seed: int | None = None  # solve on one worker, deterministically, with this seed
 
 
 def planner_job(job: Job) -> PlannerJob:

@@ -16,12 +16,12 @@ import multiprocessing
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scheduler.server import solver_worker
 from scheduler.server.lifecycle import JobLifecycle
 from scheduler.server.model import Job, JobState, PlanRecord
-from scheduler.server.planning import build_request
+from scheduler.server.planning import SolveRequest, build_request
 from scheduler.server.sessions import AgentSessions
 from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests, ReplanTrigger
@@ -40,6 +40,7 @@ class ReplanConfig:
     startup_grace_s: float = 5.0
     in_process: bool = False  # solve in a thread (tests, profiling)
     max_jobs: int = 2000
+    seed: int | None = None  # solve on one worker, deterministically (the simulator)
 
 
 class Replanner:
@@ -135,9 +136,20 @@ class Replanner:
     async def solve_once(
         self, trigger: str, cause: ReplanTrigger = ReplanTrigger.REQUESTED
     ) -> PlanRecord:
+        now = self.sessions.clock.now_s()
+        request = self.request(now)
+        t0 = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        out = await loop.run_in_executor(self.pool, solver_worker.solve, request)
+        record = self.adopt(request, out, now, time.perf_counter() - t0, trigger, cause)
+        await self.sessions.broadcast_plans()
+        return record
+
+    def request(self, now: float) -> SolveRequest:
+        """What to solve, from the state at `now` (on the event loop: it reads the store and
+        the sessions). The simulator builds its requests here too."""
         s = self.sessions
         clock, world, current = s.clock, s.world, s.plan
-        now = clock.now_s()
         bus = world.bus
         names = world.names
         lead_s = max(self.slot_s, (self.time_limit_s + 2.0) * clock.speed)
@@ -184,13 +196,21 @@ class Replanner:
             time_limit_s=self.time_limit_s,
             version=version,
         )
-        t0 = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        out = await loop.run_in_executor(self.pool, solver_worker.solve, request)
-        wall_s = time.perf_counter() - t0
+        return replace(request, seed=self.config.seed)
+
+    def adopt(
+        self,
+        request: SolveRequest,
+        out: solver_worker.SolveOutput,
+        now: float,
+        wall_s: float,
+        trigger: str,
+        cause: ReplanTrigger,
+    ) -> PlanRecord:
+        """Store a solved plan and move the jobs it considered; the caller sends it out."""
         res = out.result
         record = PlanRecord(
-            version=version,
+            version=request.version,
             created_s=now,
             horizon_start_s=res.plan.horizon_start_s,
             horizon_end_s=res.plan.horizon_end_s,
@@ -203,11 +223,10 @@ class Replanner:
             plan=out.effective_plan,
         )
         self.lifecycle.apply_plan(record, set(request.considered))
-        await s.broadcast_plans()
-        m = s.metrics
+        m = self.sessions.metrics
         m.solve_duration_seconds.labels(res.policy).observe(wall_s)
         m.plans_total.labels(cause.value, res.status).inc()
-        m.plan_version.set(version)
+        m.plan_version.set(request.version)
         m.plan_unplaced.set(len(res.plan.unplaced))
         for gauge, value in (
             (m.plan_objective, res.objective),
@@ -218,7 +237,7 @@ class Replanner:
         log.info(
             "plan v%d (%s): %s, %d items, %d unplaced, objective %.2f, gap %.3f, %.2f s "
             "(forecast %.2f s)",
-            version,
+            request.version,
             trigger,
             res.status,
             len(res.plan.items),
