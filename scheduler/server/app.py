@@ -39,6 +39,7 @@ from scheduler.server.agent_service import AgentService
 from scheduler.server.clock import SimClock, load_or_create
 from scheduler.server.cluster_service import ClusterService
 from scheduler.server.current_plan import CurrentPlan
+from scheduler.server.inquiries import Inquiries
 from scheduler.server.jobs_service import JobService
 from scheduler.server.lifecycle import JobLifecycle
 from scheduler.server.metrics import SchedulerMetrics
@@ -212,10 +213,11 @@ def build_server(config: ServerConfig) -> Server:
             ("grpc.keepalive_permit_without_calls", 1),
         ],
     )
-    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobService(lifecycle, world), server)
+    inquiries = Inquiries(sessions, replanner)
+    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobService(lifecycle, world, inquiries), server)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(sessions, lifecycle), server)
     cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
-        ClusterService(sessions, replanner), server
+        ClusterService(sessions, replanner, inquiries), server
     )
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -9,6 +9,7 @@ from orbitalsched.v1 import cluster_pb2, cluster_pb2_grpc
 
 from scheduler.server import validate
 from scheduler.server.convert import clock_to_pb, plan_to_pb, telemetry_to_pb, window
+from scheduler.server.inquiries import Inquiries
 from scheduler.server.replanner import Replanner
 from scheduler.server.sessions import PLACED, AgentSessions
 from scheduler.server.triggers import ReplanTrigger
@@ -18,9 +19,16 @@ MAX_FORECAST_S = 7 * 86400.0
 
 
 class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
-    def __init__(self, sessions: AgentSessions, replanner: Replanner) -> None:
+    def __init__(self, sessions: AgentSessions, replanner: Replanner, inquiries: Inquiries) -> None:
         self.sessions = sessions
         self.replanner = replanner
+        self.inquiries = inquiries
+        bus = sessions.world.bus
+        self.limits = validate.Limits(
+            n_satellites=len(sessions.world.names),
+            max_accelerators=bus.accelerators,
+            max_power_w=bus.full_load_w,
+        )
 
     def satellite_pb(self, name: str) -> cluster_pb2.Satellite:
         rt = self.sessions.sats[name]
@@ -129,3 +137,48 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "reason: at most 500 characters")
         await self.replanner.replan_now(request.reason or "replan requested")
         return cluster_pb2.ReplanResponse(plan=self._plan_pb())
+
+    async def WhatIf(
+        self, request: cluster_pb2.WhatIfRequest, context: grpc.aio.ServicerContext
+    ) -> cluster_pb2.WhatIfResponse:
+        try:
+            if len(request.stations_down) > 100 or len(request.satellites_lost) > 10_000:
+                raise validate.invalid("at most 100 stations_down and 10,000 satellites_lost")
+            outages = [
+                (
+                    o.station,
+                    validate._number(f"stations_down[{i}]", "start_s", o.start_s),
+                    validate._number(f"stations_down[{i}]", "end_s", o.end_s),
+                )
+                for i, o in enumerate(request.stations_down)
+            ]
+            now = self.sessions.clock.now_s()
+            specs = (
+                validate.job_specs_from_pb(list(request.submit), now, self.limits)
+                if request.submit
+                else []
+            )
+            limit = validate._number("request", "time_limit_s", request.time_limit_s, upper=3600.0)
+            hypothesis = self.inquiries.hypothesis(outages, list(request.satellites_lost), specs)
+            report, version = await self.inquiries.what_if(hypothesis, limit)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        return cluster_pb2.WhatIfResponse(
+            hypothesis=report.hypothesis,
+            changes=[
+                cluster_pb2.JobChange(
+                    job_id=c.job_id,
+                    kind=c.kind,
+                    before=c.before,
+                    after=c.after,
+                    code=c.code,
+                    reason=c.reason,
+                )
+                for c in report.changes
+            ],
+            value_before=report.value_before,
+            value_after=report.value_after,
+            solver_status=report.status,
+            solve_duration_s=report.solve_s,
+            based_on_plan_version=version,
+        )

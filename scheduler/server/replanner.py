@@ -146,8 +146,13 @@ class Replanner:
         return record
 
     def request(self, now: float) -> SolveRequest:
-        """What to solve, from the state at `now` (on the event loop: it reads the store and
-        the sessions). The simulator builds its requests here too."""
+        """The next plan's request from the state at `now`. The simulator builds its requests
+        here too (scheduler/sim/simulator.py)."""
+        version = self.store.next_plan_version()
+        return replace(self.snapshot(now, version, self.time_limit_s), seed=self.config.seed)
+
+    def snapshot(self, now: float, version: int, time_limit_s: float) -> SolveRequest:
+        """The state as the planner sees it, now (read on the event loop; changes nothing)."""
         s = self.sessions
         clock, world, current = s.clock, s.world, s.plan
         bus = world.bus
@@ -176,7 +181,6 @@ class Replanner:
             k: [i for i in v if i.satellite not in draining] for k, v in current.by_job.items()
         }
         previous = current.record.plan if current.record else None
-        version = self.store.next_plan_version()
         request = build_request(
             scenario=self.scenario,
             names=names,
@@ -193,10 +197,10 @@ class Replanner:
             lead_s=lead_s,
             previous=previous,
             policy=self.policy,
-            time_limit_s=self.time_limit_s,
+            time_limit_s=time_limit_s,
             version=version,
         )
-        return replace(request, seed=self.config.seed)
+        return request
 
     def adopt(
         self,

@@ -19,9 +19,12 @@ from functools import lru_cache
 from typing import Any
 
 from scheduler.forecast.isl import in_plane_neighbours
+from scheduler.planner.domain import Job as PlannerJob
 from scheduler.planner.domain import Plan, PlanResult, Problem
+from scheduler.planner.explain import Explanation, explain
 from scheduler.planner.problem_builder import ForecastBook, forecast_book, problem_at
 from scheduler.planner.solve import plan
+from scheduler.planner.whatif import Hypothesis, WhatIfReport, apply_hypothesis, compare
 from scheduler.scenario import Scenario, load_scenario
 from scheduler.server.planning import SolveRequest, merge_committed
 
@@ -119,3 +122,32 @@ def warm_up(scenario: str | None) -> bool:
     _scenario(scenario)
     Plan(0, 0.0, 0.0, 0.0)
     return True
+
+
+def what_if(request: SolveRequest, hypothesis: Hypothesis, current: Plan) -> WhatIfReport:
+    """Solve the request's state under the hypothesis with the same planner and compare the
+    effective plan with `current`. Touches nothing but the worker's forecast cache."""
+    t0 = time.perf_counter()
+    problem = apply_hypothesis(build_problem(request), hypothesis)
+    result = plan(
+        problem,
+        policy=request.policy,
+        time_limit_s=request.time_limit_s,
+        previous=request.previous,
+        version=request.version,
+    )
+    lost = set(hypothesis.satellites_lost)
+    committed = [i for i in request.committed_items if i.satellite not in lost]
+    effective = merge_committed(result.plan, committed)
+    return compare(problem, current, effective, hypothesis, result.status, time.perf_counter() - t0)
+
+
+def explain_job(
+    request: SolveRequest, job: PlannerJob, current: Plan, cordoned: frozenset[str]
+) -> Explanation:
+    """The explanation of a job against the current plan. A job the request does not plan
+    (committed work, or beyond the jobs one solve considers) is added to the problem."""
+    problem = build_problem(request)
+    if job.job_id not in {j.job_id for j in problem.jobs}:
+        problem = replace(problem, jobs=(*problem.jobs, job))
+    return explain(problem, current, job.job_id, cordoned)
