@@ -148,6 +148,12 @@ class Server:
             self.lifecycle.lose_satellite(sat, reason)
         if tick % 4 == 0:
             self.metrics.job_counts(self.store.count_by_state())
+            predicted = self.replanner.predicted
+            now = self.clock.now_s()
+            for name in self.world.names:
+                lost = self.sessions.flags[name].lost
+                at = predicted.at(name, now) if predicted is not None and not lost else None
+                self.metrics.predicted(name, at)
 
     async def housekeeping(self) -> None:
         tick = 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import grpc
 from orbitalsched.v1 import cluster_pb2, cluster_pb2_grpc
 
+from scheduler.forecast.budget import BudgetSeries, budget_series, load_from_intervals
+from scheduler.planner.problem_builder import forecast_book
 from scheduler.server import validate
 from scheduler.server.convert import clock_to_pb, plan_to_pb, telemetry_to_pb, window
 from scheduler.server.inquiries import Inquiries
@@ -16,6 +19,8 @@ from scheduler.server.triggers import ReplanTrigger
 from scheduler.server.validate import RequestError
 
 MAX_FORECAST_S = 7 * 86400.0
+# The budget series of GetForecast covers at most this much of the window.
+MAX_BUDGET_S = 86400.0
 
 
 class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
@@ -74,12 +79,56 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             await context.abort(exc.code, exc.message)
         start = start or self.sessions.clock.now_s()
         end = start + (duration or self.replanner.horizon_s)
+        series = self._budget(sat, start, end)
+        bus = self.sessions.world.bus
         return cluster_pb2.GetForecastResponse(
             satellite_id=sat,
             start_s=start,
             end_s=end,
             eclipses=[window(a, b) for a, b in self.sessions.world.eclipses(sat, start, end)],
             contacts=[window(a, b) for a, b in self.sessions.world.contacts(sat, start, end)],
+            budget=[
+                cluster_pb2.BudgetSlot(
+                    start_s=series.start_s + k * series.step_s,
+                    sunlit_fraction=float(series.sunlit_fraction[k]),
+                    generation_w=float(series.generation_w[k]),
+                    load_w=float(series.load_w[k]),
+                    soc_wh=float(series.soc_wh[k]),
+                    temperature_c=float(series.temperature_c[k]),
+                    thermal_headroom_w=float(series.headroom_w[k]),
+                )
+                for k in range(len(series))
+            ],
+            budget_step_s=series.step_s,
+            headroom_interval_s=series.headroom_interval_s,
+            battery_capacity_wh=bus.battery_capacity_wh,
+            battery_floor_wh=bus.battery_floor_wh,
+            max_temperature_c=bus.max_temperature_c,
+        )
+
+    def _budget(self, sat: str, start_s: float, end_s: float) -> BudgetSeries:
+        """The satellite's power and thermal budget under its current plan, from its last
+        telemetry (or the bus' initial state), on the planner's slot grid, at most a day."""
+        world = self.sessions.world
+        slot_s = self.replanner.slot_s
+        first = math.floor(start_s / slot_s) * slot_s
+        n = max(1, min(math.ceil((end_s - first) / slot_s), int(MAX_BUDGET_S / slot_s)))
+        c = world.constellation
+        book = forecast_book(c.subset([c.index(sat)]), (), world.bus, first, n * slot_s, slot_s)
+        record = self.sessions.plan.record
+        items = [
+            (i.start_s, i.end_s, i.power_w)
+            for i in (record.plan.items if record else ())
+            if i.satellite == sat
+        ]
+        bus = world.bus
+        load = load_from_intervals(first, slot_s, book.n_slots, items, bus.baseline_power_w)
+        tel = self.sessions.sats[sat].telemetry
+        soc0, temp0 = bus.initial_soc_wh, bus.initial_temperature_c
+        if tel is not None and tel.battery_capacity_wh > 0:
+            soc0, temp0 = tel.battery_soc_wh, tel.temperature_c
+        return budget_series(
+            first, slot_s, book.sunlit[0], book.gen_w[0], book.env_w[0], load, soc0, temp0, bus
         )
 
     def _plan_pb(self) -> cluster_pb2.PlanSummary:

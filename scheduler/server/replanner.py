@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -70,6 +71,8 @@ class Replanner:
         self.pool: Executor = self._new_pool()
         self._completed = 0
         self._done = asyncio.Condition()
+        # The budget the plan in force predicts (metrics: predicted against reported).
+        self.predicted: solver_worker.BudgetPrediction | None = None
 
     def _new_pool(self) -> Executor:
         if self.in_process:
@@ -78,6 +81,7 @@ class Replanner:
             1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=solver_worker.die_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def window(self, jobs: list[Job]) -> list[Job]:
@@ -227,6 +231,7 @@ class Replanner:
             plan=out.effective_plan,
         )
         self.lifecycle.apply_plan(record, set(request.considered))
+        self.predicted = out.predicted
         m = self.sessions.metrics
         m.solve_duration_seconds.labels(res.policy).observe(wall_s)
         m.plans_total.labels(cause.value, res.status).inc()

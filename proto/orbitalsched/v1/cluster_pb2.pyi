@@ -59,7 +59,7 @@ class GetForecastRequest(_message.Message):
     def __init__(self, satellite_id: _Optional[str] = ..., start_s: _Optional[float] = ..., duration_s: _Optional[float] = ...) -> None: ...
 
 class GetForecastResponse(_message.Message):
-    __slots__ = ("satellite_id", "eclipses", "contacts", "start_s", "end_s", "budget", "budget_step_s", "headroom_interval_s")
+    __slots__ = ("satellite_id", "eclipses", "contacts", "start_s", "end_s", "budget", "budget_step_s", "headroom_interval_s", "battery_capacity_wh", "battery_floor_wh", "max_temperature_c")
     SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
     ECLIPSES_FIELD_NUMBER: _ClassVar[int]
     CONTACTS_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,9 @@ class GetForecastResponse(_message.Message):
     BUDGET_FIELD_NUMBER: _ClassVar[int]
     BUDGET_STEP_S_FIELD_NUMBER: _ClassVar[int]
     HEADROOM_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    BATTERY_CAPACITY_WH_FIELD_NUMBER: _ClassVar[int]
+    BATTERY_FLOOR_WH_FIELD_NUMBER: _ClassVar[int]
+    MAX_TEMPERATURE_C_FIELD_NUMBER: _ClassVar[int]
     satellite_id: str
     eclipses: _containers.RepeatedCompositeFieldContainer[_agent_pb2.Window]
     contacts: _containers.RepeatedCompositeFieldContainer[_agent_pb2.Window]
@@ -76,7 +79,10 @@ class GetForecastResponse(_message.Message):
     budget: _containers.RepeatedCompositeFieldContainer[BudgetSlot]
     budget_step_s: float
     headroom_interval_s: float
-    def __init__(self, satellite_id: _Optional[str] = ..., eclipses: _Optional[_Iterable[_Union[_agent_pb2.Window, _Mapping]]] = ..., contacts: _Optional[_Iterable[_Union[_agent_pb2.Window, _Mapping]]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., budget: _Optional[_Iterable[_Union[BudgetSlot, _Mapping]]] = ..., budget_step_s: _Optional[float] = ..., headroom_interval_s: _Optional[float] = ...) -> None: ...
+    battery_capacity_wh: float
+    battery_floor_wh: float
+    max_temperature_c: float
+    def __init__(self, satellite_id: _Optional[str] = ..., eclipses: _Optional[_Iterable[_Union[_agent_pb2.Window, _Mapping]]] = ..., contacts: _Optional[_Iterable[_Union[_agent_pb2.Window, _Mapping]]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., budget: _Optional[_Iterable[_Union[BudgetSlot, _Mapping]]] = ..., budget_step_s: _Optional[float] = ..., headroom_interval_s: _Optional[float] = ..., battery_capacity_wh: _Optional[float] = ..., battery_floor_wh: _Optional[float] = ..., max_temperature_c: _Optional[float] = ...) -> None: ...
 
 class BudgetSlot(_message.Message):
     __slots__ = ("start_s", "sunlit_fraction", "generation_w", "load_w", "soc_wh", "temperature_c", "thermal_headroom_w")
