@@ -8,7 +8,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from scheduler.planner import feasibility as fz
 from scheduler.planner.domain import (
@@ -19,13 +19,14 @@ from scheduler.planner.domain import (
     Unplaced,
 )
 from scheduler.planner.ledger import Misfit, SatContext, SatLedger, dominant_misfit
+from scheduler.planner.timely import Timely, spread_positions, timely_starts_many
 
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """Inference job `job` (index into problem.jobs) on satellite `sat` from slot `start`."""
+class Candidate(NamedTuple):
+    """Inference job `job` (index into problem.jobs) on satellite `sat` from slot `start`
+    (a named tuple: hundreds of thousands are made per solve at constellation scale)."""
 
     job: int
     sat: int
@@ -74,11 +75,7 @@ class PruneOptions:
 
 def _spread(items: list[_T], limit: int) -> list[_T]:
     """At most `limit` starts, evenly spread from the earliest to the latest."""
-    if len(items) <= limit:
-        return items
-    step = (len(items) - 1) / max(limit - 1, 1)
-    picked = sorted({round(i * step) for i in range(limit)})
-    return [items[i] for i in picked]
+    return [items[i] for i in spread_positions(len(items), limit)]
 
 
 class _Usable:
@@ -224,10 +221,12 @@ def inference_candidates(
     sat_pool: Sequence[int],
     opts: PruneOptions,
     usable_by_acc: _Usable | None = None,
+    timely: Mapping[int, Timely] | None = None,
 ) -> tuple[list[Candidate], Unplaced | None]:
     """Candidates of one inference job, or the reason it has none: the job-level checks,
     then per route group the uplink, horizon and delivery checks (shared by the group's
-    satellites), then per satellite the fit alone."""
+    satellites; `timely` gives them precomputed per group), then per satellite the fit
+    alone."""
     job = problem.jobs[j]
     assert isinstance(job, InferenceJob)
     usable_by_acc = usable_by_acc or _Usable(ctxs, sat_pool)
@@ -239,7 +238,7 @@ def inference_candidates(
     why: Counter[Misfit] = Counter()
     slot_s = problem.slot_s
     d = fz.duration_slots(job.duration_s, slot_s)
-    by_group: dict[int, list[tuple[int, float, float, fz.RoutedContact]]] = {}
+    by_group: dict[int, Timely] = dict(timely or {})
     for s in _pick_sats(usable_by_acc(job.accelerators), j, opts.max_sats_per_job):
         ctx = ctxs[s]
         power = job.draw_w(ctx.bus)
@@ -491,14 +490,18 @@ def enumerate_candidates(
     indices = range(len(problem.jobs)) if job_indices is None else job_indices
     usable = _Usable(ctxs, pool)
     tindex = _training_index(problem, ctxs, pool)
+    batch = _batch_timely(problem, indices, groups, contacts, usable, running, opts)
     for j in indices:
         job = problem.jobs[j]
         if isinstance(job, InferenceJob):
             if job.job_id in running:
                 continue
-            cands, rejected = inference_candidates(
-                problem, j, ctxs, groups, contacts, pool, opts, usable
-            )
+            cands = _batch_candidates(problem, j, ctxs, groups, batch[j]) if j in batch else []
+            rejected = None
+            if not cands:  # small problems, or none timely: the scalar chain names the reason
+                cands, rejected = inference_candidates(
+                    problem, j, ctxs, groups, contacts, pool, opts, usable
+                )
             if cands:
                 result.inference[j] = cands
         else:
@@ -508,3 +511,78 @@ def enumerate_candidates(
         if rejected is not None:
             result.rejected[j] = rejected
     return result
+
+
+def _batch_timely(
+    problem: Problem,
+    indices: Sequence[int],
+    groups: Sequence[int],
+    contacts: Mapping[int, fz.ContactIndex],
+    usable: _Usable,
+    running: set[str],
+    opts: PruneOptions,
+) -> dict[int, tuple[list[int], dict[int, Timely]]]:
+    """Per inference job: its satellites and its timely starts per route group, computed a
+    group at a time with numpy (timely.py). Empty where candidates are checked alone
+    (small problems): those go through the scalar chain."""
+    if opts.alone_fit:
+        return {}
+    by_group: dict[int, list[int]] = {}
+    picks: dict[int, list[int]] = {}
+    for j in indices:
+        job = problem.jobs[j]
+        if not isinstance(job, InferenceJob) or job.job_id in running:
+            continue
+        if check_accelerators(job, usable) or check_available(job, usable):
+            continue
+        sats = picks[j] = _pick_sats(usable(job.accelerators), j, opts.max_sats_per_job)
+        for g in {groups[s] for s in sats}:
+            by_group.setdefault(g, []).append(j)
+    timely: dict[int, dict[int, Timely]] = {j: {} for j in picks}
+    for g, jobs in by_group.items():
+        got = timely_starts_many(
+            problem, jobs, contacts.get(g, _EMPTY), opts.start_stride_slots, opts.max_starts_per_sat
+        )
+        for j in jobs:
+            timely[j][g] = got.get(j, [])
+    return {j: (sats, timely[j]) for j, sats in picks.items()}
+
+
+def _batch_candidates(
+    problem: Problem,
+    j: int,
+    ctxs: Sequence[SatContext],
+    groups: Sequence[int],
+    picked: tuple[list[int], dict[int, Timely]],
+) -> list[Candidate]:
+    """The candidates inference_candidates makes (without the fit alone) from precomputed
+    timely starts."""
+    job = problem.jobs[j]
+    assert isinstance(job, InferenceJob)
+    sats, timely = picked
+    now, slot = problem.now_s, problem.slot_s
+    d = fz.duration_slots(job.duration_s, slot)
+    acc = job.accelerators
+    rows: dict[int, list[tuple[int, float, float, float, fz.ContactKey, str]]] = {}
+    out: list[Candidate] = []
+    for s in sats:
+        g = groups[s]
+        if g not in rows:
+            rows[g] = [
+                (
+                    k,
+                    value,
+                    late_s,
+                    max(rc.window.start_s, now + (k + d) * slot)
+                    + fz.transfer_s(job.output_mb, rc.window.downlink_mbps),
+                    rc.key,
+                    rc.window.station,
+                )
+                for k, value, late_s, rc in timely[g]
+            ]
+        power = job.draw_w(ctxs[s].bus)
+        out.extend(
+            Candidate(j, s, k, d, acc, power, v, late, done, key, station)
+            for k, v, late, done, key, station in rows[g]
+        )
+    return out

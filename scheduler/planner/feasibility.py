@@ -141,18 +141,16 @@ class Segment:
 def battery_segments(gen_w: FloatArray, min_load_w: float, max_load_w: float) -> list[Segment]:
     """Split the horizon so that the state of charge is monotone inside each segment; the
     floor and the capacity then need checking only at segment ends."""
-    kinds = [CHARGING if g >= max_load_w else DRAINING if g <= min_load_w else MIXED for g in gen_w]
-    segments: list[Segment] = []
-    k = 0
-    n = len(kinds)
-    while k < n:
-        stop = k + 1
-        if kinds[k] != MIXED:
-            while stop < n and kinds[stop] == kinds[k]:
-                stop += 1
-        segments.append(Segment(k, stop, kinds[k]))
-        k = stop
-    return segments
+    g = np.asarray(gen_w, dtype=np.float64)
+    code = np.where(g >= max_load_w, 0, np.where(g <= min_load_w, 1, 2))  # charging, draining
+    names = (CHARGING, DRAINING, MIXED)
+    # A segment starts where the kind changes, and at every mixed slot (one slot each).
+    cut = np.ones(len(code), dtype=bool)
+    cut[1:] = (code[1:] != code[:-1]) | (code[1:] == 2)
+    firsts = np.flatnonzero(cut).tolist()
+    stops = [*firsts[1:], len(code)]
+    kinds = code[firsts].tolist()
+    return [Segment(a, b, names[c]) for a, b, c in zip(firsts, stops, kinds, strict=True)]
 
 
 def segment_overlap_slots(segments: Sequence[Segment], k: int, d: int) -> NDArray[np.int64]:
