@@ -11,6 +11,7 @@ answer wherever it is solved (in deterministic mode, bit for bit).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -54,7 +55,8 @@ def configure(params: Any, time_limit_s: float, num_workers: int, seed: int, det
     if det:
         params.num_workers = 1
         params.max_deterministic_time = max(time_limit_s, 0.05)
-        params.max_time_in_seconds = max(10 * time_limit_s, 1.0)
+        # Only a safety net: a wall-clock stop would make the answer depend on the load.
+        params.max_time_in_seconds = max(100 * time_limit_s, 30.0)
     else:
         params.num_workers = max(1, num_workers)
         params.max_time_in_seconds = max(time_limit_s, 0.05)
@@ -72,7 +74,8 @@ def run_task(task: SolveTask) -> SolveReply:
     from ortools.sat.python import cp_model
 
     model = cp_model.CpModel()
-    model.proto.parse_text_format(task.model)
+    if not model.proto.parse_text_format(task.model):
+        raise ValueError("solve task: the model is not a CpModelProto in text format")
     solver = cp_model.CpSolver()
     configure(solver.parameters, task.time_limit_s, task.num_workers, task.seed, task.deterministic)
     t0 = time.perf_counter()
@@ -109,6 +112,10 @@ def model_text(model: Any) -> str:
             raise RuntimeError("OR-Tools could not export the model")
         with open(path, encoding="utf-8") as f:
             return f.read()
+
+
+def _import_solver() -> None:
+    from ortools.sat.python import cp_model  # noqa: F401
 
 
 class Backend(Protocol):
@@ -161,6 +168,20 @@ class LocalBackend:
             with self._lock:
                 self._fallback = ThreadBackend(self.workers)
                 return self._fallback.submit(task)
+
+    def warm(self) -> None:
+        """Start the worker processes now (each imports OR-Tools, about a second), so that
+        the first solves do not wait for them."""
+        with self._lock:
+            if self._fallback is not None:
+                return
+            if self._pool is None:
+                ctx = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            pool = self._pool
+        with contextlib.suppress(BrokenProcessPool, RuntimeError):
+            for _ in range(self.workers):
+                pool.submit(_import_solver)
 
     def shutdown(self) -> None:
         with self._lock:

@@ -97,10 +97,14 @@ class _Usable:
 
 
 def _pick_sats(pool: Sequence[_T], j: int, limit: int) -> list[_T]:
-    if len(pool) <= limit:
+    """`limit` satellites of the pool for job j: evenly spaced over the pool from an offset
+    rotated by job, so that a job's candidates lie in different orbital planes (pools are
+    in plane order) and the decomposition can move it between them."""
+    n = len(pool)
+    if n <= limit:
         return list(pool)
-    offset = (j * 7919) % len(pool)
-    return [pool[(offset + i) % len(pool)] for i in range(limit)]
+    offset = (j * 7919) % n
+    return [pool[(offset + (i * n) // limit) % n] for i in range(limit)]
 
 
 # Each check of the chain below returns the reason the job cannot go on (a Misfit) or None,
