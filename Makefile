@@ -35,6 +35,7 @@ check: lint test ## lint, then the tests (which include the generated-code drift
 
 bench: $(STAMP) ## run the benchmarks (minutes; not part of the tests)
 	$(BIN)/python bench/forecast.py
+	$(BIN)/python bench/real_catalogues.py
 	$(BIN)/python bench/control_plane.py
 	$(BIN)/python bench/planner.py
 

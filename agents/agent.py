@@ -1,6 +1,7 @@
 """orbit-agent: the agent of one satellite.
 
     orbit-agent --satellite ID --scheduler HOST:PORT [--metrics-port P]
+                [--tls-ca FILE --tls-cert FILE --tls-key FILE]   (or ORBIT_TLS_CA/CERT/KEY)
 
 Connects to the scheduler (one bidirectional stream), says hello, streams telemetry from its
 simulated bus, and executes its time-tagged plan on its own, also while the link is down,
@@ -30,7 +31,9 @@ from orbitalsched.v1 import agent_pb2, agent_pb2_grpc
 from prometheus_client import start_http_server
 
 from agents.metrics import AgentMetrics
-from agents.runtime import Clock, Runtime
+from agents.runtime import Runtime
+from scheduler.forecast.timeconv import SimClock
+from scheduler.security.tls import TlsConfigError, add_client_tls_arguments, client_tls_of
 
 log = logging.getLogger("orbit-agent")
 MAX_BUFFERED_REPORTS = 10_000
@@ -41,16 +44,31 @@ BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
 TICK_WALL_S = 0.1
 K = agent_pb2.JobReportKind
+# Refusals no retry can fix: an unknown satellite, a bad Hello, a certificate for another
+# satellite or none the scheduler accepts. The agent stops with exit status 2.
+PERMANENT = (
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+)
 
 
 class Agent:
-    def __init__(self, satellite: str, target: str, metrics: AgentMetrics) -> None:
+    def __init__(
+        self,
+        satellite: str,
+        target: str,
+        metrics: AgentMetrics,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.satellite = satellite
         self.target = target
+        self.credentials = credentials  # None: plaintext
         self.metrics = metrics
         self.boot_id = uuid.uuid4().hex[:12]
         self.runtime: Runtime | None = None
-        self.clock: Clock | None = None
+        self.clock: SimClock | None = None
         self.plan_version = 0
         self.seq = 0
         self.buffer: deque[agent_pb2.JobReport] = deque()
@@ -127,8 +145,8 @@ class Agent:
                     exc.code().name,
                     exc.details(),
                 )
-                if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                    # Permanent: a satellite the scheduler does not know. Stop, exit 2.
+                if exc.code() in PERMANENT:
+                    # Permanent (see PERMANENT). Stop, exit 2.
                     log.error(
                         "%s: the scheduler refuses this agent: %s", self.satellite, exc.details()
                     )
@@ -147,7 +165,12 @@ class Agent:
 
     async def session(self) -> float | None:
         """One stream; returns wall seconds to wait before reconnecting (None: backoff)."""
-        async with grpc.aio.insecure_channel(self.target) as channel:
+        channel = (
+            grpc.aio.insecure_channel(self.target)
+            if self.credentials is None
+            else grpc.aio.secure_channel(self.target, self.credentials)
+        )
+        async with channel:
             stub = agent_pb2_grpc.AgentServiceStub(channel)
             call = stub.Connect()
             await call.write(agent_pb2.AgentMessage(hello=self.hello()))
@@ -209,16 +232,14 @@ class Agent:
         )
 
     def welcome(self, w: agent_pb2.Welcome) -> None:
-        self.clock = Clock(w.clock.sim_epoch_s, w.clock.wall_epoch_s, w.clock.speed)
+        self.clock = SimClock(w.clock.sim_epoch_s, w.clock.wall_epoch_s, w.clock.speed)
         self.telemetry_interval_s = w.config.telemetry_interval_s or self.clock.speed
         if self.runtime is None:
             self.runtime = Runtime.from_config(w.config, self.clock.now_s())
 
     def link_down_wait(self, down: agent_pb2.LinkDown) -> float:
         c = down.clock
-        self.clock = Clock(c.sim_epoch_s, c.wall_epoch_s, c.speed)
-        if self.runtime is not None:
-            self.runtime.set_link(False)
+        self.clock = SimClock(c.sim_epoch_s, c.wall_epoch_s, c.speed)
         # Come back just after AOS (a second of simulated time).
         return max(0.0, (down.next_contact_start_s + 1.0 - self.clock.now_s()) / c.speed)
 
@@ -262,12 +283,12 @@ def _drain(queue: asyncio.Queue[agent_pb2.AgentMessage]) -> list[agent_pb2.Agent
     return out
 
 
-async def run(args: argparse.Namespace) -> str:
+async def run(args: argparse.Namespace, credentials: grpc.ChannelCredentials | None = None) -> str:
     """Run until stopped; returns why the scheduler refused this agent ("" if it did not)."""
     metrics = AgentMetrics(args.satellite)
     if args.metrics_port is not None:
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
-    agent = Agent(args.satellite, args.scheduler, metrics)
+    agent = Agent(args.satellite, args.scheduler, metrics, credentials)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, agent.stopping.set)
@@ -288,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--metrics-port", type=int, default=None)
     p.add_argument("--metrics-host", default="127.0.0.1")
     p.add_argument("--log-level", default="INFO")
+    add_client_tls_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -295,7 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     try:
-        refused = asyncio.run(run(args))
+        tls = client_tls_of(args)
+        credentials = None if tls is None else tls.credentials()
+    except TlsConfigError as exc:
+        sys.stderr.write(f"orbit-agent: error: {exc}\n")
+        return 2
+    try:
+        refused = asyncio.run(run(args, credentials))
     except KeyboardInterrupt:
         return 130
     if refused:

@@ -81,7 +81,7 @@ class SimulatedBus:
         self.env_w = environment_heat_w(self.sunlit, altitude_km, bus) * np.clip(
             heat_factor, 0.8, 1.2
         )
-        self.soc_wh = bus.battery_capacity_wh * 0.8 if soc_wh is None else soc_wh
+        self.soc_wh = bus.initial_soc_wh if soc_wh is None else soc_wh
         self.temperature_c = bus.initial_temperature_c if temperature_c is None else temperature_c
         self.min_soc_wh = self.soc_wh
         self.max_temperature_c = self.temperature_c

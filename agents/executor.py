@@ -11,24 +11,35 @@ Clock-driven API (the caller owns the clock and calls in time order):
 
 `advance` (1) starts the entries whose start time has come, (2) predicts the bus over the
 step with that load and, if the battery would cross its floor or the node its temperature
-limit, sheds work (training first, then the inference with the latest deadline) whatever
-the plan says and reports it, (3) steps the bus, (4) books progress: inference compute done
--> output queued for downlink -> `succeeded` when the output is down (during a contact
-window); training -> `checkpointed` at each checkpoint time (the checkpoint costs
-checkpoint_cost_s of progress), `stopped` at the end of its block. A stop between
-checkpoints loses the progress since the last checkpoint.
+limit, sheds work (training first, then the inference with the latest deadline, none being
+latest) whatever the plan says and reports it, (3) steps the bus, (4) books progress:
+inference compute done -> output queued for downlink -> `succeeded` when the output is down
+(during a contact window, earliest deadline first, outputs without one last); training ->
+`checkpointed` at each checkpoint time (the checkpoint costs checkpoint_cost_s of progress),
+`stopped` at the end of its block. A stop between checkpoints loses the progress since the
+last checkpoint.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 from agents.bus import SimulatedBus
 
 EventKind = Literal["started", "progress", "checkpointed", "stopped", "succeeded", "failed"]
 _EPS = 1e-6
+
+
+class StopCause(StrEnum):
+    """Why a `stopped` event stopped the job (the contract's StopCause)."""
+
+    WINDOW_ENDED = "window_ended"  # its planned window or block is over
+    SELF_PROTECTION = "self_protection"  # shed for the battery floor or temperature limit
+    CANCELLED = "cancelled"  # the scheduler cancelled it here
 
 
 @dataclass(frozen=True)
@@ -46,8 +57,23 @@ class ExecItem:
     checkpoint_times_s: tuple[float, ...] = ()
     checkpoint_cost_s: float = 0.0
     output_mb: float = 0.0
-    deadline_s: float = 0.0
+    deadline_s: float | None = None  # None: no deadline (its output goes down last)
     assignment_version: int = 0
+
+    @property
+    def due_s(self) -> float:
+        """The deadline for ordering: no deadline is latest."""
+        return math.inf if self.deadline_s is None else self.deadline_s
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What one job has done here so far (for reports and reconciliation)."""
+
+    item: ExecItem
+    done_acc_s: float
+    checkpoint_acc_s: float
+    computing: bool
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,7 @@ class JobEvent:
     checkpoint_acc_s: float = 0.0
     reason: str = ""
     assignment_version: int = 0
+    stop_cause: StopCause | None = None  # `stopped` events
 
 
 @dataclass
@@ -85,7 +112,7 @@ class Executor:
     self_protection_events: int = 0
     _pending: list[ExecItem] = field(default_factory=list)
     _running: dict[str, _Run] = field(default_factory=dict)
-    _contacts: list[tuple[float, float]] = field(default_factory=list)
+    _contacts: list[tuple[float, float, float]] = field(default_factory=list)
     _draining: bool = False
 
     # --- commands -------------------------------------------------------------------------
@@ -93,7 +120,7 @@ class Executor:
         self,
         items: Sequence[ExecItem],
         version: int,
-        contacts: Sequence[tuple[float, float]] | None = None,
+        contacts: Sequence[tuple[float, ...]] | None = None,
     ) -> bool:
         """Replace the entries not yet started; what runs keeps running (its end can be
         moved by an entry of the same job that starts when it ends). Plans with a version not
@@ -109,14 +136,19 @@ class Executor:
         )
         return True
 
-    def set_contacts(self, contacts: Sequence[tuple[float, float]]) -> None:
-        """Windows [start_s, end_s) in which outputs can be downlinked."""
-        self._contacts = sorted(contacts)
+    def set_contacts(self, contacts: Sequence[tuple[float, ...]]) -> None:
+        """Windows (start_s, end_s[, downlink_mbps]) in which outputs can be downlinked, each
+        at its station's rate (this executor's downlink_mbps when none is given). The
+        windows are the ones the station has an antenna for (forecast/antennas.py)."""
+        self._contacts = sorted(
+            (float(c[0]), float(c[1]), float(c[2]) if len(c) > 2 else self.downlink_mbps)
+            for c in contacts
+        )
 
     def cancel(self, job_id: str, now_s: float, reason: str) -> list[JobEvent]:
         self._pending = [i for i in self._pending if i.job_id != job_id]
         run = self._running.pop(job_id, None)
-        return [self._event(now_s, run, "stopped", reason)] if run else []
+        return [self._event(now_s, run, "stopped", reason, StopCause.CANCELLED)] if run else []
 
     def drain(self, reason: str) -> None:
         """Start nothing new; what runs finishes its window."""
@@ -124,6 +156,13 @@ class Executor:
         self._pending = []
 
     # --- state ----------------------------------------------------------------------------
+    def runs(self) -> list[RunState]:
+        """Every job held here: computing, or computed with its output waiting to go down."""
+        return [
+            RunState(r.item, r.done_acc_s, r.checkpoint_acc_s, r.computing)
+            for r in self._running.values()
+        ]
+
     def running_items(self) -> list[ExecItem]:
         return [r.item for r in self._running.values() if r.computing]
 
@@ -136,10 +175,11 @@ class Executor:
         )
 
     def in_contact(self, now_s: float) -> bool:
-        return any(a <= now_s < b for a, b in self._contacts)
+        return self.downlink_rate_mbps(now_s) > 0.0
 
-    def outputs_waiting_mb(self) -> float:
-        return sum(r.output_left_mb for r in self._running.values() if not r.computing)
+    def downlink_rate_mbps(self, now_s: float) -> float:
+        """The rate of the best window open at now_s, 0 outside every window."""
+        return max((r for a, b, r in self._contacts if a <= now_s < b), default=0.0)
 
     # --- the clock --------------------------------------------------------------------------
     def advance(self, now_s: float, dt_s: float) -> list[JobEvent]:
@@ -198,10 +238,18 @@ class Executor:
             self.self_protection_events += 1
             victim = min(
                 computing,
-                key=lambda r: (r.item.kind != "training", -r.item.deadline_s, r.item.job_id),
+                key=lambda r: (r.item.kind != "training", -r.item.due_s, r.item.job_id),
             )
             del self._running[victim.item.job_id]
-            events.append(self._event(now_s, victim, "stopped", f"self-protection: {reason}"))
+            events.append(
+                self._event(
+                    now_s,
+                    victim,
+                    "stopped",
+                    f"self-protection: {reason}",
+                    StopCause.SELF_PROTECTION,
+                )
+            )
 
     def _progress(self, now_s: float, dt_s: float, events: list[JobEvent]) -> None:
         end_s = now_s + dt_s
@@ -217,7 +265,9 @@ class Executor:
                     events.append(self._event(end_s, run, "progress", "compute done"))
                 elif end_s >= item.end_s - _EPS:
                     del self._running[job_id]
-                    events.append(self._event(end_s, run, "stopped", "window ended"))
+                    events.append(
+                        self._event(end_s, run, "stopped", "window ended", StopCause.WINDOW_ENDED)
+                    )
                 continue
             cps = item.checkpoint_times_s
             run.done_acc_s += item.accelerators * dt_s
@@ -229,15 +279,18 @@ class Executor:
             if end_s >= item.end_s - _EPS:
                 del self._running[job_id]
                 run.done_acc_s = run.checkpoint_acc_s
-                events.append(self._event(end_s, run, "stopped", "block ended"))
+                events.append(
+                    self._event(end_s, run, "stopped", "block ended", StopCause.WINDOW_ENDED)
+                )
 
     def _downlink(self, now_s: float, dt_s: float, events: list[JobEvent]) -> None:
-        if not self.in_contact(now_s):
+        rate_mbps = self.downlink_rate_mbps(now_s)
+        if rate_mbps <= 0.0:
             return
-        budget_mb = self.downlink_mbps * dt_s / 8.0
+        budget_mb = rate_mbps * dt_s / 8.0
         waiting = sorted(
             (r for r in self._running.values() if not r.computing),
-            key=lambda r: (r.item.deadline_s, r.item.job_id),
+            key=lambda r: (r.item.due_s, r.item.job_id),
         )
         for run in waiting:
             sent = min(run.output_left_mb, budget_mb)
@@ -249,7 +302,14 @@ class Executor:
             if budget_mb <= _EPS:
                 break
 
-    def _event(self, t: float, run: _Run, kind: EventKind, reason: str = "") -> JobEvent:
+    def _event(
+        self,
+        t: float,
+        run: _Run,
+        kind: EventKind,
+        reason: str = "",
+        stop_cause: StopCause | None = None,
+    ) -> JobEvent:
         return JobEvent(
             t,
             self.satellite,
@@ -259,4 +319,5 @@ class Executor:
             run.checkpoint_acc_s,
             reason,
             run.item.assignment_version,
+            stop_cause,
         )

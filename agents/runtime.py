@@ -10,14 +10,13 @@ scaled by the gang size on the way in and out.
 
 from __future__ import annotations
 
-import time
 import zlib
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 from orbitalsched.v1 import agent_pb2, jobs_pb2
 
 from agents.bus import SimulatedBus
-from agents.executor import ExecItem, Executor, JobEvent
+from agents.executor import ExecItem, Executor, JobEvent, StopCause
 from scheduler.forecast import BusParams, parse_tle
 
 # The truth model is propagated this far ahead (simulated seconds), on a 60 s grid, and
@@ -35,18 +34,11 @@ KIND = {
     "succeeded": agent_pb2.JOB_REPORT_KIND_SUCCEEDED,
     "failed": agent_pb2.JOB_REPORT_KIND_FAILED,
 }
-
-
-@dataclass(frozen=True)
-class Clock:
-    """sim_time_s = sim_epoch_s + speed * (wall_time_s - wall_epoch_s), from the scheduler."""
-
-    sim_epoch_s: float
-    wall_epoch_s: float
-    speed: float
-
-    def now_s(self) -> float:
-        return self.sim_epoch_s + self.speed * (time.time() - self.wall_epoch_s)
+STOP_CAUSE = {
+    StopCause.WINDOW_ENDED: agent_pb2.STOP_CAUSE_WINDOW_ENDED,
+    StopCause.SELF_PROTECTION: agent_pb2.STOP_CAUSE_SELF_PROTECTION,
+    StopCause.CANCELLED: agent_pb2.STOP_CAUSE_CANCELLED,
+}
 
 
 def bus_params(config: agent_pb2.SatelliteConfig) -> BusParams:
@@ -98,9 +90,6 @@ class Runtime:
             self.bus = self._new_bus(now_s, self.bus.soc_wh, self.bus.temperature_c)
             self.executor.bus = self.bus
 
-    def set_link(self, up: bool) -> None:
-        """Nothing to do: the executor runs the same with or without a link."""
-
     # --- commands from the scheduler -----------------------------------------------------
     def apply_plan(self, plan: agent_pb2.Plan, now_s: float) -> bool:
         items = []
@@ -121,7 +110,7 @@ class Runtime:
                     checkpoint_times_s=tuple(e.checkpoint_times_s),
                     checkpoint_cost_s=e.checkpoint_cost_s,
                     output_mb=e.output_mb,
-                    deadline_s=e.deadline_s,
+                    deadline_s=e.deadline_s if e.HasField("deadline_s") and e.deadline_s else None,
                     assignment_version=e.assignment_version,
                 )
             )
@@ -168,7 +157,7 @@ class Runtime:
                     r.item.assignment_version,
                 )
             )
-            for r in self.executor._running.values()
+            for r in self.executor.runs()
             if r.computing
         ]
 
@@ -182,6 +171,7 @@ class Runtime:
             done_accelerator_s=e.done_acc_s * gang,
             checkpoint_accelerator_s=e.checkpoint_acc_s * gang,
             reason=e.reason,
+            stop_cause=STOP_CAUSE[e.stop_cause] if e.stop_cause else None,
         )
 
     def telemetry(self, now_s: float) -> agent_pb2.Telemetry:
@@ -205,10 +195,10 @@ class Runtime:
         """What runs (or waits to downlink), for Hello: the scheduler reconciles it."""
         return [
             agent_pb2.RunningJob(
-                job_id=job_id,
+                job_id=r.item.job_id,
                 assignment_version=r.item.assignment_version,
-                done_accelerator_s=r.done_acc_s * self.gang.get(job_id, 1),
-                checkpoint_accelerator_s=r.checkpoint_acc_s * self.gang.get(job_id, 1),
+                done_accelerator_s=r.done_acc_s * self.gang.get(r.item.job_id, 1),
+                checkpoint_accelerator_s=r.checkpoint_acc_s * self.gang.get(r.item.job_id, 1),
             )
-            for job_id, r in self.executor._running.items()
+            for r in self.executor.runs()
         ]

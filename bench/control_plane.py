@@ -43,7 +43,7 @@ from orbitalsched.v1 import (
     jobs_pb2_grpc,
 )
 
-from scheduler.localcluster import LocalCluster
+from scheduler.cluster.local import LocalCluster
 from scheduler.scenario import load_scenario
 
 TICKS_PER_S = 100  # /proc/<pid>/stat clock ticks (os.sysconf("SC_CLK_TCK") on Linux)

@@ -69,7 +69,7 @@ def one(n_sats: int, n_jobs: int, time_limit_s: float, seed: int) -> dict[str, A
 
 def simulate(hours: float, seed: int, time_limit_s: float, contention: float) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from scheduler.simulate import SimConfig, run_simulation
+    from scheduler.sim.simulator import SimConfig, run_simulation
 
     out = {}
     for policy in ("cpsat", "greedy"):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from scheduler import __version__
 from scheduler.commands import COMMAND_MODULES
 from scheduler.errors import UserError
+from scheduler.security.tls import add_client_tls_arguments
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scheduler", default=None, help="HOST:PORT of a running scheduler (127.0.0.1:50051)"
     )
+    add_client_tls_arguments(parser)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in COMMAND_MODULES:
         module.register(sub)

@@ -17,8 +17,8 @@ from typing import TypeVar
 import pytest
 from orbitalsched.v1 import jobs_pb2
 
-from scheduler.client import Client
-from scheduler.localcluster import LocalCluster, free_port
+from scheduler.cluster.client import Client
+from scheduler.cluster.local import LocalCluster, free_port
 from scheduler.scenario import load_scenario
 
 T = TypeVar("T")
@@ -44,6 +44,7 @@ def running_cluster(
     link_model: str = "always",
     extra: tuple[str, ...] = (),
     agents: bool = True,
+    tls: bool = False,
 ) -> Iterator[tuple[LocalCluster, Client]]:
     """A scheduler (solver in a worker process) and n agents; stopped whatever happens."""
     cluster = LocalCluster(
@@ -52,6 +53,7 @@ def running_cluster(
         speed=speed,
         link_model=link_model,
         scheduler_args=("--solve-time-limit", "2", "--agent-timeout", "1.5", *extra),
+        tls=tls,
     )
     client: Client | None = None
     try:
@@ -59,7 +61,7 @@ def running_cluster(
         if agents:
             for name in cluster.satellites:
                 cluster.start_agent(name)
-        client = Client(cluster.address, timeout_s=20.0)
+        client = Client(cluster.address, timeout_s=20.0, tls=cluster.user_tls())
         yield cluster, client
     except BaseException:
         _print_logs(workdir)  # shown by pytest with the failure

@@ -5,6 +5,7 @@ not there is one line on stderr and exit status 2."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,14 +14,20 @@ from pathlib import Path
 from clusterkit import running_cluster
 from orbitalsched.v1 import cluster_pb2
 
-from scheduler.localcluster import free_port
+from scheduler.cluster.local import free_port
 
 ORBITCTL = [sys.executable, "-m", "scheduler.cli"]
 
 
-def run(address: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run(
+    address: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*ORBITCTL, "--scheduler", address, *args], capture_output=True, text=True, timeout=60
+        [*ORBITCTL, "--scheduler", address, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
 
 
@@ -105,8 +112,20 @@ def test_cluster_up_runs_until_ctrl_c_and_stops_everything(tmp_path: Path) -> No
             int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         ]
         assert len(children) == 3  # the scheduler and two agents
-        r = run(f"127.0.0.1:{port}", "sats")
+        # Mutual TLS by default: the operator certificate cluster up made, from the environment.
+        assert any("ORBIT_TLS_CERT=" in line for line in lines), lines
+        certs = tmp_path / "certs"
+        env = {
+            **os.environ,
+            "ORBIT_TLS_CA": str(certs / "ca.pem"),
+            "ORBIT_TLS_CERT": str(certs / "user-operator.pem"),
+            "ORBIT_TLS_KEY": str(certs / "user-operator-key.pem"),
+        }
+        r = run(f"127.0.0.1:{port}", "sats", env=env)
         assert r.returncode == 0 and "sat-0-1" in r.stdout
+        plain = {k: v for k, v in os.environ.items() if not k.startswith("ORBIT_TLS_")}
+        r = run(f"127.0.0.1:{port}", "sats", env=plain)
+        assert r.returncode == 2 and "TLS" in r.stderr
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         for pid in children:

@@ -11,7 +11,7 @@ from pathlib import Path
 from clusterkit import all_connected, running_cluster, wait_for
 from orbitalsched.v1 import jobs_pb2
 
-from scheduler.client import Client
+from scheduler.cluster.client import Client
 
 J = jobs_pb2
 DONE = (J.JOB_STATE_SUCCEEDED, J.JOB_STATE_FAILED, J.JOB_STATE_CANCELLED)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from orbitalsched.v1 import jobs_pb2
 
-from scheduler.gantt import _lanes, plot_gantt
-from scheduler.run_record import RunInterval, RunRecorder
+from scheduler.report.gantt import _lanes, plot_gantt
+from scheduler.report.run_record import RunInterval, RunRecorder
 
 J = jobs_pb2
 

@@ -36,8 +36,8 @@ import pytest
 import yaml
 from clusterkit import NAMES, fetch, need, running_cluster, running_prometheus, wait_for
 
+from scheduler.cluster.local import LocalCluster
 from scheduler.commands import cluster as cluster_command
-from scheduler.localcluster import LocalCluster
 from scheduler.server import main as scheduler_main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -139,3 +139,15 @@ def test_next_training_block_from_a_new_plan_follows_the_running_one() -> None:
     ex.apply_plan([nxt], 2)  # sent while the first block runs
     events = [e for k in range(5, 20) for e in ex.advance(T0 + 60.0 * k, 60.0)]
     assert [e.time_s for e in events if e.kind == "checkpointed"] == [T0 + 600, T0 + 1200]
+
+
+def test_outputs_go_down_by_deadline_and_those_without_one_last() -> None:
+    # One minute of contact moves 750 MB at 100 Mbit/s: one of the two 600 MB outputs.
+    ex = executor(sunlit=1.0, soc_wh=1800.0)
+    whenever = ExecItem(
+        "whenever", "inference", T0 + 60, T0 + 660, 1, 700.0, work_acc_s=300.0, output_mb=600.0
+    )
+    due = replace(whenever, job_id="due", deadline_s=T0 + 1800)
+    assert ex.apply_plan([whenever, due], 1, contacts=[(T0 + 1200, T0 + 1260)])
+    down = [e.job_id for e in run(ex, 30) if e.kind == "succeeded"]
+    assert down == ["due"]

@@ -66,3 +66,29 @@ def test_plus_grid_needs_a_walker_shell() -> None:
     text = "\n".join(line for s in c.satrecs for line in exporter.export_tle(s))
     with pytest.raises(ValueError, match="Walker"):
         plus_grid_pairs(parse_tle(text))
+
+
+def test_isl_components_ignore_links_outside_the_graph() -> None:
+    from scheduler.forecast.isl import isl_components
+
+    graph = {"a": ("b",), "b": ("a", "x"), "c": (), "d": ("c",)}
+    assert isl_components(graph) == [("a", "b"), ("c", "d")]
+    assert isl_components({}) == []
+
+
+def test_in_plane_neighbours_of_a_walker_shell_form_one_ring_per_plane() -> None:
+    from scheduler.forecast.isl import in_plane_neighbours, isl_groups
+    from scheduler.scenario import load_scenario
+
+    c = load_scenario(None).constellation
+    assert c.walker is not None
+    nbrs = in_plane_neighbours(c)
+    assert all(len(v) == 2 for v in nbrs.values())  # a ring of 10 per plane
+    groups = isl_groups(c)
+    assert len(set(groups.values())) == c.walker.planes
+    assert all(c.plane[c.index(m)] == c.plane[c.index(n)] for n in groups for m in groups[n])
+    # restricted to a subset: links to satellites outside it are dropped
+    assert in_plane_neighbours(c, ["sat-0-0", "sat-0-1"]) == {
+        "sat-0-0": ("sat-0-1",),
+        "sat-0-1": ("sat-0-0",),
+    }

@@ -38,3 +38,76 @@ def test_agents_never_import_planner_or_server() -> None:
         if m.startswith(("scheduler.planner", "scheduler.server", "scheduler.cli"))
     }
     assert not bad, f"agents import the planner or the server: {sorted(bad)}"
+
+
+def test_security_is_a_leaf() -> None:
+    """scheduler.security (certificates, authorization, TLS) is shared by the server, orbitctl
+    and the agent, so it imports nothing else of the project."""
+    bad = {
+        (f, m)
+        for f, m in _imports(REPO / "scheduler" / "security")
+        if m.startswith(("scheduler", "agents")) and not m.startswith("scheduler.security")
+    }
+    assert not bad, f"scheduler.security imports the rest of the project: {sorted(bad)}"
+
+
+def test_agents_import_of_the_scheduler_package_is_forecast_and_security_only() -> None:
+    bad = {
+        (f, m)
+        for f, m in _imports(REPO / "agents")
+        if m.startswith("scheduler")
+        and not m.startswith(("scheduler.forecast", "scheduler.security"))
+    }
+    assert not bad, f"agents import more of the scheduler than forecast and security: {sorted(bad)}"
+
+
+# The roles above the core (DESIGN.md section 2 extended by the regroup of issue 7): the
+# simulator, the local cluster and demo, the reports and the command line use the core;
+# the core (forecast, planner, server, agents) never imports them.
+UPPER = ("scheduler.sim", "scheduler.cluster", "scheduler.report", "scheduler.commands")
+
+
+def test_core_never_imports_the_roles_above_it() -> None:
+    core = ("forecast", "planner", "server")
+    found = {fm for pkg in core for fm in _imports(REPO / "scheduler" / pkg)}
+    found |= _imports(REPO / "agents")
+    bad = {(f, m) for f, m in found if m.startswith((*UPPER, "scheduler.cli"))}
+    assert not bad, f"the core imports the simulator, cluster, reports or CLI: {sorted(bad)}"
+
+
+def test_planner_never_imports_server() -> None:
+    bad = {
+        (f, m)
+        for f, m in _imports(REPO / "scheduler" / "planner")
+        if m.startswith("scheduler.server")
+    }
+    assert not bad, f"the planner imports the server: {sorted(bad)}"
+
+
+def test_reports_draw_what_they_are_given() -> None:
+    """Reports import neither the planner nor the server nor the simulator."""
+    bad = {
+        (f, m)
+        for f, m in _imports(REPO / "scheduler" / "report")
+        if m.startswith(("scheduler.planner", "scheduler.server", "scheduler.sim"))
+    }
+    assert not bad, f"a report imports the planner, server or simulator: {sorted(bad)}"
+
+
+def test_cluster_talks_to_the_scheduler_over_grpc_only() -> None:
+    """The local cluster and the demo start scheduler processes and call them; they import
+    no planner and no server internals (job specs convert through server.model/convert)."""
+    allowed = ("scheduler.server.model", "scheduler.server.convert")
+    bad = {
+        (f, m)
+        for f, m in _imports(REPO / "scheduler" / "cluster")
+        if m.startswith(("scheduler.planner", "scheduler.server")) and not m.startswith(allowed)
+    }
+    assert not bad, f"the local cluster imports planner or server internals: {sorted(bad)}"
+
+
+def test_no_loose_modules_at_the_top_level() -> None:
+    """scheduler/ holds packages named for their role, plus the CLI entry point, the
+    scenario loader shared by all and the user-error type."""
+    loose = {p.name for p in (REPO / "scheduler").glob("*.py")}
+    assert loose <= {"__init__.py", "cli.py", "scenario.py", "errors.py"}, sorted(loose)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.planner.domain import Plan, PlanItem, Unplaced
 from scheduler.server.jobs_logic import apply_assignment, lose_placement
 from scheduler.server.model import Assignment, Job, JobSpec, JobState, PlanRecord
 from scheduler.server.store import DuplicateJobError, Store, TransitionError
@@ -71,12 +72,19 @@ def test_plan_record_round_trip_keeps_nan(tmp_path: Path) -> None:
         float("nan"),
         float("nan"),
         0.1,
-        '{"items": []}',
-        (("j", "no contact before deadline"),),
+        Plan(
+            1,
+            0.0,
+            0.0,
+            3600.0,
+            items=(PlanItem("s", "i", "inference", 60.0, 120.0, 1, 700.0, (), None, None),),
+            unplaced=(Unplaced("j", "NO_CONTACT", "no contact before deadline"),),
+        ),
     )
     store.save_plan(rec)
     got = store.latest_plan()
     assert got is not None and got.unplaced == rec.unplaced and got.best_bound != got.best_bound
+    assert got.plan == rec.plan
 
 
 def test_lost_training_job_resumes_from_checkpoint() -> None:

@@ -8,8 +8,13 @@ import grpc
 import pytest
 from orbitalsched.v1 import agent_pb2, jobs_pb2
 
-from scheduler.server.control import telemetry_problem
-from scheduler.server.validate import Limits, RequestError, job_spec_from_pb, job_specs_from_pb
+from scheduler.server.validate import (
+    Limits,
+    RequestError,
+    job_spec_from_pb,
+    job_specs_from_pb,
+    telemetry_problem,
+)
 
 J = jobs_pb2
 LIMITS = Limits(n_satellites=30, max_accelerators=4, max_power_w=3100.0)
@@ -26,7 +31,7 @@ def test_defaults_are_filled_in() -> None:
     inf = job_spec_from_pb(
         J.JobSpec(kind=J.JOB_KIND_INFERENCE, work_accelerator_s=10, accelerators=1), 0.0, LIMITS
     )
-    assert inf.priority == 1 and inf.gang_size == 1 and inf.deadline_s == 0.0
+    assert inf.priority == 1 and inf.gang_size == 1 and inf.deadline_s is None
 
 
 @pytest.mark.parametrize(
@@ -100,3 +105,20 @@ def test_telemetry_checks() -> None:
         bad.CopyFrom(good)
         setattr(bad, field, value)
         assert telemetry_problem(bad), field
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        (math.nan, "value: must be a finite number"),
+        (-1.0, "value: must be 0 or more"),
+        (1e9, "value: 1e+09 is more than the limit"),
+    ],
+)
+def test_job_value_is_checked_and_defaults_to_one(value: float, needle: str) -> None:
+    base = dict(kind=J.JOB_KIND_INFERENCE, work_accelerator_s=10, accelerators=1)
+    assert job_spec_from_pb(J.JobSpec(**base), 0.0, LIMITS).value == 1.0  # type: ignore[arg-type]
+    assert job_spec_from_pb(J.JobSpec(value=2.5, **base), 0.0, LIMITS).value == 2.5  # type: ignore[arg-type]
+    with pytest.raises(RequestError) as err:
+        job_spec_from_pb(J.JobSpec(value=value, **base), 0.0, LIMITS)  # type: ignore[arg-type]
+    assert needle in err.value.message

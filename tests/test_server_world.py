@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from scheduler.forecast.isl import isl_groups
 from scheduler.scenario import load_scenario
-from scheduler.server.world import World, isl_groups, merge
+from scheduler.server.world import World, merge
 
 
 def _world(n: int, relay: bool) -> World:

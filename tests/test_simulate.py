@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.cli import main
-from scheduler.simulate import SimConfig, run_simulation
+from scheduler.sim.simulator import SimConfig, run_simulation
 
 SHORT = dict(hours=0.5, replan_s=900.0, time_limit_s=0.2, contention=1.0, training_jobs=1)
 

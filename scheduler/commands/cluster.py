@@ -12,10 +12,10 @@ from typing import Any
 
 from orbitalsched.v1 import agent_pb2
 
-from scheduler.client import connect
-from scheduler.commands.jobs import add_scheduler_option, print_table, scheduler_of
+from scheduler.cluster.client import connect
+from scheduler.cluster.local import LocalCluster
+from scheduler.commands.jobs import add_scheduler_option, print_table, scheduler_of, tls_of
 from scheduler.errors import UserError
-from scheduler.localcluster import LocalCluster
 from scheduler.scenario import load_scenario
 
 
@@ -41,6 +41,11 @@ def register(subparsers: Any) -> None:
     )
     up.add_argument("--db", help="state database (default: a new one under --workdir)")
     up.add_argument("--workdir", help="logs and database (default: a temporary directory)")
+    up.add_argument(
+        "--insecure",
+        action="store_true",
+        help="plaintext gRPC (default: mutual TLS with a throwaway CA in WORKDIR/certs)",
+    )
     up.set_defaults(func=cluster_up)
 
     p = subparsers.add_parser("sats", help="list satellites with their link and telemetry")
@@ -72,6 +77,7 @@ def cluster_up(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         db=Path(args.db) if args.db else None,
         scheduler_args=("--isl-relay",) if args.isl_relay else (),
+        tls=not args.insecure,
     )
     stop = False
 
@@ -85,6 +91,10 @@ def cluster_up(args: argparse.Namespace) -> int:
         for name in cluster.satellites:
             cluster.start_agent(name)
         print(f"scheduler  {cluster.address}  (orbitctl --scheduler {cluster.address} jobs)")
+        op = cluster.user_tls()
+        if op is not None:
+            print(f"mutual TLS certificates in {cluster.certs_dir}; as operator:")
+            print(f"  export ORBIT_TLS_CA={op.ca} ORBIT_TLS_CERT={op.cert} ORBIT_TLS_KEY={op.key}")
         print(f"metrics    http://127.0.0.1:{cluster.scheduler_metrics_port}/metrics")
         ports = sorted(cluster.agent_metrics_ports.values())
         print(f"agents     {n} processes, metrics on ports {ports[0]}-{ports[-1]}")
@@ -106,7 +116,7 @@ def cluster_up(args: argparse.Namespace) -> int:
 
 
 def sats(args: argparse.Namespace) -> int:
-    with connect(scheduler_of(args)) as client:
+    with connect(scheduler_of(args), tls_of(args)) as client:
         resp = client.satellites()
     rows = []
     for s in resp.satellites:
@@ -140,7 +150,7 @@ def sats(args: argparse.Namespace) -> int:
 
 
 def plan(args: argparse.Namespace) -> int:
-    with connect(scheduler_of(args)) as client:
+    with connect(scheduler_of(args), tls_of(args)) as client:
         p = client.plan()
     if not p.plan_version:
         print("no plan yet")

@@ -12,9 +12,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from scheduler.demo_run import DemoConfig, run_demo
+from scheduler.cluster.demo import DemoConfig, run_demo
 from scheduler.errors import UserError
-from scheduler.forecast_report import compute_overview, plot_timeline, summary_lines
+from scheduler.report.forecast import compute_overview, plot_timeline, summary_lines
 from scheduler.scenario import load_scenario
 
 
@@ -42,6 +42,11 @@ def register(subparsers: Any) -> None:
     )
     demo.add_argument("--jobs-per-satellite", type=float, default=1.5)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--insecure",
+        action="store_true",
+        help="plaintext gRPC (default: mutual TLS with a throwaway CA under --out)",
+    )
     demo.add_argument(
         "--forecast-only", action="store_true", help="show the forecast part only (no cluster)"
     )
@@ -74,5 +79,6 @@ def run(args: argparse.Namespace) -> int:
             waves=4,
             out=Path(args.out),
             seed=args.seed,
+            tls=not args.insecure,
         )
     )

@@ -3,6 +3,11 @@
 JSON output is a stable contract: contacts are {"satellite", "station", "aos", "los",
 "max_elevation_deg"}, eclipses {"satellite", "start", "end", "penumbra_start",
 "penumbra_end"}, times UTC ISO 8601 with a trailing Z.
+
+Real catalogues: names shared by several element sets become 'NAME [catalogue number]'
+(one line on stderr); satellites SGP4 fails on within the window are listed on stderr with
+their SGP4 error and skipped; elements older than --max-element-age at the start get a line
+on stderr. None of these changes the exit status.
 """
 
 from __future__ import annotations
@@ -10,14 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scheduler.errors import UserError
 from scheduler.forecast import Constellation, Station, find_contacts, find_eclipses
 from scheduler.forecast.timeconv import iso8601, parse_iso8601
-from scheduler.scenario import load_scenario, load_tle_file
+from scheduler.report.forecast import station_lines
+from scheduler.scenario import Scenario, load_scenario, load_tle_file, screen
 
 MAX_HOURS = 24.0 * 31
 
@@ -64,6 +71,7 @@ def _bounded(flag: str, lo: float, hi: float, lo_open: bool, hi_open: bool, what
 _hours_arg = _bounded(
     "--hours", 0.0, MAX_HOURS, True, False, f"more than 0 and at most {MAX_HOURS:g}"
 )
+_age_arg = _bounded("--max-element-age", 0.0, 3650.0, True, False, "days, more than 0")
 _elevation_arg = _bounded("--min-elevation", -5.0, 90.0, False, True, "degrees in [-5, 90)")
 
 
@@ -77,7 +85,11 @@ def _start_arg(text: str) -> float:
 def _add_source_args(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--scenario", help="scenario TOML file or built-in name (default: default)")
-    source.add_argument("--tle", help="TLE file (CelesTrak 2-line or 3-line format)")
+    source.add_argument(
+        "--tle",
+        help="TLE file (CelesTrak 2-line or 3-line format); names shared by several element "
+        "sets become 'NAME [catalogue number]', e.g. 'OTTER [58987]'",
+    )
     parser.add_argument(
         "--start",
         type=_start_arg,
@@ -85,6 +97,13 @@ def _add_source_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--hours", type=_hours_arg, default=24.0, help="window length (default 24)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--max-element-age",
+        type=_age_arg,
+        metavar="DAYS",
+        help="warn on stderr when elements are older than this at the start (default: 3, "
+        "or the scenario's max_element_age_days)",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -108,24 +127,55 @@ def register(subparsers: Any) -> None:
     eclipses = kinds.add_parser("eclipses", help="eclipse intervals (umbra and penumbra)")
     _add_source_args(eclipses)
     eclipses.set_defaults(func=run_eclipses)
+    from scheduler.commands import budget
+
+    budget.register(kinds, _add_source_args)
 
 
-def _source(args: argparse.Namespace) -> tuple[Constellation, tuple[Station, ...], float]:
-    """Constellation, stations and default start from --tle or --scenario."""
+@dataclass(frozen=True)
+class Source:
+    constellation: Constellation  # screened over [start_s, end_s]
+    scenario: Scenario  # with --tle, the default scenario (its stations and bus)
+    start_s: float
+    end_s: float
+
+
+def load_source(args: argparse.Namespace, satellite: str | None = None) -> Source:
+    """Constellation (screened over the window; only `satellite` if given), scenario, start
+    and end from --tle or --scenario."""
     if args.tle:
         from pathlib import Path
 
         constellation = load_tle_file(Path(args.tle))
         scenario = load_scenario(None)
-        start_s = float(math.floor(time.time() / 60.0) * 60.0)
-        return constellation, scenario.stations, start_s
-    scenario = load_scenario(args.scenario)
-    return scenario.constellation, scenario.stations, scenario.epoch_s
-
-
-def _window(args: argparse.Namespace, default_start_s: float) -> tuple[float, float]:
+        default_start_s = float(math.floor(time.time() / 60.0) * 60.0)
+    else:
+        scenario = load_scenario(args.scenario, screen_elements=False)
+        constellation = scenario.constellation
+        default_start_s = scenario.epoch_s
+    if satellite is not None:
+        try:
+            constellation = constellation.subset([constellation.index(satellite)])
+        except KeyError as exc:
+            raise UserError(f"--satellite: {exc.args[0]}") from None
     start_s = args.start if args.start is not None else default_start_s
-    return start_s, start_s + args.hours * 3600.0
+    end_s = start_s + args.hours * 3600.0
+    max_age_s = (
+        args.max_element_age * 86400.0
+        if args.max_element_age is not None
+        else scenario.max_element_age_s
+    )
+    constellation = screen(constellation, start_s, end_s, max_age_s)
+    if len(constellation) == 0:
+        raise UserError("no satellite can be propagated over the window (see the lines above)")
+    return Source(constellation, scenario, start_s, end_s)
+
+
+def _source(
+    args: argparse.Namespace,
+) -> tuple[Constellation, tuple[Station, ...], float, float]:
+    src = load_source(args)
+    return src.constellation, src.scenario.stations, src.start_s, src.end_s
 
 
 def _print_table(headers: list[str], rows: list[list[str]]) -> None:
@@ -143,14 +193,13 @@ def _duration(seconds: float) -> str:
 
 
 def run_contacts(args: argparse.Namespace) -> int:
-    constellation, stations, default_start = _source(args)
+    constellation, stations, start_s, end_s = _source(args)
     if args.station:
         stations = tuple(args.station)
         if len({s.name for s in stations}) != len(stations):
             raise UserError("--station: station names must be unique")
     if args.min_elevation is not None:
         stations = tuple(replace(s, min_elevation_deg=args.min_elevation) for s in stations)
-    start_s, end_s = _window(args, default_start)
     contacts = sorted(
         find_contacts(constellation, stations, start_s, end_s), key=lambda c: (c.aos_s, c.sat)
     )
@@ -164,8 +213,11 @@ def run_contacts(args: argparse.Namespace) -> int:
         }
         for c in contacts
     ]
+    notes = station_lines(contacts, stations)
     if args.json:
         print(json.dumps(records, indent=1))
+        for line in notes:
+            sys.stderr.write(f"note: {line}\n")
         return 0
     _print_table(
         ["satellite", "station", "aos", "los", "duration", "max_el_deg"],
@@ -185,12 +237,13 @@ def run_contacts(args: argparse.Namespace) -> int:
         f"{len(records)} contacts, {len(constellation)} satellites x {len(stations)} stations, "
         f"{iso8601(start_s)} to {iso8601(end_s)}"
     )
+    for line in notes:
+        print(line)
     return 0
 
 
 def run_eclipses(args: argparse.Namespace) -> int:
-    constellation, _, default_start = _source(args)
-    start_s, end_s = _window(args, default_start)
+    constellation, _, start_s, end_s = _source(args)
     eclipses = sorted(
         find_eclipses(constellation, start_s, end_s), key=lambda e: (e.start_s, e.sat)
     )

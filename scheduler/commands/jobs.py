@@ -12,9 +12,16 @@ from typing import Any
 from google.protobuf import json_format
 from orbitalsched.v1 import jobs_pb2
 
-from scheduler.client import DEFAULT_SCHEDULER, connect
+from scheduler.cluster.client import DEFAULT_SCHEDULER, connect
 from scheduler.errors import UserError
-from scheduler.workload import mixed_workload
+from scheduler.security.tls import (
+    ClientTls,
+    TlsConfigError,
+    add_client_tls_arguments,
+    client_tls_of,
+)
+from scheduler.server.convert import spec_to_pb
+from scheduler.sim.workload import batch_workload
 
 KINDS = {"inference": jobs_pb2.JOB_KIND_INFERENCE, "training": jobs_pb2.JOB_KIND_TRAINING}
 PRIORITIES = {
@@ -31,10 +38,19 @@ def add_scheduler_option(p: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help=f"HOST:PORT of the scheduler (default {DEFAULT_SCHEDULER})",
     )
+    add_client_tls_arguments(p, suppress=True)
 
 
 def scheduler_of(args: argparse.Namespace) -> str:
     return str(getattr(args, "scheduler", None) or DEFAULT_SCHEDULER)
+
+
+def tls_of(args: argparse.Namespace) -> ClientTls | None:
+    """TLS settings from --tls-ca/--tls-cert/--tls-key or ORBIT_TLS_* (None: plaintext)."""
+    try:
+        return client_tls_of(args)
+    except TlsConfigError as exc:
+        raise UserError(str(exc)) from None
 
 
 def register(subparsers: Any) -> None:
@@ -98,15 +114,18 @@ def _from_file(path: str) -> list[jobs_pb2.JobSpec]:
 
 
 def submit(args: argparse.Namespace) -> int:
-    with connect(scheduler_of(args)) as client:
+    with connect(scheduler_of(args), tls_of(args)) as client:
         if args.file:
             specs = _from_file(args.file)
         elif args.generate:
-            specs = mixed_workload(
-                args.generate, client.now_s(), seed=args.seed, prefix=f"gen{args.seed}"
-            )
+            specs = [
+                spec_to_pb(s)
+                for s in batch_workload(
+                    args.generate, client.now_s(), seed=args.seed, prefix=f"gen{args.seed}"
+                )
+            ]
         else:
-            deadline = client.now_s() + args.deadline_in_s if args.deadline_in_s else 0.0
+            deadline = client.now_s() + args.deadline_in_s if args.deadline_in_s else None
             specs = [
                 jobs_pb2.JobSpec(
                     job_id=args.job_id,
@@ -154,7 +173,7 @@ def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Non
 
 
 def list_jobs(args: argparse.Namespace) -> int:
-    with connect(scheduler_of(args)) as client:
+    with connect(scheduler_of(args), tls_of(args)) as client:
         jobs = list(client.all_jobs(states=[STATES[s] for s in args.state]))
     if args.json:
         for job in jobs:
@@ -167,7 +186,7 @@ def list_jobs(args: argparse.Namespace) -> int:
 
 
 def cancel(args: argparse.Namespace) -> int:
-    with connect(scheduler_of(args)) as client:
+    with connect(scheduler_of(args), tls_of(args)) as client:
         resp = client.call(
             client.jobs.CancelJob, jobs_pb2.CancelJobRequest(job_id=args.job_id, reason=args.reason)
         )

@@ -53,8 +53,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scheduler.sim_report import table, write_outputs
-    from scheduler.simulate import SimConfig, run_simulation
+    from scheduler.sim.report import table, write_outputs
+    from scheduler.sim.simulator import SimConfig, run_simulation
 
     policies = [s.strip() for s in (args.compare or args.policy).split(",") if s.strip()]
     for policy in policies:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+# A satellite starts (and is assumed to start, before its first telemetry) at 80% charge.
+INITIAL_SOC_FRACTION = 0.8
+
 
 @dataclass(frozen=True)
 class BusParams:
@@ -51,6 +54,12 @@ class BusParams:
     # limit with margin (DESIGN.md section 8: "a 700 W part at ~60 C").
     max_temperature_c: float = 60.0
     initial_temperature_c: float = 35.0
+
+    @property
+    def initial_soc_wh(self) -> float:
+        """Charge of a satellite nothing is known about yet (a fresh agent, a simulation's
+        start, the planner's default before the first telemetry)."""
+        return self.battery_capacity_wh * INITIAL_SOC_FRACTION
 
     @property
     def full_load_w(self) -> float:

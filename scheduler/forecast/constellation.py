@@ -87,9 +87,12 @@ class Constellation:
         return np.asarray(a_km - EARTH_EQUATORIAL_RADIUS_KM)
 
 
-def parse_tle(text: str, source: str = "<string>") -> Constellation:
-    """A constellation from TLE text (see tle.parse_tle_records for the checks)."""
-    records = parse_tle_records(text, source)
+def parse_tle(
+    text: str, source: str = "<string>", warn: Callable[[str], None] | None = None
+) -> Constellation:
+    """A constellation from TLE text (see tle.parse_tle_records for the checks and for how
+    shared names are made unique; `warn` hears about that)."""
+    records = parse_tle_records(text, source, warn)
     n = len(records)
     return Constellation(
         tuple(r.name for r in records),

@@ -1,8 +1,11 @@
-"""Inter-satellite links: line of sight above the atmosphere, range, +Grid topology."""
+"""Inter-satellite links: line of sight above the atmosphere, range, +Grid topology, and
+the ISL groups every other part uses (server, planner, simulator): the in-plane links of a
+Walker shell stay up, so the satellites of a plane form one group that relays outputs to
+any member's ground contact and can host a gang together."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -79,3 +82,51 @@ def isl_visible(
     a = np.array([i for i, _ in pairs])
     b = np.array([j for _, j in pairs])
     return link_visible(r[a], r[b], max_range_km)
+
+
+def in_plane_neighbours(
+    constellation: Constellation, names: Sequence[str] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """ISL neighbours that stay linked: the in-plane pairs of the +Grid topology of a Walker
+    shell, among `names` (default: every satellite), each sorted; none without a shell."""
+    members = list(constellation.names if names is None else names)
+    out: dict[str, set[str]] = {n: set() for n in members}
+    if constellation.walker is not None:
+        for i, j in plus_grid_pairs(constellation):
+            a, b = constellation.names[i], constellation.names[j]
+            if constellation.plane[i] == constellation.plane[j] and a in out and b in out:
+                out[a].add(b)
+                out[b].add(a)
+    return {n: tuple(sorted(out[n])) for n in members}
+
+
+def isl_components(neighbours: Mapping[str, Iterable[str]]) -> list[tuple[str, ...]]:
+    """Connected components of an ISL neighbour graph over its keys (links to names that
+    are not keys are ignored); members in key order, components in the order of their
+    first member."""
+    parent = {n: n for n in neighbours}
+
+    def find(n: str) -> str:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for a, links in neighbours.items():
+        for b in links:
+            if b in parent:
+                parent[find(a)] = find(b)
+    comps: dict[str, list[str]] = {}
+    for n in neighbours:
+        comps.setdefault(find(n), []).append(n)
+    return [tuple(c) for c in comps.values()]
+
+
+def isl_groups(
+    constellation: Constellation, names: Sequence[str] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """The ISL group of each satellite among `names` (default: every satellite)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for comp in isl_components(in_plane_neighbours(constellation, names)):
+        out.update((n, comp) for n in comp)
+    return out

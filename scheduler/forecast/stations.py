@@ -17,8 +17,8 @@ DEFAULT_MIN_ELEVATION_DEG = 10.0
 
 @dataclass(frozen=True)
 class Station:
-    """A ground station. downlink_mbps is the rate of one pass; max_satellites how many it
-    can serve at once (antennas)."""
+    """A ground station. downlink_mbps is the rate of one pass (one antenna); antennas how
+    many satellites it can serve at once (see antennas.py)."""
 
     name: str
     lat_deg: float
@@ -26,11 +26,19 @@ class Station:
     alt_m: float = 0.0
     min_elevation_deg: float = DEFAULT_MIN_ELEVATION_DEG
     downlink_mbps: float = 1200.0
-    max_satellites: int = 1
+    antennas: int = 1
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("station: name must not be empty")
+        for key in ("lat_deg", "lon_deg", "alt_m", "min_elevation_deg", "downlink_mbps"):
+            value = getattr(self, key)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise ValueError(f"station {self.name!r}: {key} must be a finite number")
         checks = (
             (-90.0 <= self.lat_deg <= 90.0, f"lat_deg must be in [-90, 90], got {self.lat_deg}"),
             (
@@ -43,13 +51,15 @@ class Station:
                 f"min_elevation_deg must be in [-5, 90), got {self.min_elevation_deg}",
             ),
             (self.downlink_mbps > 0, f"downlink_mbps must be positive, got {self.downlink_mbps}"),
-            (self.max_satellites >= 1, f"max_satellites must be >= 1, got {self.max_satellites}"),
+            (
+                isinstance(self.antennas, int)
+                and not isinstance(self.antennas, bool)
+                and 1 <= self.antennas <= 1000,
+                f"antennas must be a whole number from 1 to 1000, got {self.antennas!r}",
+            ),
         )
         for ok, message in checks:
-            if not ok or any(
-                isinstance(x, float) and math.isnan(x)
-                for x in (self.lat_deg, self.lon_deg, self.alt_m)
-            ):
+            if not ok:
                 raise ValueError(f"station {self.name!r}: {message}")
 
 

@@ -4,6 +4,8 @@ which moves the Earth by at most 0.9 s of rotation (~0.4 km at the equator)."""
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -60,3 +62,17 @@ def parse_iso8601(text: str) -> float:
 def iso8601(t_s: float) -> str:
     """POSIX seconds to 'YYYY-MM-DDTHH:MM:SSZ', rounded to the second."""
     return datetime.fromtimestamp(round(t_s), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class SimClock:
+    """Simulated time running `speed` times faster than the wall clock:
+    sim_time_s = sim_epoch_s + speed * (wall_time_s - wall_epoch_s). The scheduler owns it
+    (server/clock.py) and hands it to every agent, which keeps the same one."""
+
+    sim_epoch_s: float
+    wall_epoch_s: float
+    speed: float
+
+    def now_s(self) -> float:
+        return self.sim_epoch_s + self.speed * (time.time() - self.wall_epoch_s)

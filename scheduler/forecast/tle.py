@@ -6,7 +6,8 @@ nothing (the caller gets an exception, not a partial list).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from sgp4.api import Satrec
 
@@ -23,6 +24,11 @@ class TleRecord:
     line1: str
     line2: str
     satrec: Satrec
+
+    @property
+    def catalog(self) -> str:
+        """The catalogue number as written in columns 3-7 (may be Alpha-5, e.g. 'A1234')."""
+        return _field(self.line1, 3, 7).strip()
 
 
 # (name, first column, last column), 1-based inclusive as in the CelesTrak format document.
@@ -104,9 +110,16 @@ def _check_line(line: str, number: int, source: str, lineno: int) -> None:
             _check_number(_field(line, first, last), where, name, implied_exponent=True)
 
 
-def parse_tle_records(text: str, source: str = "<string>") -> list[TleRecord]:
+def parse_tle_records(
+    text: str, source: str = "<string>", warn: Callable[[str], None] | None = None
+) -> list[TleRecord]:
     """Parse TLE text. Blank lines are ignored; a name line (3-line format, optionally
-    starting with '0 ') may precede each element set."""
+    starting with '0 ') may precede each element set.
+
+    Names shared by several element sets (real catalogues have them: OTTER, debris called
+    'OBJECT A', ...) are made unique by appending the catalogue number in brackets to
+    every one of them, 'OTTER [58987]'; `warn` gets one line saying so. The same name with
+    the same catalogue number twice is an error."""
     lines = [(i + 1, raw.rstrip("\r\n").rstrip()) for i, raw in enumerate(text.splitlines())]
     lines = [(n, line) for n, line in lines if line.strip()]
     records: list[TleRecord] = []
@@ -146,8 +159,35 @@ def parse_tle_records(text: str, source: str = "<string>") -> list[TleRecord]:
         i += 2
     if not records:
         raise TleError(f"{source}: format: no TLE element sets found")
-    names = [r.name for r in records]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise TleError(f"{source}: names: duplicate satellite name(s) {', '.join(duplicates)}")
-    return records
+    return _unique_names(records, source, warn)
+
+
+def _unique_names(
+    records: list[TleRecord], source: str, warn: Callable[[str], None] | None
+) -> list[TleRecord]:
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.name] = counts.get(r.name, 0) + 1
+    shared = {n for n, k in counts.items() if k > 1}
+    if not shared:
+        return records
+    out = [replace(r, name=f"{r.name} [{r.catalog}]") if r.name in shared else r for r in records]
+    new_counts: dict[str, int] = {}
+    for r in out:
+        new_counts[r.name] = new_counts.get(r.name, 0) + 1
+    clashes = sorted(n for n, k in new_counts.items() if k > 1)
+    if clashes:
+        raise TleError(
+            f"{source}: names: duplicate satellite(s), same name and catalogue number: "
+            f"{', '.join(clashes[:5])}{', ...' if len(clashes) > 5 else ''}"
+        )
+    if warn is not None:
+        renamed = sum(counts[n] for n in shared)
+        sample = ", ".join(sorted(shared)[:3]) + (", ..." if len(shared) > 3 else "")
+        example = next(new for old, new in zip(records, out, strict=True) if old is not new)
+        warn(
+            f"{source}: {renamed} element sets share {len(shared)} name(s) ({sample}); made "
+            "unique by appending the catalogue number, e.g. "
+            f"{example.name!r}"
+        )
+    return out

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
+from scheduler.forecast.isl import isl_components
 from scheduler.planner import feasibility as fz
 from scheduler.planner.domain import (
     ContactWindow,
@@ -454,21 +455,8 @@ def training_options(
 def connected_components(ctxs: Sequence[SatContext], pool: Sequence[int]) -> list[set[int]]:
     """Sets of satellites of the pool connected through ISL neighbours inside the pool."""
     index = {ctxs[s].sat.name: s for s in pool}
-    left = set(pool)
-    comps: list[set[int]] = []
-    while left:
-        stack = [left.pop()]
-        comp = set(stack)
-        while stack:
-            s = stack.pop()
-            for name in ctxs[s].sat.isl_neighbours:
-                t = index.get(name)
-                if t is not None and t in left:
-                    left.discard(t)
-                    comp.add(t)
-                    stack.append(t)
-        comps.append(comp)
-    return comps
+    comps = isl_components({ctxs[s].sat.name: ctxs[s].sat.isl_neighbours for s in pool})
+    return [{index[n] for n in comp} for comp in comps]
 
 
 def enumerate_candidates(

@@ -176,9 +176,6 @@ class Problem:
     def slot_start_s(self, k: int) -> float:
         return self.now_s + k * self.slot_s
 
-    def satellite_index(self) -> dict[str, int]:
-        return {s.name: i for i, s in enumerate(self.satellites)}
-
 
 @dataclass(frozen=True)
 class PlanItem:
@@ -209,9 +206,6 @@ class Plan:
     horizon_end_s: float
     items: tuple[PlanItem, ...] = ()
     unplaced: tuple[Unplaced, ...] = ()
-
-    def for_satellite(self, name: str) -> tuple[PlanItem, ...]:
-        return tuple(i for i in self.items if i.satellite == name)
 
     def placed_job_ids(self) -> set[str]:
         return {i.job_id for i in self.items}

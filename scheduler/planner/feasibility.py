@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from scheduler.forecast.bus import BusParams
 from scheduler.forecast.constants import KELVIN_OFFSET, STEFAN_BOLTZMANN_W_M2_K4
+from scheduler.forecast.isl import isl_components
 from scheduler.forecast.thermal import radiated_w
 from scheduler.planner.domain import ContactWindow, FloatArray, Satellite
 
@@ -41,23 +42,9 @@ def duration_slots(duration_s: float, slot_s: float) -> int:
 def route_groups(satellites: Sequence[Satellite]) -> list[int]:
     """Group id per satellite: connected components of the ISL neighbour graph. Outputs of a
     satellite reach the ground through any member of its group that is in contact."""
-    index = {s.name: i for i, s in enumerate(satellites)}
-    parent = list(range(len(satellites)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, sat in enumerate(satellites):
-        for name in sat.isl_neighbours:
-            j = index.get(name)
-            if j is not None:
-                parent[find(i)] = find(j)
-    roots = [find(i) for i in range(len(satellites))]
-    relabel: dict[int, int] = {}
-    return [relabel.setdefault(r, len(relabel)) for r in roots]
+    comps = isl_components({s.name: s.isl_neighbours for s in satellites})
+    group = {n: k for k, comp in enumerate(comps) for n in comp}
+    return [group[s.name] for s in satellites]
 
 
 ContactKey = tuple[int, int]  # (satellite index, index in its forecast contacts)

@@ -16,9 +16,10 @@ from scheduler.forecast import (
     environment_heat_w,
     find_contacts,
     generation_w,
-    plus_grid_pairs,
     sunlit_fraction,
 )
+from scheduler.forecast.antennas import allocate_antennas
+from scheduler.forecast.isl import in_plane_neighbours
 from scheduler.planner.domain import (
     ContactWindow,
     FloatArray,
@@ -56,19 +57,6 @@ class ForecastBook:
         return int(self.sunlit.shape[1])
 
 
-def in_plane_neighbours(constellation: Constellation) -> tuple[tuple[str, ...], ...]:
-    """ISL neighbours that stay linked: the in-plane pairs of the +Grid topology (a Walker
-    shell); none for constellations without a shell."""
-    out: list[set[str]] = [set() for _ in constellation.names]
-    if constellation.walker is None:
-        return tuple(() for _ in out)
-    for i, j in plus_grid_pairs(constellation):
-        if constellation.plane[i] == constellation.plane[j]:
-            out[i].add(constellation.names[j])
-            out[j].add(constellation.names[i])
-    return tuple(tuple(sorted(s)) for s in out)
-
-
 def forecast_book(
     constellation: Constellation,
     stations: Sequence[Station],
@@ -83,7 +71,9 @@ def forecast_book(
     sun = sunlit_fraction(constellation, sub).reshape(len(constellation.names), len(_SUBSAMPLES), n)
     alt = altitude_km(constellation, edges + 0.5 * slot_s)
     per_sat: list[list[ContactWindow]] = [[] for _ in constellation.names]
-    for c in find_contacts(constellation, stations, start_s, start_s + n * slot_s):
+    passes = find_contacts(constellation, stations, start_s, start_s + n * slot_s)
+    # Only the passes a station has an antenna for can carry outputs (forecast/antennas.py).
+    for c in allocate_antennas(passes, stations).served:
         st = stations[c.station]
         per_sat[c.sat].append(ContactWindow(st.name, c.aos_s, c.los_s, st.downlink_mbps))
     sunlit = sun.mean(axis=1)
@@ -96,7 +86,7 @@ def forecast_book(
         sunlit=sunlit,
         altitude_km=np.asarray(alt),
         contacts=tuple(tuple(sorted(c, key=lambda w: w.start_s)) for c in per_sat),
-        neighbours=in_plane_neighbours(constellation),
+        neighbours=tuple(in_plane_neighbours(constellation).values()),
         gen_w=generation_w(sunlit, bus),
         env_w=environment_heat_w(sunlit, alt, bus),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scheduler.forecast.bus import BusParams
+from scheduler.forecast.bus import INITIAL_SOC_FRACTION, BusParams
 from scheduler.forecast.power import generation_w
 from scheduler.forecast.thermal import environment_heat_w
 from scheduler.planner.domain import (
@@ -144,7 +144,7 @@ def synthetic_problem(
     slot_s: float = 60.0,
     seed: int = 0,
     planes: int | None = None,
-    soc_fraction: float = 0.8,
+    soc_fraction: float = INITIAL_SOC_FRACTION,
     temperature_c: float = 35.0,
 ) -> Problem:
     sats = synthetic_satellites(n_sats, EPOCH_S, n_slots, slot_s, planes, seed)

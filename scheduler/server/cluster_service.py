@@ -3,41 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import grpc
-from orbitalsched.v1 import agent_pb2, cluster_pb2, cluster_pb2_grpc
+from orbitalsched.v1 import cluster_pb2, cluster_pb2_grpc
 
 from scheduler.server import validate
-from scheduler.server.control import Controller
-from scheduler.server.convert import plan_to_pb, window
-from scheduler.server.model import JobState
+from scheduler.server.convert import clock_to_pb, plan_to_pb, telemetry_to_pb, window
+from scheduler.server.replanner import Replanner
+from scheduler.server.sessions import PLACED, AgentSessions
+from scheduler.server.triggers import ReplanTrigger
 from scheduler.server.validate import RequestError
-
-if TYPE_CHECKING:
-    from scheduler.server.replanner import Replanner
 
 MAX_FORECAST_S = 7 * 86400.0
 
 
 class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
-    def __init__(self, controller: Controller, replanner: Replanner) -> None:
-        self.c = controller
+    def __init__(self, sessions: AgentSessions, replanner: Replanner) -> None:
+        self.sessions = sessions
         self.replanner = replanner
 
     def satellite_pb(self, name: str) -> cluster_pb2.Satellite:
-        rt = self.c.sats[name]
-        flags = self.c.flags[name]
-        now = self.c.clock.now_s()
-        nxt = self.c.world.next_contact(name, now)
+        rt = self.sessions.sats[name]
+        flags = self.sessions.flags[name]
+        now = self.sessions.clock.now_s()
+        nxt = self.sessions.world.next_contact(name, now)
         return cluster_pb2.Satellite(
             satellite_id=name,
-            plane=self.c.world.plane(name),
+            plane=self.sessions.world.plane(name),
             connected=rt.connected,
             lost=flags.lost,
             cordoned=flags.cordoned,
             draining=flags.draining,
-            telemetry=rt.telemetry or agent_pb2.Telemetry(),
+            telemetry=telemetry_to_pb(rt.telemetry),
             wall_last_seen_s=rt.wall_last_seen_s,
             applied_plan_version=rt.applied_plan_version,
             next_contact=window(*nxt) if nxt else None,
@@ -45,18 +42,15 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
         )
 
     def _known(self, sat: str) -> str:
-        return validate.satellite_id("request", sat, set(self.c.sats))
+        return validate.satellite_id("request", sat, set(self.sessions.sats))
 
     async def ListSatellites(
         self, request: cluster_pb2.ListSatellitesRequest, context: grpc.aio.ServicerContext
     ) -> cluster_pb2.ListSatellitesResponse:
-        k = self.c.clock
         return cluster_pb2.ListSatellitesResponse(
-            satellites=[self.satellite_pb(n) for n in self.c.world.names],
-            now_s=k.now_s(),
-            clock=agent_pb2.Clock(
-                sim_epoch_s=k.sim_epoch_s, wall_epoch_s=k.wall_epoch_s, speed=k.speed
-            ),
+            satellites=[self.satellite_pb(n) for n in self.sessions.world.names],
+            now_s=self.sessions.clock.now_s(),
+            clock=clock_to_pb(self.sessions.clock),
         )
 
     async def GetForecast(
@@ -70,27 +64,25 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             )
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
-        start = start or self.c.clock.now_s()
+        start = start or self.sessions.clock.now_s()
         end = start + (duration or self.replanner.horizon_s)
         return cluster_pb2.GetForecastResponse(
             satellite_id=sat,
             start_s=start,
             end_s=end,
-            eclipses=[window(a, b) for a, b in self.c.world.eclipses(sat, start, end)],
-            contacts=[window(a, b) for a, b in self.c.world.contacts(sat, start, end)],
+            eclipses=[window(a, b) for a, b in self.sessions.world.eclipses(sat, start, end)],
+            contacts=[window(a, b) for a, b in self.sessions.world.contacts(sat, start, end)],
         )
 
     def _plan_pb(self) -> cluster_pb2.PlanSummary:
-        if self.c.plan is None:
+        record = self.sessions.plan.record
+        if record is None:
             return cluster_pb2.PlanSummary()
         versions = {
             j.job_id: j.assignment_version
-            for j in self.c.store.list_jobs(
-                states=(JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED),
-                limit=1_000_000,
-            )
+            for j in self.sessions.store.list_jobs(states=PLACED, limit=1_000_000)
         }
-        return plan_to_pb(self.c.plan, versions)
+        return plan_to_pb(record, versions)
 
     async def GetPlan(
         self, request: cluster_pb2.GetPlanRequest, context: grpc.aio.ServicerContext
@@ -104,14 +96,15 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             sat = self._known(request.satellite_id)
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
-        flags = self.c.flags[sat]
+        flags = self.sessions.flags[sat]
         new = replace(
             flags, cordoned=request.cordoned, draining=flags.draining and request.cordoned
         )
         if new != flags:
-            self.c.set_flags(new)
-            self.c.request_replan(
-                "satellite cordoned" if request.cordoned else "satellite uncordoned"
+            self.sessions.set_flags(new)
+            self.sessions.replans.request(
+                ReplanTrigger.CORDONED,
+                "satellite cordoned" if request.cordoned else "satellite uncordoned",
             )
         return cluster_pb2.CordonResponse(satellite=self.satellite_pb(sat))
 
@@ -124,11 +117,9 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
                 raise validate.invalid("reason: at most 500 characters")
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
-        self.c.set_flags(replace(self.c.flags[sat], cordoned=True, draining=True))
-        self.c.sats[sat].send(
-            agent_pb2.SchedulerMessage(drain=agent_pb2.Drain(reason=request.reason or "drain"))
-        )
-        self.c.request_replan("satellite drained")
+        self.sessions.set_flags(replace(self.sessions.flags[sat], cordoned=True, draining=True))
+        self.sessions.drain(sat, request.reason or "drain")
+        self.sessions.replans.request(ReplanTrigger.DRAINED, "satellite drained")
         return cluster_pb2.DrainResponse(satellite=self.satellite_pb(sat))
 
     async def Replan(

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 from orbitalsched.v1 import agent_pb2, cluster_pb2, jobs_pb2
 
+from scheduler.planner.domain import PlanItem
+from scheduler.server.clock import SimClock
+from scheduler.server.lifecycle import JobEvent
+from scheduler.server.messages import (
+    Cancel,
+    Drain,
+    LinkDown,
+    PlanEntry,
+    SatellitePlan,
+    Telemetry,
+    ToAgent,
+)
 from scheduler.server.model import Job, JobSpec, JobState, PlanRecord
 
 STATE_TO_PB = {
@@ -43,6 +54,7 @@ def spec_to_pb(spec: JobSpec) -> jobs_pb2.JobSpec:
         checkpoint_interval_s=spec.checkpoint_interval_s,
         checkpoint_cost_s=spec.checkpoint_cost_s,
         labels=spec.labels,
+        value=spec.value,
     )
 
 
@@ -70,21 +82,19 @@ def _finite(x: float) -> float:
 
 def plan_to_pb(record: PlanRecord, versions: dict[str, int]) -> cluster_pb2.PlanSummary:
     """versions: assignment_version of each placed job (its fencing token)."""
-    plan = json.loads(record.plan_json)
-    by_job: dict[str, list[dict[str, object]]] = {}
-    for item in plan.get("items", ()):
-        by_job.setdefault(str(item["job_id"]), []).append(item)
-    assignments = []
-    for job_id, items in by_job.items():
-        assignments.append(
-            cluster_pb2.Assignment(
-                job_id=job_id,
-                satellite_ids=sorted({str(i["satellite"]) for i in items}),
-                start_s=min(float(i["start_s"]) for i in items),  # type: ignore[arg-type]
-                end_s=max(float(i["end_s"]) for i in items),  # type: ignore[arg-type]
-                assignment_version=versions.get(job_id, 0),
-            )
+    by_job: dict[str, list[PlanItem]] = {}
+    for item in record.plan.items:
+        by_job.setdefault(item.job_id, []).append(item)
+    assignments = [
+        cluster_pb2.Assignment(
+            job_id=job_id,
+            satellite_ids=sorted({i.satellite for i in items}),
+            start_s=min(i.start_s for i in items),
+            end_s=max(i.end_s for i in items),
+            assignment_version=versions.get(job_id, 0),
         )
+        for job_id, items in by_job.items()
+    ]
     return cluster_pb2.PlanSummary(
         plan_version=record.version,
         created_s=record.created_s,
@@ -97,9 +107,86 @@ def plan_to_pb(record: PlanRecord, versions: dict[str, int]) -> cluster_pb2.Plan
         solve_duration_s=record.solve_duration_s,
         trigger=record.trigger,
         assignments=assignments,
-        unplaced=[cluster_pb2.Unplaced(job_id=j, reason=r) for j, r in record.unplaced],
+        unplaced=[cluster_pb2.Unplaced(job_id=u.job_id, reason=u.reason) for u in record.unplaced],
     )
 
 
 def window(start_s: float, end_s: float) -> agent_pb2.Window:
     return agent_pb2.Window(start_s=start_s, end_s=end_s)
+
+
+def clock_to_pb(clock: SimClock) -> agent_pb2.Clock:
+    return agent_pb2.Clock(
+        sim_epoch_s=clock.sim_epoch_s, wall_epoch_s=clock.wall_epoch_s, speed=clock.speed
+    )
+
+
+def telemetry_to_pb(tel: Telemetry | None) -> agent_pb2.Telemetry:
+    if tel is None:
+        return agent_pb2.Telemetry()
+    return agent_pb2.Telemetry(
+        time_s=tel.time_s,
+        battery_soc_wh=tel.battery_soc_wh,
+        battery_capacity_wh=tel.battery_capacity_wh,
+        temperature_c=tel.temperature_c,
+        power_generated_w=tel.power_generated_w,
+        power_drawn_w=tel.power_drawn_w,
+        sunlit_fraction=tel.sunlit_fraction,
+        in_contact=tel.in_contact,
+        running_job_ids=list(tel.running_job_ids),
+        accelerators_busy=tel.accelerators_busy,
+        self_protection=tel.self_protection,
+    )
+
+
+def job_event_to_pb(event: JobEvent) -> jobs_pb2.JobEvent:
+    return jobs_pb2.JobEvent(job=job_to_pb(event.job), time_s=event.time_s, what=event.what)
+
+
+def plan_entry_to_pb(e: PlanEntry) -> agent_pb2.PlanEntry:
+    return agent_pb2.PlanEntry(
+        job_id=e.job_id,
+        kind=KIND_TO_PB[e.kind],
+        start_s=e.start_s,
+        end_s=e.end_s,
+        accelerators=e.accelerators,
+        power_w=e.power_w,
+        work_accelerator_s=e.work_acc_s,
+        resume_from_accelerator_s=e.resume_from_acc_s,
+        checkpoint_interval_s=e.checkpoint_interval_s,
+        checkpoint_cost_s=e.checkpoint_cost_s,
+        output_mb=e.output_mb,
+        deadline_s=e.deadline_s,
+        gang_satellite_ids=list(e.gang_satellite_ids),
+        assignment_version=e.assignment_version,
+        checkpoint_times_s=list(e.checkpoint_times_s),
+        delivery_s=e.delivery_s or 0.0,
+    )
+
+
+def to_agent_pb(msg: ToAgent, clock: SimClock) -> agent_pb2.SchedulerMessage:
+    """A queued message to an agent, as written on its stream."""
+    if isinstance(msg, SatellitePlan):
+        return agent_pb2.SchedulerMessage(
+            plan=agent_pb2.Plan(
+                plan_version=msg.plan_version,
+                satellite_id=msg.satellite_id,
+                created_s=msg.created_s,
+                horizon_end_s=msg.horizon_end_s,
+                entries=[plan_entry_to_pb(e) for e in msg.entries],
+                contacts=[window(a, b) for a, b in msg.contacts],
+                wall_queued_s=msg.wall_queued_s,
+            )
+        )
+    if isinstance(msg, Cancel):
+        return agent_pb2.SchedulerMessage(
+            cancel=agent_pb2.CancelJob(job_id=msg.job_id, reason=msg.reason)
+        )
+    if isinstance(msg, Drain):
+        return agent_pb2.SchedulerMessage(drain=agent_pb2.Drain(reason=msg.reason))
+    assert isinstance(msg, LinkDown)
+    return agent_pb2.SchedulerMessage(
+        link_down=agent_pb2.LinkDown(
+            next_contact_start_s=msg.next_contact_start_s, clock=clock_to_pb(clock)
+        )
+    )

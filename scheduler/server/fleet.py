@@ -7,10 +7,10 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from orbitalsched.v1 import agent_pb2
+from scheduler.server.messages import Telemetry, ToAgent
 
 # A None in an outbox ends the agent's stream (link down, replaced by a newer stream).
-Outbox = asyncio.Queue[agent_pb2.SchedulerMessage | None]
+Outbox = asyncio.Queue[ToAgent | None]
 
 
 @dataclass
@@ -19,7 +19,7 @@ class SatRuntime:
     accelerators: int
     outbox: Outbox | None = None
     boot_id: str = ""
-    telemetry: agent_pb2.Telemetry | None = None
+    telemetry: Telemetry | None = None
     wall_last_seen_s: float = 0.0
     # When the stream ended (or the server started, for satellites never seen).
     wall_disconnected_s: float = field(default_factory=time.time)
@@ -37,7 +37,7 @@ class SatRuntime:
         if self.outbox is not None:
             self.outbox.put_nowait(None)
 
-    def send(self, message: agent_pb2.SchedulerMessage) -> bool:
+    def send(self, message: ToAgent) -> bool:
         if self.outbox is None:
             return False
         self.outbox.put_nowait(message)

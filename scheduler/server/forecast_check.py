@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from orbitalsched.v1 import agent_pb2
 
 from scheduler.forecast import (
     BusParams,
@@ -21,6 +20,7 @@ from scheduler.forecast import (
     sunlit_fraction,
     temperature_trace,
 )
+from scheduler.server.messages import Telemetry
 
 # Compare over at least this much simulated time (a 1 Hz stream is checked once a minute).
 MIN_INTERVAL_S = 60.0
@@ -41,10 +41,10 @@ class ForecastChecker:
     def __init__(self, constellation: Constellation, bus: BusParams) -> None:
         self.constellation = constellation
         self.bus = bus
-        self._prev: dict[str, agent_pb2.Telemetry] = {}
+        self._prev: dict[str, Telemetry] = {}
         self._streak: dict[str, int] = {}
 
-    def observe(self, sat: str, tel: agent_pb2.Telemetry) -> ForecastError | None:
+    def observe(self, sat: str, tel: Telemetry) -> ForecastError | None:
         prev = self._prev.get(sat)
         if prev is not None and 0 < tel.time_s - prev.time_s < MIN_INTERVAL_S:
             return None

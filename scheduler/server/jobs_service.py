@@ -1,5 +1,5 @@
-"""JobService: submit, get, list, cancel and watch jobs (thin: validate, call the controller,
-convert)."""
+"""JobService: submit, get, list, cancel and watch jobs (thin: validate, call the job
+lifecycle, convert)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,20 @@ import grpc
 from orbitalsched.v1 import jobs_pb2, jobs_pb2_grpc
 
 from scheduler.server import validate
-from scheduler.server.control import Controller
-from scheduler.server.convert import PB_TO_KIND, PB_TO_STATE, job_to_pb
+from scheduler.server.convert import PB_TO_KIND, PB_TO_STATE, job_event_to_pb, job_to_pb
+from scheduler.server.lifecycle import JobEvent, JobLifecycle
 from scheduler.server.store import DuplicateJobError
 from scheduler.server.validate import Limits, RequestError
+from scheduler.server.world import World
 
 
 class JobService(jobs_pb2_grpc.JobServiceServicer):
-    def __init__(self, controller: Controller) -> None:
-        self.c = controller
-        bus = controller.world.bus
+    def __init__(self, lifecycle: JobLifecycle, world: World) -> None:
+        self.lifecycle = lifecycle
+        self.known_satellites = set(world.names)
+        bus = world.bus
         self.limits = Limits(
-            n_satellites=len(controller.world.names),
+            n_satellites=len(world.names),
             max_accelerators=bus.accelerators,
             max_power_w=bus.full_load_w,
         )
@@ -32,8 +34,8 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         try:
             if not request.HasField("job"):
                 raise validate.invalid("job: required")
-            spec = validate.job_spec_from_pb(request.job, self.c.clock.now_s(), self.limits)
-            (job,) = self.c.submit([spec])
+            spec = validate.job_spec_from_pb(request.job, self.lifecycle.clock.now_s(), self.limits)
+            (job,) = self.lifecycle.submit([spec])
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
         except DuplicateJobError as exc:
@@ -45,9 +47,9 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
     ) -> jobs_pb2.SubmitJobsResponse:
         try:
             specs = validate.job_specs_from_pb(
-                list(request.jobs), self.c.clock.now_s(), self.limits
+                list(request.jobs), self.lifecycle.clock.now_s(), self.limits
             )
-            jobs = self.c.submit(specs)
+            jobs = self.lifecycle.submit(specs)
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
         except DuplicateJobError as exc:
@@ -61,7 +63,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
     ) -> jobs_pb2.GetJobResponse:
         if not request.job_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: required")
-        job = self.c.store.get_job(request.job_id)
+        job = self.lifecycle.store.get_job(request.job_id)
         if job is None:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
@@ -83,10 +85,10 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             if len(kinds) != len(request.kinds):
                 raise validate.invalid("kinds: JOB_KIND_UNSPECIFIED or unknown value")
             if request.satellite_id:
-                validate.satellite_id("request", request.satellite_id, set(self.c.sats))
+                validate.satellite_id("request", request.satellite_id, self.known_satellites)
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
-        jobs = self.c.store.list_jobs(states, kinds, request.satellite_id, after, size + 1)
+        jobs = self.lifecycle.store.list_jobs(states, kinds, request.satellite_id, after, size + 1)
         more = len(jobs) > size
         jobs = jobs[:size]
         token = str(jobs[-1].seq) if more and jobs else ""
@@ -100,7 +102,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
                 raise validate.invalid("job_id: required")
             if len(request.reason) > 500:
                 raise validate.invalid("reason: at most 500 characters")
-            job = self.c.cancel(request.job_id, request.reason)
+            job = self.lifecycle.cancel(request.job_id, request.reason)
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
         return jobs_pb2.CancelJobResponse(job=job_to_pb(job))
@@ -109,18 +111,18 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self, request: jobs_pb2.WatchJobsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[jobs_pb2.JobEvent]:
         wanted = set(request.job_ids)
-        queue: asyncio.Queue[jobs_pb2.JobEvent] = asyncio.Queue()
-        self.c.watchers.add(queue)
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+        self.lifecycle.watchers.add(queue)
         try:
             if request.send_initial:
-                now = self.c.clock.now_s()
+                now = self.lifecycle.clock.now_s()
                 for job_id in sorted(wanted):
-                    job = self.c.store.get_job(job_id)
+                    job = self.lifecycle.store.get_job(job_id)
                     if job is not None:
                         yield jobs_pb2.JobEvent(job=job_to_pb(job), time_s=now, what="current")
             while True:
                 event = await queue.get()
-                if not wanted or event.job.spec.job_id in wanted:
-                    yield event
+                if not wanted or event.job.job_id in wanted:
+                    yield job_event_to_pb(event)
         finally:
-            self.c.watchers.discard(queue)
+            self.lifecycle.watchers.discard(queue)

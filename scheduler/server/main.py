@@ -2,6 +2,7 @@
 
     orbit-scheduler [--listen HOST:PORT] [--metrics-port P] [--db PATH] [--scenario FILE]
                     [--speed X] [--link-model always|contacts]
+                    [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]
 
 Prints one line `orbit-scheduler listening on HOST:PORT` once it serves (launchers wait
 for it), and stops cleanly on SIGINT or SIGTERM.
@@ -11,48 +12,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-from orbitalsched.v1 import (
-    agent_pb2,
-    agent_pb2_grpc,
-    cluster_pb2,
-    cluster_pb2_grpc,
-    jobs_pb2,
-    jobs_pb2_grpc,
-)
-from prometheus_client import start_http_server
 
 from scheduler.errors import UserError
-from scheduler.scenario import load_scenario
-from scheduler.server.agent_service import AgentService
-from scheduler.server.clock import SimClock
-from scheduler.server.cluster_service import ClusterService
-from scheduler.server.control import Controller
-from scheduler.server.jobs_service import JobService
-from scheduler.server.metrics import SchedulerMetrics
-from scheduler.server.replanner import Replanner
-from scheduler.server.store import Store
-from scheduler.server.world import World, isl_groups
+from scheduler.security.tls import TlsConfigError, add_server_tls_arguments, server_tls_of
+from scheduler.server.app import ServerConfig, build_server, split_hostport
+from scheduler.server.replanner import ReplanConfig
 
 log = logging.getLogger("orbit-scheduler")
-# Largest request the server accepts; a bigger one gets RESOURCE_EXHAUSTED. 64 MiB holds a
-# batch of ~500,000 job specs.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-SERVICES = (
-    jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
-    agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
-    cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,132 +93,53 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="solve in a thread instead of a worker process (tests, profiling)",
     )
+    add_server_tls_arguments(p)
     p.add_argument("--log-level", default="INFO")
     return p
 
 
-def _split_hostport(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise UserError(f"--listen: expected HOST:PORT, got {value!r}")
-    return host, int(port)
-
-
-async def serve(args: argparse.Namespace) -> None:
-    scenario = load_scenario(args.scenario)
-    constellation = scenario.constellation
-    if args.satellites is not None:
-        if not 1 <= args.satellites <= len(constellation):
-            raise UserError(f"--satellites: expected 1 to {len(constellation)}")
-        constellation = constellation.subset(range(args.satellites))
-    world = World(
-        constellation,
-        scenario.stations,
-        scenario.bus,
-        scenario.epoch_s,
-        groups=isl_groups(scenario.constellation, constellation.names),
-        relay=args.isl_relay,
-    )
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    host, _ = split_hostport(args.listen)
     try:
-        store = Store(Path(args.db))
-    except (sqlite3.Error, RuntimeError) as exc:
-        raise UserError(f"--db {args.db}: cannot open the state database: {exc}") from None
-    clock = SimClock.load_or_create(store, scenario.epoch_s, args.speed)
-    metrics = SchedulerMetrics()
-    metrics.fleet(world.names, scenario.bus.battery_floor_fraction, scenario.bus.max_temperature_c)
-    controller = Controller(store, world, clock, metrics, args.link_model, args.agent_timeout)
-    replanner = Replanner(
-        controller,
-        args.scenario,
-        policy=args.policy,
-        time_limit_s=args.solve_time_limit,
-        slot_s=args.slot,
-        n_slots=args.horizon_slots,
-        interval_s=args.replan_interval,
-        startup_grace_s=2 * args.agent_timeout,
-        in_process=args.solver_in_thread,
-        max_jobs=args.plan_max_jobs,
+        tls = server_tls_of(args, host)
+    except TlsConfigError as exc:
+        raise UserError(str(exc)) from None
+    return ServerConfig(
+        listen=args.listen,
+        tls=tls,
+        db=args.db,
+        scenario=args.scenario,
+        satellites=args.satellites,
+        speed=args.speed,
+        link_model=args.link_model,
+        isl_relay=args.isl_relay,
+        agent_timeout_s=args.agent_timeout,
+        telemetry_interval_s=args.telemetry_interval,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        replan=ReplanConfig(
+            scenario=args.scenario,
+            policy=args.policy,
+            time_limit_s=args.solve_time_limit,
+            slot_s=args.slot,
+            n_slots=args.horizon_slots,
+            interval_s=args.replan_interval,
+            startup_grace_s=2 * args.agent_timeout,
+            in_process=args.solver_in_thread,
+            max_jobs=args.plan_max_jobs,
+        ),
     )
-    telemetry_s = args.telemetry_interval or clock.speed
-    controller.telemetry_interval_s = telemetry_s
 
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.keepalive_time_ms", 20_000),
-            ("grpc.http2.max_pings_without_data", 0),
-            ("grpc.keepalive_permit_without_calls", 1),
-        ]
-    )
-    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobService(controller), server)
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(controller, telemetry_s), server)
-    cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
-        ClusterService(controller, replanner), server
-    )
-    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICES, reflection.SERVICE_NAME, health.SERVICE_NAME), server
-    )
-    host, port = _split_hostport(args.listen)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise UserError(f"--listen: cannot bind {host}:{port}")
+
+async def serve(config: ServerConfig) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    server = build_server(config)
     await server.start()
-    for name in (*SERVICES, ""):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    if args.metrics_port is not None:
-        start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
-        print(
-            f"orbit-scheduler metrics on http://{args.metrics_host}:{args.metrics_port}/metrics",
-            flush=True,
-        )
-    print(f"orbit-scheduler listening on {host}:{bound}", flush=True)
-    log.info(
-        "%d satellites, speed %.0fx, link model %s, database %s, sim time %.0f",
-        len(world.names),
-        clock.speed,
-        args.link_model,
-        args.db,
-        clock.now_s(),
-    )
-
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(replanner.run()), asyncio.create_task(_housekeeping(controller))]
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping")
-    for name in (*SERVICES, ""):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    await server.stop(grace=1.0)
-    for task in tasks:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    replanner.close()
-    store.close()
-
-
-async def _housekeeping(c: Controller) -> None:
-    """Link windows, lost satellites and gauges, four times a wall second."""
-    tick = 0
-    while True:
-        await asyncio.sleep(0.25)
-        tick += 1
-        try:
-            if c.link_model == "contacts":
-                for rt in c.sats.values():
-                    if rt.connected and not c.reachable(rt.name):
-                        rt.send(AgentService.link_down_message(c, rt.name))
-                        rt.send_close()
-            c.check_lost()
-            if tick % 4 == 0:
-                c.metrics.job_counts(c.store.count_by_state())
-        except Exception:
-            log.exception("housekeeping failed")
+    await server.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,9 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     try:
-        asyncio.run(serve(args))
+        asyncio.run(serve(config_from_args(args)))
     except UserError as exc:
         sys.stderr.write(f"orbit-scheduler: error: {exc}\n")
+        return 2
+    except sqlite3.DatabaseError as exc:  # a database that breaks while serving
+        first = (str(exc).splitlines() or ["?"])[0]
+        sys.stderr.write(f"orbit-scheduler: error: --db {args.db}: database error: {first}\n")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -10,7 +10,6 @@ import contextlib
 import platform
 import time
 
-from orbitalsched.v1 import agent_pb2
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -21,6 +20,7 @@ from prometheus_client import (
 )
 
 from scheduler import __version__
+from scheduler.server.messages import PreemptionCause, Telemetry
 from scheduler.server.model import Job, JobState
 
 # A solve takes from tens of milliseconds (a few jobs) to the time limit (tens of seconds):
@@ -31,7 +31,7 @@ TIME_TO_GROUND_BUCKETS_S = (60, 300, 600, 1200, 1800, 3600, 7200, 10800, 21600, 
 # Plan delivery over loopback or a ground link: milliseconds to seconds.
 DELIVERY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 WH_TO_J = 3600.0
-PREEMPTION_CAUSES = ("satellite_lost", "self_protection", "cancelled", "replanned", "other")
+PREEMPTION_CAUSES = tuple(c.value for c in PreemptionCause)
 
 # `_created` samples are noise for these short-lived processes.
 disable_created_metrics()
@@ -246,23 +246,11 @@ class SchedulerMetrics:
             return
         if job.spec.kind == "inference":
             self.time_to_ground_seconds.observe(max(0.0, now_s - job.submit_time_s))
-        if job.spec.deadline_s and now_s > job.spec.deadline_s:
+        if job.spec.deadline_s is not None and now_s > job.spec.deadline_s:
             self.deadline_misses_total.labels(job.spec.kind).inc()
 
-    def preempted(self, kind: str, reason: str) -> None:
-        text = reason.lower()
-        cause = (
-            "satellite_lost"
-            if "lost" in text
-            else "self_protection"
-            if ("battery" in text or "temperature" in text)
-            else "cancelled"
-            if "cancel" in text
-            else "replanned"
-            if "plan" in text
-            else "other"
-        )
-        self.preemptions_total.labels(kind, cause).inc()
+    def preempted(self, kind: str, cause: PreemptionCause) -> None:
+        self.preemptions_total.labels(kind, cause.value).inc()
 
     def plan_sent(self, version: int, wall_s: float) -> None:
         self._plan_sent_wall_s.setdefault(version, wall_s)
@@ -274,7 +262,7 @@ class SchedulerMetrics:
         if sent is not None:
             self.plan_delivery_seconds.observe(max(0.0, time.time() - sent))
 
-    def telemetry(self, sat: str, tel: agent_pb2.Telemetry) -> None:
+    def telemetry(self, sat: str, tel: Telemetry) -> None:
         cap = tel.battery_capacity_wh
         self.soc_ratio.labels(sat).set(tel.battery_soc_wh / cap if cap else 0.0)
         self.battery_joules.labels(sat).set(tel.battery_soc_wh * WH_TO_J)

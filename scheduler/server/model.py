@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from scheduler.planner.domain import Plan, Unplaced
+
 JobKindName = Literal["inference", "training"]
 
 
@@ -81,11 +83,13 @@ class JobSpec:
     power_w: float = 0.0  # 0: accelerators x the bus accelerator power
     input_mb: float = 0.0
     output_mb: float = 0.0
-    deadline_s: float = 0.0  # 0: none
+    deadline_s: float | None = None
     gang_size: int = 1
     checkpoint_interval_s: float = 0.0
     checkpoint_cost_s: float = 0.0
     labels: dict[str, str] = field(default_factory=dict)
+    # What doing it is worth: per job (inference), per accelerator-hour (training).
+    value: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,12 @@ class PlanRecord:
     best_bound: float
     gap_ratio: float
     solve_duration_s: float
-    plan_json: str  # scheduler.planner.domain.Plan.to_dict(), JSON
-    unplaced: tuple[tuple[str, str], ...] = ()  # (job_id, reason)
+    # The plan in force: the solver's items plus the committed ones it carried over.
+    plan: Plan
+
+    @property
+    def unplaced(self) -> tuple[Unplaced, ...]:
+        return self.plan.unplaced
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ changed; it goes to the planner as a RunningJob and is carried over into the new
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from scheduler.planner.domain import (
     InferenceJob,
     Plan,
+    PlanItem,
     Priority,
     RunningJob,
     SatelliteState,
@@ -31,7 +32,7 @@ from scheduler.server.model import Job, JobState
 
 # Inference without a deadline: the planner needs one; a week means "whenever".
 NO_DEADLINE_S = 7 * 86400.0
-Item = dict[str, Any]
+ItemsByJob = Mapping[str, Sequence[PlanItem]]
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class SolveRequest:
     policy: str
     time_limit_s: float
     version: int
-    committed_items: tuple[Item, ...] = ()
+    committed_items: tuple[PlanItem, ...] = ()
     considered: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -58,12 +59,15 @@ def planner_job(job: Job) -> PlannerJob:
         return InferenceJob(
             job_id=s.job_id,
             submit_s=job.submit_time_s,
-            deadline_s=s.deadline_s or job.submit_time_s + NO_DEADLINE_S,
+            deadline_s=(
+                s.deadline_s if s.deadline_s is not None else job.submit_time_s + NO_DEADLINE_S
+            ),
             work_acc_s=s.work_accelerator_s,
             accelerators=s.accelerators,
             power_w=s.power_w or None,
             input_mb=s.input_mb,
             output_mb=s.output_mb,
+            value=s.value,
             priority=Priority(s.priority),
         )
     return TrainingJob(
@@ -74,43 +78,43 @@ def planner_job(job: Job) -> PlannerJob:
         work_acc_h=s.work_accelerator_s / 3600.0,
         checkpoint_interval_s=s.checkpoint_interval_s,
         checkpoint_cost_s=s.checkpoint_cost_s,
+        value_per_acc_h=s.value,
         priority=Priority(s.priority),
         power_w_per_member=s.power_w or None,
-        deadline_s=s.deadline_s or None,
+        deadline_s=s.deadline_s,
     )
 
 
 def committed_items(
     jobs: list[Job],
-    items_by_job: dict[str, list[Item]],
+    items_by_job: ItemsByJob,
     now_s: float,
     lead_s: float,
-    frozen_until_s: dict[str, float],
-) -> list[Item]:
+    frozen_until_s: Mapping[str, float],
+) -> list[PlanItem]:
     """Plan items that can no longer change (see the module docstring)."""
-    out: list[Item] = []
+    out: list[PlanItem] = []
     for job in jobs:
         placed = (JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED)
         if job.state not in placed or not job.assignment_version:
             continue
-        items = [i for i in items_by_job.get(job.job_id, ()) if float(i["end_s"]) > now_s]
+        items = [i for i in items_by_job.get(job.job_id, ()) if i.end_s > now_s]
         fixed = [
             i
             for i in items
-            if float(i["start_s"]) <= now_s + lead_s
-            or float(i["start_s"]) < frozen_until_s.get(str(i["satellite"]), 0.0)
+            if i.start_s <= now_s + lead_s or i.start_s < frozen_until_s.get(i.satellite, 0.0)
         ]
         if fixed:
             # A gang runs together: the first fixed window of any member fixes all members.
-            first = min(float(i["start_s"]) for i in fixed)
-            out.extend(i for i in items if abs(float(i["start_s"]) - first) < 1e-6 or i in fixed)
+            first = min(i.start_s for i in fixed)
+            out.extend(i for i in items if abs(i.start_s - first) < 1e-6 or i in fixed)
     return out
 
 
-def gang_of(job: Job, fixed: list[Item]) -> tuple[str, ...]:
+def gang_of(job: Job, fixed: list[PlanItem]) -> tuple[str, ...]:
     """The gang the planner should prefer to keep: the one running the committed block, else
     the current placement when it is exactly one gang."""
-    running = tuple(sorted({str(i["satellite"]) for i in fixed if i["job_id"] == job.job_id}))
+    running = tuple(sorted({i.satellite for i in fixed if i.job_id == job.job_id}))
     if running:
         return running
     return job.satellite_ids if len(job.satellite_ids) == job.spec.gang_size else ()
@@ -122,11 +126,11 @@ def build_request(
     names: tuple[str, ...],
     accelerators: int,
     jobs: list[Job],
-    items_by_job: dict[str, list[Item]],
-    telemetry: dict[str, tuple[float, float]],
+    items_by_job: ItemsByJob,
+    telemetry: Mapping[str, tuple[float, float]],
     default_state: tuple[float, float],
-    available: dict[str, bool],
-    frozen_until_s: dict[str, float],
+    available: Mapping[str, bool],
+    frozen_until_s: Mapping[str, float],
     now_s: float,
     slot_s: float,
     n_slots: int,
@@ -138,18 +142,12 @@ def build_request(
 ) -> SolveRequest:
     """telemetry: satellite -> (soc_wh, temperature_c) last reported."""
     fixed = committed_items(jobs, items_by_job, now_s, lead_s, frozen_until_s)
-    fixed_ids = {str(i["job_id"]) for i in fixed}
+    fixed_ids = {i.job_id for i in fixed}
     running: dict[str, list[RunningJob]] = {n: [] for n in names}
     for i in fixed:
-        if i["satellite"] in running:
-            running[str(i["satellite"])].append(
-                RunningJob(
-                    str(i["job_id"]),
-                    float(i["start_s"]),
-                    float(i["end_s"]),
-                    int(i["accelerators"]),
-                    float(i["power_w"]),
-                )
+        if i.satellite in running:
+            running[i.satellite].append(
+                RunningJob(i.job_id, i.start_s, i.end_s, i.accelerators, i.power_w)
             )
     for sat, until in frozen_until_s.items():
         # Out of contact: no new plan reaches it before `until`; block what is not committed.
@@ -185,11 +183,11 @@ def build_request(
             lead_sat = job.satellite_ids[0] if job.satellite_ids else ""
             rate = job.spec.accelerators * job.spec.gang_size
             for i in fixed:
-                if i["job_id"] != job.job_id or i["satellite"] != lead_sat:
+                if i.job_id != job.job_id or i.satellite != lead_sat:
                     continue
-                ahead = [float(t) for t in i.get("checkpoint_times_s") or () if float(t) > now_s]
+                ahead = [t for t in i.checkpoint_times_s if t > now_s]
                 if ahead:
-                    running_s = max(ahead) - max(float(i["start_s"]), now_s)
+                    running_s = max(ahead) - max(i.start_s, now_s)
                     cost_s = len(ahead) * job.spec.checkpoint_cost_s
                     base = max(job.done_accelerator_s, job.checkpoint_accelerator_s)
                     done_acc_s = max(done_acc_s, base + rate * max(0.0, running_s - cost_s))
@@ -216,15 +214,9 @@ def build_request(
     )
 
 
-def merge_committed(plan: Plan, committed: tuple[Item, ...]) -> dict[str, Any]:
+def merge_committed(plan: Plan, committed: Sequence[PlanItem]) -> Plan:
     """The effective plan: the solver's items plus the committed ones it did not repeat."""
-    d = plan.to_dict()
-    d["items"] = [dict(i) for i in d["items"]]
-    d["unplaced"] = [dict(u) for u in d["unplaced"]]
-    have = {(i["job_id"], i["satellite"], round(i["start_s"], 3)) for i in d["items"]}
-    for i in committed:
-        key = (i["job_id"], i["satellite"], round(float(i["start_s"]), 3))
-        if key not in have:
-            d["items"].append(dict(i))
-    d["items"].sort(key=lambda i: (i["satellite"], i["start_s"]))
-    return d
+    have = {(i.job_id, i.satellite, round(i.start_s, 3)) for i in plan.items}
+    extra = [i for i in committed if (i.job_id, i.satellite, round(i.start_s, 3)) not in have]
+    items = sorted((*plan.items, *extra), key=lambda i: (i.satellite, i.start_s))
+    return replace(plan, items=tuple(items))

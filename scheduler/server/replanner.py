@@ -10,78 +10,65 @@ on the event loop. Triggers that arrive during a solve coalesce into the next on
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import multiprocessing
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
-from scheduler.planner.domain import Plan
 from scheduler.server import solver_worker
-from scheduler.server.control import Controller
+from scheduler.server.lifecycle import JobLifecycle
 from scheduler.server.model import Job, JobState, PlanRecord
 from scheduler.server.planning import build_request
+from scheduler.server.sessions import AgentSessions
+from scheduler.server.store import Store
+from scheduler.server.triggers import ReplanRequests, ReplanTrigger
 
 log = logging.getLogger("orbit-scheduler")
 
-CAUSES = (
-    "submitted",
-    "lost",
-    "returned",
-    "finished",
-    "failed",
-    "stopped",
-    "cancelled",
-    "cordoned",
-    "drained",
-    "telemetry",
-    "periodic",
-    "startup",
-)
 
-
-def cause_of(trigger: str) -> str:
-    """A bounded metric label for a free-text trigger."""
-    for cause in CAUSES:
-        if cause in trigger:
-            return cause
-    return "requested"
+@dataclass(frozen=True)
+class ReplanConfig:
+    scenario: str | None = None
+    policy: str = "cpsat"
+    time_limit_s: float = 5.0
+    slot_s: float = 60.0
+    n_slots: int = 180
+    interval_s: float = 600.0  # periodic replanning, simulated seconds
+    startup_grace_s: float = 5.0
+    in_process: bool = False  # solve in a thread (tests, profiling)
+    max_jobs: int = 2000
 
 
 class Replanner:
     def __init__(
         self,
-        controller: Controller,
-        scenario: str | None,
-        *,
-        policy: str = "cpsat",
-        time_limit_s: float = 5.0,
-        slot_s: float = 60.0,
-        n_slots: int = 180,
-        interval_s: float = 600.0,
-        startup_grace_s: float = 5.0,
-        in_process: bool = False,
-        max_jobs: int = 2000,
+        store: Store,
+        lifecycle: JobLifecycle,
+        sessions: AgentSessions,
+        replans: ReplanRequests,
+        config: ReplanConfig,
     ) -> None:
-        self.c = controller
-        self.scenario = scenario
-        self.policy = policy
-        self.time_limit_s = time_limit_s
-        self.slot_s = slot_s
-        self.n_slots = n_slots
-        self.interval_s = interval_s
-        self.startup_grace_s = startup_grace_s
-        self.horizon_s = slot_s * n_slots
-        self.max_jobs = max_jobs
-        self.in_process = in_process
+        self.store = store
+        self.lifecycle = lifecycle
+        self.sessions = sessions
+        self.replans = replans
+        self.config = config
+        self.scenario = config.scenario
+        self.policy = config.policy
+        self.time_limit_s = config.time_limit_s
+        self.slot_s = config.slot_s
+        self.n_slots = config.n_slots
+        self.interval_s = config.interval_s
+        self.startup_grace_s = config.startup_grace_s
+        self.horizon_s = config.slot_s * config.n_slots
+        self.max_jobs = config.max_jobs
+        self.in_process = config.in_process
         self.pool: Executor = self._new_pool()
-        self._reasons: list[str] = []
-        self._wake = asyncio.Event()
         self._completed = 0
         self._done = asyncio.Condition()
-        controller.request_replan = self.request
 
     def _new_pool(self) -> Executor:
         if self.in_process:
@@ -101,14 +88,10 @@ class Replanner:
         waiting.sort(key=lambda j: (-j.spec.priority, j.seq))
         return placed + waiting[:room]
 
-    def request(self, reason: str) -> None:
-        self._reasons.append(reason)
-        self._wake.set()
-
     async def replan_now(self, reason: str) -> None:
         """Request a solve and wait until one that started after the request finished."""
         target = self._completed + (2 if self._running else 1)
-        self.request(reason)
+        self.replans.request(ReplanTrigger.REQUESTED, reason)
         async with self._done:
             await self._done.wait_for(lambda: self._completed >= target)
 
@@ -119,30 +102,28 @@ class Replanner:
         await loop.run_in_executor(self.pool, solver_worker.warm_up, self.scenario)
         started = time.time()
         while time.time() - started < self.startup_grace_s and not all(
-            rt.connected for rt in self.c.sats.values()
+            rt.connected for rt in self.sessions.sats.values()
         ):
             await asyncio.sleep(0.1)
-        self.request("startup")
+        self.replans.request(ReplanTrigger.STARTUP)
         while True:
-            period_wall_s = self.interval_s / self.c.clock.speed
+            period_wall_s = self.interval_s / self.sessions.clock.speed
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=period_wall_s)
+                await asyncio.wait_for(self.replans.wake.wait(), timeout=period_wall_s)
             except TimeoutError:
-                self._reasons.append("periodic")
+                self.replans.request(ReplanTrigger.PERIODIC)
             await asyncio.sleep(0.05)  # let a burst of submissions land in one solve
-            self._wake.clear()
-            reasons, self._reasons = self._reasons, []
-            trigger = reasons[0] if reasons else "periodic"
-            if len(set(reasons)) > 1:
-                trigger += f" (+{len(reasons) - 1} more)"
+            requests = self.replans.take() or [(ReplanTrigger.PERIODIC, "periodic")]
+            cause, trigger = requests[0]
+            if len({d for _, d in requests}) > 1:
+                trigger += f" (+{len(requests) - 1} more)"
             self._running = True
             try:
-                await self.solve_once(trigger)
+                await self.solve_once(trigger, cause)
             except BrokenProcessPool:
                 log.error("the solver process died (trigger: %s); starting a new one", trigger)
                 self.pool = self._new_pool()
-                self._reasons.append("solver restarted")
-                self._wake.set()
+                self.replans.request(ReplanTrigger.REQUESTED, "solver restarted")
             except Exception:
                 log.exception("replanning failed (trigger: %s); keeping the current plan", trigger)
             finally:
@@ -151,45 +132,48 @@ class Replanner:
                     self._completed += 1
                     self._done.notify_all()
 
-    async def solve_once(self, trigger: str) -> PlanRecord:
-        c = self.c
-        now = c.clock.now_s()
-        bus = c.world.bus
-        names = c.world.names
-        lead_s = max(self.slot_s, (self.time_limit_s + 2.0) * c.clock.speed)
+    async def solve_once(
+        self, trigger: str, cause: ReplanTrigger = ReplanTrigger.REQUESTED
+    ) -> PlanRecord:
+        s = self.sessions
+        clock, world, current = s.clock, s.world, s.plan
+        now = clock.now_s()
+        bus = world.bus
+        names = world.names
+        lead_s = max(self.slot_s, (self.time_limit_s + 2.0) * clock.speed)
         frozen: dict[str, float] = {}
-        if c.link_model == "contacts":
+        if s.link_model == "contacts":
             # A satellite that will not be in contact when the plan is ready gets it at its
             # next contact: nothing new can start on it before then (plus the time to
             # reconnect and apply it).
-            margin_s = max(self.slot_s, 2.0 * c.clock.speed)
+            margin_s = max(self.slot_s, 2.0 * clock.speed)
             ready_s = now + lead_s
             for n in names:
-                current = c.world.contact_at(n, now)
-                if current is not None and current[1] > ready_s + margin_s:
+                window = world.contact_at(n, now)
+                if window is not None and window[1] > ready_s + margin_s:
                     continue
-                nxt = c.world.next_contact(n, current[1] + 1.0 if current else now)
+                nxt = world.next_contact(n, window[1] + 1.0 if window else now)
                 frozen[n] = (nxt[0] if nxt else now + self.horizon_s) + margin_s
         telemetry = {
             n: (rt.telemetry.battery_soc_wh, rt.telemetry.temperature_c)
-            for n, rt in c.sats.items()
+            for n, rt in s.sats.items()
             if rt.telemetry is not None and rt.telemetry.battery_capacity_wh > 0
         }
-        draining = {n for n, f in c.flags.items() if f.draining}
+        draining = {n for n, f in s.flags.items() if f.draining}
         items = {
-            k: [i for i in v if i["satellite"] not in draining] for k, v in c.plan_items.items()
+            k: [i for i in v if i.satellite not in draining] for k, v in current.by_job.items()
         }
-        previous = Plan.from_dict(json.loads(c.plan.plan_json)) if c.plan else None
-        version = c.store.next_plan_version()
+        previous = current.record.plan if current.record else None
+        version = self.store.next_plan_version()
         request = build_request(
             scenario=self.scenario,
             names=names,
             accelerators=bus.accelerators,
-            jobs=self.window(c.store.active_jobs()),
+            jobs=self.window(self.store.active_jobs()),
             items_by_job=items,
             telemetry=telemetry,
-            default_state=(bus.battery_capacity_wh * 0.8, bus.initial_temperature_c),
-            available={n: not (f.lost or f.cordoned) for n, f in c.flags.items()},
+            default_state=(bus.initial_soc_wh, bus.initial_temperature_c),
+            available={n: not (f.lost or f.cordoned) for n, f in s.flags.items()},
             frozen_until_s=frozen,
             now_s=now,
             slot_s=self.slot_s,
@@ -216,14 +200,13 @@ class Replanner:
             best_bound=res.best_bound,
             gap_ratio=res.gap,
             solve_duration_s=wall_s,
-            plan_json=json.dumps(out.effective_plan),
-            unplaced=tuple((u.job_id, u.reason) for u in res.plan.unplaced),
+            plan=out.effective_plan,
         )
-        c.apply_plan(record, set(request.considered))
-        await c.broadcast_plans()
-        m = c.metrics
+        self.lifecycle.apply_plan(record, set(request.considered))
+        await s.broadcast_plans()
+        m = s.metrics
         m.solve_duration_seconds.labels(res.policy).observe(wall_s)
-        m.plans_total.labels(cause_of(trigger), res.status).inc()
+        m.plans_total.labels(cause.value, res.status).inc()
         m.plan_version.set(version)
         m.plan_unplaced.set(len(res.plan.unplaced))
         for gauge, value in (

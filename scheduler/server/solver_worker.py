@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from scheduler.forecast import plus_grid_pairs
+from scheduler.forecast.isl import in_plane_neighbours
 from scheduler.planner.domain import Plan, PlanResult, Problem
 from scheduler.planner.problem_builder import ForecastBook, forecast_book, problem_at
 from scheduler.planner.solve import plan
@@ -28,7 +28,7 @@ from scheduler.server.planning import SolveRequest, merge_committed
 @dataclass(frozen=True)
 class SolveOutput:
     result: PlanResult
-    effective_plan: dict[str, object]  # the plan with committed items, Plan.to_dict() form
+    effective_plan: Plan  # the solver's plan with the committed items it carried over
     forecast_s: float
     solve_s: float
 
@@ -36,20 +36,6 @@ class SolveOutput:
 @lru_cache(maxsize=2)
 def _scenario(ref: str | None) -> Scenario:
     return load_scenario(ref)
-
-
-def neighbours(scenario: Scenario, names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """In-plane ISL neighbours (Walker shells), restricted to the satellites planned over."""
-    c = scenario.constellation
-    out: dict[str, list[str]] = {n: [] for n in names}
-    if c.walker is None:
-        return {n: () for n in names}
-    for i, j in plus_grid_pairs(c):
-        a, b = c.names[i], c.names[j]
-        if c.plane[i] == c.plane[j] and a in out and b in out:
-            out[a].append(b)
-            out[b].append(a)
-    return {n: tuple(v) for n, v in out.items()}
 
 
 # A forecast book covers this many horizons; it is recomputed when the horizon leaves it.
@@ -76,7 +62,7 @@ def book_for(request: SolveRequest) -> ForecastBook:
         book = forecast_book(
             sub, scenario.stations, scenario.bus, start, BOOK_HORIZONS * horizon_s, request.slot_s
         )
-        nbrs = neighbours(scenario, request.satellite_names)
+        nbrs = in_plane_neighbours(scenario.constellation, request.satellite_names)
         book = replace(book, neighbours=tuple(nbrs[n] for n in request.satellite_names))
         _book = book
     return book

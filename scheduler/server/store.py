@@ -9,21 +9,30 @@ kill; only an OS crash can lose the last transactions).
 
 Used from the asyncio thread of the server only; each call takes well under a millisecond
 for single rows.
+
+One scheduler per database: opening a file store takes an exclusive flock on `PATH.lock`,
+which the kernel releases when the process dies (SIGKILL included), so a second scheduler
+on the same --db stops with a one-line error. A file that is not a SQLite database, fails
+its integrity check, or belongs to another application raises StoreError (a UserError: one
+line, exit status 2).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from scheduler.errors import UserError
+from scheduler.planner.domain import Plan
 from scheduler.server.model import (
-    Assignment,
     Job,
     JobSpec,
     JobState,
@@ -99,6 +108,41 @@ _JOB_COLUMNS = (
 )
 
 
+# PRAGMA application_id of scheduler databases ("ORBT").
+APPLICATION_ID = 0x4F524254
+# Tables every scheduler database has (also those written before APPLICATION_ID was set).
+OUR_TABLES = frozenset({"meta", "jobs", "job_events", "plans", "checkpoints", "satellites"})
+
+
+class StoreError(UserError):
+    """The state database cannot be used: locked by another scheduler, unreadable, corrupt or
+    not a scheduler database. The message is one line naming the file."""
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _lock(path: str) -> int:
+    """Exclusive, non-blocking flock on PATH.lock; the fd holds it until closed or death."""
+    lock_path = path + ".lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{lock_path}: cannot open the lock file: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise StoreError(
+            f"{path}: another scheduler is using this database (it holds {lock_path}); "
+            "stop it or pass another --db"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 class DuplicateJobError(Exception):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id!r} already exists")
@@ -115,7 +159,10 @@ def _real(x: float) -> float | None:
 
 
 def _spec_from_json(text: str) -> JobSpec:
-    return JobSpec(**json.loads(text))
+    fields = json.loads(text)
+    if not fields.get("deadline_s"):  # databases before deadlines were optional stored 0
+        fields["deadline_s"] = None
+    return JobSpec(**fields)
 
 
 def _job_from_row(row: Sequence[Any]) -> Job:
@@ -141,16 +188,56 @@ def _job_from_row(row: Sequence[Any]) -> Job:
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if self.path != ":memory:" and str(mode).lower() != "wal":
-            raise RuntimeError(f"{self.path}: SQLite refused WAL mode (got {mode})")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        memory = self.path == ":memory:"
+        self._lock_fd = None if memory else _lock(self.path)
+        try:
+            if not memory and os.path.isdir(self.path):
+                raise StoreError(f"{self.path}: is a directory, not a database file")
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._open(memory)
+        except StoreError:
+            self._unlock()
+            raise
+        except sqlite3.Error as exc:
+            self._unlock()
+            raise StoreError(
+                f"{self.path}: not a usable scheduler database ({_one_line(exc)})"
+            ) from None
+
+    def _open(self, memory: bool) -> None:
+        db = self._db
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables.discard("sqlite_sequence")
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        if tables and app_id != APPLICATION_ID and not tables >= OUR_TABLES:
+            raise StoreError(
+                f"{self.path}: a SQLite database of another application (tables "
+                f"{', '.join(sorted(tables)[:5])}); pass another --db"
+            )
+        if tables:
+            problems = [r[0] for r in db.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                detail = " ".join(
+                    " ".join(problems).replace("*** in database main ***", "").split()
+                )
+                raise StoreError(f"{self.path}: the database is corrupt ({detail[:120]})")
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if not memory and str(mode).lower() != "wal":
+            raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode})")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(SCHEMA)
+        if app_id != APPLICATION_ID:
+            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def close(self) -> None:
         self._db.close()
+        self._unlock()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -352,20 +439,19 @@ class Store:
                     _real(record.best_bound),
                     _real(record.gap_ratio),
                     record.solve_duration_s,
-                    record.plan_json,
-                    json.dumps([list(u) for u in record.unplaced]),
+                    json.dumps(record.plan.to_dict()),
+                    json.dumps([[u.job_id, u.code, u.reason] for u in record.unplaced]),
                 ),
             )
 
     def latest_plan(self) -> PlanRecord | None:
         row = self._db.execute(
             "SELECT version, created_s, horizon_start_s, horizon_end_s, trigger, status, "
-            "objective, best_bound, gap_ratio, solve_duration_s, plan_json, unplaced "
+            "objective, best_bound, gap_ratio, solve_duration_s, plan_json "
             "FROM plans ORDER BY version DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return None
-        unplaced = tuple((str(u[0]), str(u[1])) for u in json.loads(row[11]))
         return PlanRecord(
             version=row[0],
             created_s=row[1],
@@ -377,19 +463,8 @@ class Store:
             best_bound=math.nan if row[7] is None else row[7],
             gap_ratio=math.nan if row[8] is None else row[8],
             solve_duration_s=row[9],
-            plan_json=row[10],
-            unplaced=unplaced,
+            plan=Plan.from_dict(json.loads(row[10])),
         )
-
-    def current_assignments(self) -> list[Assignment]:
-        """Placements of the active jobs that have one."""
-        return [
-            Assignment(
-                j.job_id, j.satellite_ids, j.planned_start_s, j.planned_end_s, j.assignment_version
-            )
-            for j in self.active_jobs()
-            if j.satellite_ids and j.assignment_version
-        ]
 
     # --- satellites -------------------------------------------------------------------
     def satellite_flags(self) -> dict[str, SatelliteFlags]:

@@ -11,8 +11,16 @@ import uuid
 from dataclasses import dataclass
 
 import grpc
-from orbitalsched.v1 import jobs_pb2
+from orbitalsched.v1 import agent_pb2, jobs_pb2
 
+from scheduler.server.messages import (
+    Hello,
+    JobReport,
+    ReportKind,
+    RunningJob,
+    StopCause,
+    Telemetry,
+)
 from scheduler.server.model import JobKindName, JobSpec
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -22,6 +30,8 @@ MAX_LABEL_CHARS = 64
 # Plausibility bounds: a week of a full constellation's accelerators is ~1e9 acc-s.
 MAX_WORK_ACCELERATOR_S = 1e9
 MAX_SIZE_MB = 1e7
+# Value is relative (the planner weighs jobs against each other); 0 means the default 1.
+MAX_VALUE = 1e6
 DEFAULT_CHECKPOINT_INTERVAL_S = 900.0
 DEFAULT_CHECKPOINT_COST_S = 60.0
 # Priority classes of scheduler.planner.domain.Priority.
@@ -113,8 +123,9 @@ def job_spec_from_pb(
     power = _number(where, "power_w", pb.power_w, upper=limits.max_power_w)
     input_mb = _number(where, "input_mb", pb.input_mb, upper=MAX_SIZE_MB)
     output_mb = _number(where, "output_mb", pb.output_mb, upper=MAX_SIZE_MB)
-    deadline = _number(where, "deadline_s", pb.deadline_s)
-    if deadline and deadline <= now_s:
+    # Absent or 0 (what clients before the field had presence sent for "none"): no deadline.
+    deadline: float | None = _number(where, "deadline_s", pb.deadline_s) or None
+    if deadline is not None and deadline <= now_s:
         raise invalid(
             f"{where}.deadline_s: {deadline:.0f} is not after the scheduler's current time "
             f"{now_s:.0f} (simulation time, POSIX seconds)"
@@ -141,6 +152,7 @@ def job_spec_from_pb(
                 f"{where}.checkpoint_cost_s: {cost:g} s must be shorter than "
                 f"checkpoint_interval_s ({interval:g} s)"
             )
+    job_value = _number(where, "value", pb.value, upper=MAX_VALUE) or 1.0
     if len(pb.labels) > MAX_LABELS:
         raise invalid(f"{where}.labels: at most {MAX_LABELS} labels, got {len(pb.labels)}")
     for key, value in pb.labels.items():
@@ -163,6 +175,7 @@ def job_spec_from_pb(
         checkpoint_interval_s=interval,
         checkpoint_cost_s=cost,
         labels=dict(pb.labels),
+        value=job_value,
     )
 
 
@@ -211,3 +224,94 @@ def satellite_id(where: str, value: str, known: set[str]) -> str:
             "(orbitctl sats lists them)",
         )
     return value
+
+
+# --- agent messages ----------------------------------------------------------------------
+REPORT_KIND_BY_PB = {
+    agent_pb2.JOB_REPORT_KIND_STARTED: ReportKind.STARTED,
+    agent_pb2.JOB_REPORT_KIND_PROGRESS: ReportKind.PROGRESS,
+    agent_pb2.JOB_REPORT_KIND_CHECKPOINTED: ReportKind.CHECKPOINTED,
+    agent_pb2.JOB_REPORT_KIND_STOPPED: ReportKind.STOPPED,
+    agent_pb2.JOB_REPORT_KIND_SUCCEEDED: ReportKind.SUCCEEDED,
+    agent_pb2.JOB_REPORT_KIND_FAILED: ReportKind.FAILED,
+}
+STOP_CAUSE_BY_PB = {
+    agent_pb2.STOP_CAUSE_WINDOW_ENDED: StopCause.WINDOW_ENDED,
+    agent_pb2.STOP_CAUSE_SELF_PROTECTION: StopCause.SELF_PROTECTION,
+    agent_pb2.STOP_CAUSE_CANCELLED: StopCause.CANCELLED,
+}
+_TELEMETRY_NUMBERS = (
+    "time_s",
+    "battery_soc_wh",
+    "battery_capacity_wh",
+    "temperature_c",
+    "power_generated_w",
+    "power_drawn_w",
+    "sunlit_fraction",
+)
+
+
+def telemetry_problem(tel: agent_pb2.Telemetry) -> str:
+    """What is wrong with a telemetry sample ("" when nothing)."""
+    for name in _TELEMETRY_NUMBERS:
+        if not math.isfinite(getattr(tel, name)):
+            return f"{name} is not a finite number"
+    if tel.battery_capacity_wh <= 0 or not 0 <= tel.battery_soc_wh <= tel.battery_capacity_wh:
+        return "battery_soc_wh must lie between 0 and battery_capacity_wh > 0"
+    if not 0 <= tel.sunlit_fraction <= 1 or tel.power_generated_w < 0 or tel.power_drawn_w < 0:
+        return "sunlit_fraction outside [0, 1] or a negative power"
+    if not -150 <= tel.temperature_c <= 250:
+        return f"temperature_c {tel.temperature_c:g} is not plausible"
+    return ""
+
+
+def telemetry_from_pb(tel: agent_pb2.Telemetry) -> Telemetry:
+    """A telemetry sample, or RequestError saying what is wrong with it."""
+    problem = telemetry_problem(tel)
+    if problem:
+        raise invalid(f"telemetry: {problem}")
+    return Telemetry(
+        time_s=tel.time_s,
+        battery_soc_wh=tel.battery_soc_wh,
+        battery_capacity_wh=tel.battery_capacity_wh,
+        temperature_c=tel.temperature_c,
+        power_generated_w=tel.power_generated_w,
+        power_drawn_w=tel.power_drawn_w,
+        sunlit_fraction=tel.sunlit_fraction,
+        in_contact=tel.in_contact,
+        running_job_ids=tuple(tel.running_job_ids),
+        accelerators_busy=tel.accelerators_busy,
+        self_protection=tel.self_protection,
+    )
+
+
+def report_from_pb(rep: agent_pb2.JobReport) -> JobReport | None:
+    """A job report; None for one that says nothing usable (no kind, a number not finite)."""
+    kind = REPORT_KIND_BY_PB.get(rep.kind)
+    numbers = (rep.time_s, rep.done_accelerator_s, rep.checkpoint_accelerator_s)
+    if kind is None or not all(math.isfinite(x) for x in numbers):
+        return None
+    return JobReport(
+        job_id=rep.job_id,
+        kind=kind,
+        time_s=rep.time_s,
+        assignment_version=rep.assignment_version,
+        done_acc_s=rep.done_accelerator_s,
+        checkpoint_acc_s=rep.checkpoint_accelerator_s,
+        reason=rep.reason,
+        stop_cause=STOP_CAUSE_BY_PB.get(rep.stop_cause, StopCause.UNKNOWN),
+    )
+
+
+def hello_from_pb(hello: agent_pb2.Hello) -> Hello:
+    return Hello(
+        satellite_id=hello.satellite_id,
+        boot_id=hello.boot_id,
+        last_plan_version=hello.last_plan_version,
+        running=tuple(
+            RunningJob(
+                r.job_id, r.assignment_version, r.done_accelerator_s, r.checkpoint_accelerator_s
+            )
+            for r in hello.running_jobs
+        ),
+    )

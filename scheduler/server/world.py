@@ -14,7 +14,6 @@ from scheduler.forecast import (
     Station,
     find_contacts,
     find_eclipses,
-    plus_grid_pairs,
 )
 
 # Contacts are computed for windows of this much simulated time, then extended.
@@ -32,29 +31,6 @@ def merge(windows: list[tuple[float, float]]) -> Windows:
         else:
             union.append((a, b))
     return union
-
-
-def isl_groups(full: Constellation, names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """ISL-connected groups among the run's satellites: components of the in-plane +Grid
-    links of a Walker shell (the links that stay up, as the planner assumes); every
-    satellite alone otherwise."""
-    parent = {n: n for n in names}
-
-    def find(n: str) -> str:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    if full.walker is not None:
-        for i, j in plus_grid_pairs(full):
-            a, b = full.names[i], full.names[j]
-            if full.plane[i] == full.plane[j] and a in parent and b in parent:
-                parent[find(a)] = find(b)
-    members: dict[str, list[str]] = {}
-    for n in names:
-        members.setdefault(find(n), []).append(n)
-    return {n: tuple(members[find(n)]) for n in names}
 
 
 @dataclass

@@ -17,6 +17,13 @@ class JobReportKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_REPORT_KIND_STOPPED: _ClassVar[JobReportKind]
     JOB_REPORT_KIND_SUCCEEDED: _ClassVar[JobReportKind]
     JOB_REPORT_KIND_FAILED: _ClassVar[JobReportKind]
+
+class StopCause(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STOP_CAUSE_UNSPECIFIED: _ClassVar[StopCause]
+    STOP_CAUSE_WINDOW_ENDED: _ClassVar[StopCause]
+    STOP_CAUSE_SELF_PROTECTION: _ClassVar[StopCause]
+    STOP_CAUSE_CANCELLED: _ClassVar[StopCause]
 JOB_REPORT_KIND_UNSPECIFIED: JobReportKind
 JOB_REPORT_KIND_STARTED: JobReportKind
 JOB_REPORT_KIND_PROGRESS: JobReportKind
@@ -24,6 +31,10 @@ JOB_REPORT_KIND_CHECKPOINTED: JobReportKind
 JOB_REPORT_KIND_STOPPED: JobReportKind
 JOB_REPORT_KIND_SUCCEEDED: JobReportKind
 JOB_REPORT_KIND_FAILED: JobReportKind
+STOP_CAUSE_UNSPECIFIED: StopCause
+STOP_CAUSE_WINDOW_ENDED: StopCause
+STOP_CAUSE_SELF_PROTECTION: StopCause
+STOP_CAUSE_CANCELLED: StopCause
 
 class Clock(_message.Message):
     __slots__ = ("sim_epoch_s", "wall_epoch_s", "speed")
@@ -98,7 +109,7 @@ class Telemetry(_message.Message):
     def __init__(self, time_s: _Optional[float] = ..., battery_soc_wh: _Optional[float] = ..., battery_capacity_wh: _Optional[float] = ..., temperature_c: _Optional[float] = ..., power_generated_w: _Optional[float] = ..., power_drawn_w: _Optional[float] = ..., sunlit_fraction: _Optional[float] = ..., in_contact: _Optional[bool] = ..., running_job_ids: _Optional[_Iterable[str]] = ..., accelerators_busy: _Optional[int] = ..., self_protection: _Optional[str] = ...) -> None: ...
 
 class JobReport(_message.Message):
-    __slots__ = ("job_id", "kind", "time_s", "assignment_version", "done_accelerator_s", "checkpoint_accelerator_s", "reason", "seq")
+    __slots__ = ("job_id", "kind", "time_s", "assignment_version", "done_accelerator_s", "checkpoint_accelerator_s", "reason", "seq", "stop_cause")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TIME_S_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +118,7 @@ class JobReport(_message.Message):
     CHECKPOINT_ACCELERATOR_S_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
+    STOP_CAUSE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     kind: JobReportKind
     time_s: float
@@ -115,7 +127,8 @@ class JobReport(_message.Message):
     checkpoint_accelerator_s: float
     reason: str
     seq: int
-    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[JobReportKind, str]] = ..., time_s: _Optional[float] = ..., assignment_version: _Optional[int] = ..., done_accelerator_s: _Optional[float] = ..., checkpoint_accelerator_s: _Optional[float] = ..., reason: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
+    stop_cause: StopCause
+    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[JobReportKind, str]] = ..., time_s: _Optional[float] = ..., assignment_version: _Optional[int] = ..., done_accelerator_s: _Optional[float] = ..., checkpoint_accelerator_s: _Optional[float] = ..., reason: _Optional[str] = ..., seq: _Optional[int] = ..., stop_cause: _Optional[_Union[StopCause, str]] = ...) -> None: ...
 
 class PlanAck(_message.Message):
     __slots__ = ("plan_version", "accepted", "reason")

@@ -47,7 +47,7 @@ JOB_PRIORITY_STANDARD: JobPriority
 JOB_PRIORITY_CRITICAL: JobPriority
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "kind", "priority", "work_accelerator_s", "accelerators", "power_w", "input_mb", "output_mb", "deadline_s", "gang_size", "checkpoint_interval_s", "checkpoint_cost_s", "labels")
+    __slots__ = ("job_id", "kind", "priority", "work_accelerator_s", "accelerators", "power_w", "input_mb", "output_mb", "deadline_s", "gang_size", "checkpoint_interval_s", "checkpoint_cost_s", "labels", "value")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,7 @@ class JobSpec(_message.Message):
     CHECKPOINT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_COST_S_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     kind: JobKind
     priority: JobPriority
@@ -81,7 +82,8 @@ class JobSpec(_message.Message):
     checkpoint_interval_s: float
     checkpoint_cost_s: float
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., priority: _Optional[_Union[JobPriority, str]] = ..., work_accelerator_s: _Optional[float] = ..., accelerators: _Optional[int] = ..., power_w: _Optional[float] = ..., input_mb: _Optional[float] = ..., output_mb: _Optional[float] = ..., deadline_s: _Optional[float] = ..., gang_size: _Optional[int] = ..., checkpoint_interval_s: _Optional[float] = ..., checkpoint_cost_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    value: float
+    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., priority: _Optional[_Union[JobPriority, str]] = ..., work_accelerator_s: _Optional[float] = ..., accelerators: _Optional[int] = ..., power_w: _Optional[float] = ..., input_mb: _Optional[float] = ..., output_mb: _Optional[float] = ..., deadline_s: _Optional[float] = ..., gang_size: _Optional[int] = ..., checkpoint_interval_s: _Optional[float] = ..., checkpoint_cost_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., value: _Optional[float] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("spec", "state", "reason", "submit_time_s", "start_time_s", "end_time_s", "satellite_ids", "planned_start_s", "planned_end_s", "done_accelerator_s", "checkpoint_accelerator_s", "assignment_version", "preemptions")

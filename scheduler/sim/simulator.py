@@ -18,7 +18,7 @@ from typing import Any
 
 from agents.bus import SimulatedBus
 from agents.executor import ExecItem, Executor, JobEvent
-from scheduler.planner import feasibility as fz
+from scheduler.forecast.isl import isl_groups
 from scheduler.planner.domain import (
     InferenceJob,
     Job,
@@ -29,11 +29,14 @@ from scheduler.planner.domain import (
     TrainingProgress,
     Weights,
 )
-from scheduler.planner.problem_builder import forecast_book, problem_at
+from scheduler.planner.problem_builder import ForecastBook, forecast_book, problem_at
 from scheduler.planner.solve import plan
 from scheduler.planner.validator import validate_plan
-from scheduler.scenario import load_scenario
-from scheduler.sim_workload import generate_workload, offered_rate_per_hour
+from scheduler.scenario import Scenario, load_scenario
+from scheduler.server.model import Job as ServerJob
+from scheduler.server.model import JobState
+from scheduler.server.planning import planner_job
+from scheduler.sim.workload import offered_rate_per_hour, poisson_workload
 
 STEP_S = 60.0
 
@@ -61,7 +64,6 @@ class JobRecord:
     done_acc_h: float = 0.0
     gang: tuple[str, ...] = ()
     last_checkpoint_s: float | None = None
-    attempts: int = 0
 
 
 @dataclass
@@ -71,23 +73,24 @@ class SimResult:
     book_sunlit: Any
     book_start_s: float
     names: tuple[str, ...]
-    contacts: list[list[tuple[float, float]]]
+    contacts: list[list[tuple[float, float, float]]]
     last_plan: Plan | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _group_contacts(book: Any) -> list[list[tuple[float, float]]]:
-    """Contact windows reachable by each satellite through its ISL route group."""
-    sats = problem_at(book, book.start_s, 1, [], _fresh_states(book)).satellites
-    groups = fz.route_groups(sats)
-    by_group: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    for i in range(len(book.names)):
-        by_group[groups[i]].extend((w.start_s, w.end_s) for w in book.contacts[i])
-    return [sorted(by_group[groups[i]]) for i in range(len(book.names))]
-
-
-def _fresh_states(book: Any) -> dict[str, SatelliteState]:
-    return {n: SatelliteState(n, 0.8 * book.bus.battery_capacity_wh, 35.0) for n in book.names}
+def _group_contacts(sc: Scenario, book: ForecastBook) -> list[list[tuple[float, float, float]]]:
+    """Contact windows (start_s, end_s, downlink_mbps) reachable by each satellite through
+    its ISL route group: the passes a station has an antenna for (forecast_book)."""
+    groups = isl_groups(sc.constellation, book.names)
+    index = {n: i for i, n in enumerate(book.names)}
+    return [
+        sorted(
+            (w.start_s, w.end_s, w.downlink_mbps)
+            for m in groups[n]
+            for w in book.contacts[index[m]]
+        )
+        for n in book.names
+    ]
 
 
 def run_simulation(cfg: SimConfig) -> SimResult:
@@ -98,7 +101,7 @@ def run_simulation(cfg: SimConfig) -> SimResult:
     book = forecast_book(sc.constellation, sc.stations, sc.bus, start_s, span_s, STEP_S)
     names = book.names
     weights = Weights()
-    route_contacts = _group_contacts(book)
+    route_contacts = _group_contacts(sc, book)
     executors = [
         Executor(
             name,
@@ -108,7 +111,7 @@ def run_simulation(cfg: SimConfig) -> SimResult:
                 STEP_S,
                 book.sunlit[i],
                 book.altitude_km[i],
-                soc_wh=0.8 * sc.bus.battery_capacity_wh,
+                soc_wh=sc.bus.initial_soc_wh,
                 temperature_c=sc.bus.initial_temperature_c,
                 seed=cfg.seed * 1000 + i,
             ),
@@ -118,7 +121,8 @@ def run_simulation(cfg: SimConfig) -> SimResult:
     for ex, contacts in zip(executors, route_contacts, strict=True):
         ex.set_contacts(contacts)
     rate = offered_rate_per_hour(len(names) * sc.bus.accelerators, cfg.contention)
-    jobs = generate_workload(start_s, cfg.hours, cfg.seed, rate, cfg.training_jobs)
+    arrivals = poisson_workload(start_s, cfg.hours, cfg.seed, rate, cfg.training_jobs)
+    jobs = [planner_job(ServerJob(a.spec, JobState.PENDING, a.submit_s)) for a in arrivals]
     records = {j.job_id: JobRecord(j) for j in jobs}
     open_spans: dict[tuple[str, str], dict[str, Any]] = {}
     executed: list[dict[str, Any]] = []
@@ -229,12 +233,11 @@ def _dispatch(
     gangs: dict[str, set[str]] = defaultdict(set)
     for it in p.items:
         job = records[it.job_id].job
+        extra: dict[str, float] = {}
         if isinstance(job, InferenceJob):
-            extra = dict(
-                work_acc_s=job.work_acc_s, output_mb=job.output_mb, deadline_s=job.deadline_s
-            )
+            extra = dict(work_acc_s=job.work_acc_s, output_mb=job.output_mb)
         else:
-            extra = dict(checkpoint_cost_s=job.checkpoint_cost_s, deadline_s=job.deadline_s or 0.0)
+            extra = dict(checkpoint_cost_s=job.checkpoint_cost_s)
             gangs[it.job_id].add(it.satellite)
         by_sat[it.satellite].append(
             ExecItem(
@@ -246,6 +249,7 @@ def _dispatch(
                 it.power_w,
                 checkpoint_times_s=it.checkpoint_times_s,
                 assignment_version=version,
+                deadline_s=job.deadline_s,
                 **extra,
             )
         )
@@ -266,7 +270,6 @@ def _on_event(
     r = records[ev.job_id]
     key = (ev.satellite, ev.job_id)
     if ev.kind == "started":
-        r.attempts += 1
         if isinstance(r.job, InferenceJob):
             r.state = "RUNNING"
         open_spans[key] = {

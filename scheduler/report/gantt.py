@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 
-from scheduler.run_record import RunInterval
+from scheduler.report.run_record import RunInterval
 
 COLORS = {"inference": "#1f77b4", "training": "#ff7f0e"}
 Windows = Mapping[str, Sequence[tuple[float, float]]]

@@ -3,13 +3,16 @@ summary, and a timeline plot (eclipses shaded, contacts marked)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from scheduler.forecast import Contact, Eclipse, find_contacts, find_eclipses, plus_grid_pairs
+from scheduler.forecast.antennas import allocate_antennas
 from scheduler.forecast.isl import isl_visible
+from scheduler.forecast.stations import Station
 from scheduler.forecast.timeconv import iso8601
 from scheduler.scenario import Scenario
 
@@ -38,6 +41,24 @@ def compute_overview(scenario: Scenario, hours: float = 24.0) -> ForecastOvervie
     return ForecastOverview(scenario, start_s, end_s, eclipses, contacts, isl_up)
 
 
+def station_lines(contacts: Sequence[Contact], stations: Sequence[Station]) -> list[str]:
+    """Which stations see no satellite in the window, and how many passes find every
+    antenna of their station busy (forecast/antennas.py: trimmed or dropped)."""
+    lines = []
+    seen = {c.station for c in contacts}
+    blind = [s.name for i, s in enumerate(stations) if i not in seen]
+    if blind:
+        lines.append(f"stations that see no satellite in the window: {', '.join(blind)}")
+    allocation = allocate_antennas(contacts, stations)
+    if allocation.trimmed or allocation.dropped:
+        lines.append(
+            f"antennas: {allocation.trimmed + allocation.dropped} of {len(contacts)} passes find "
+            f"every antenna of their station busy ({allocation.trimmed} served late, "
+            f"{allocation.dropped} not served)"
+        )
+    return lines
+
+
 def summary_lines(ov: ForecastOverview, sample_satellites: int = 3) -> list[str]:
     c = ov.scenario.constellation
     span_s = ov.end_s - ov.start_s
@@ -60,6 +81,7 @@ def summary_lines(ov: ForecastOverview, sample_satellites: int = 3) -> list[str]
         f"  contacts: {len(ov.contacts)}, {contact_s.mean() / 60:.0f} min per satellite "
         f"(min {contact_s.min() / 60:.0f}, max {contact_s.max() / 60:.0f})"
     )
+    lines += [f"  {line}" for line in station_lines(ov.contacts, ov.scenario.stations)]
     if ov.isl_up_fraction is not None:
         lines.append(
             f"  +Grid inter-satellite links usable {100 * ov.isl_up_fraction:.0f}% of the time"

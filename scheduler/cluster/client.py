@@ -11,22 +11,29 @@ import grpc
 from orbitalsched.v1 import cluster_pb2, cluster_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 
 from scheduler.errors import UserError
+from scheduler.security.tls import ClientTls, TlsConfigError
 
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
 T = TypeVar("T")
 
 
 class Client:
-    def __init__(self, address: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, address: str, timeout_s: float = 30.0, tls: ClientTls | None = None) -> None:
         self.address = address
         self.timeout_s = timeout_s
-        self.channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ],
-        )
+        self.tls = tls
+        options = [
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ]
+        if tls is None:
+            self.channel = grpc.insecure_channel(address, options=options)
+        else:
+            try:
+                creds = tls.credentials()
+            except TlsConfigError as exc:
+                raise UserError(str(exc)) from None
+            self.channel = grpc.secure_channel(address, creds, options=options)
         self.jobs = jobs_pb2_grpc.JobServiceStub(self.channel)
         self.cluster = cluster_pb2_grpc.ClusterServiceStub(self.channel)
 
@@ -40,10 +47,13 @@ class Client:
             code = exc.code()
             details = exc.details()
             if code == grpc.StatusCode.UNAVAILABLE:
-                raise UserError(
-                    f"no scheduler answers at {self.address} (start one with `orbitctl cluster "
-                    "up`, or pass --scheduler HOST:PORT)"
-                ) from None
+                hint = (
+                    "start one with `orbitctl cluster up`, or pass --scheduler HOST:PORT; if it "
+                    "uses TLS, pass --tls-ca/--tls-cert/--tls-key or set ORBIT_TLS_CA/CERT/KEY"
+                    if self.tls is None
+                    else "or the TLS handshake failed: check --tls-ca/--tls-cert/--tls-key"
+                )
+                raise UserError(f"no scheduler answers at {self.address} ({hint})") from None
             raise UserError(f"{code.name}: {details}") from None
 
     def submit(self, specs: list[jobs_pb2.JobSpec]) -> list[str]:
@@ -76,8 +86,8 @@ class Client:
 
 
 @contextmanager
-def connect(address: str) -> Iterator[Client]:
-    client = Client(address)
+def connect(address: str, tls: ClientTls | None = None) -> Iterator[Client]:
+    client = Client(address, tls=tls)
     try:
         yield client
     finally:

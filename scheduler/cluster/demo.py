@@ -14,14 +14,17 @@ from pathlib import Path
 
 from orbitalsched.v1 import cluster_pb2, jobs_pb2
 
-from scheduler.client import Client
+from scheduler.cluster.client import Client
+from scheduler.cluster.local import LocalCluster
 from scheduler.errors import UserError
-from scheduler.gantt import plot_gantt
-from scheduler.localcluster import LocalCluster
-from scheduler.run_record import RunInterval, RunRecorder
-from scheduler.workload import mixed_workload
+from scheduler.report.gantt import plot_gantt
+from scheduler.report.run_record import RunInterval, RunRecorder
+from scheduler.server.convert import spec_to_pb
+from scheduler.sim.workload import batch_workload
 
 J = jobs_pb2
+# Training runs a demo of a few orbits can finish.
+DEMO_TRAINING_ACC_H = (4.0, 16.0)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class DemoConfig:
     waves: int
     out: Path
     seed: int = 0
+    tls: bool = True  # mutual TLS with a throwaway CA in out/cluster/certs
 
 
 def _say(msg: str) -> None:
@@ -52,12 +56,13 @@ def run_demo(cfg: DemoConfig) -> int:
         speed=cfg.speed,
         scheduler_args=("--solve-time-limit", "4"),
         db=cfg.out / "cluster" / f"scheduler-{int(time.time())}.db",
+        tls=cfg.tls,
     )
     n = len(cfg.satellite_names)
     _say(f"starting the scheduler and {n} agent processes (speed {cfg.speed:.0f}x) ...")
     with cluster:
         cluster.start()
-        client = Client(cluster.address)
+        client = Client(cluster.address, tls=cluster.user_tls())
         try:
             return _drive(cfg, cluster, client)
         finally:
@@ -73,7 +78,12 @@ def _drive(cfg: DemoConfig, cluster: LocalCluster, client: Client) -> int:
     recorder = RunRecorder(cluster.address).start()
     start_s = client.now_s()
     n_jobs = max(4, round(cfg.jobs_per_satellite * len(cfg.satellite_names)))
-    batch = mixed_workload(n_jobs, start_s, seed=cfg.seed, prefix="demo")
+    batch = [
+        spec_to_pb(s)
+        for s in batch_workload(
+            n_jobs, start_s, seed=cfg.seed, prefix="demo", training_acc_h=DEMO_TRAINING_ACC_H
+        )
+    ]
     waves = [batch[i :: cfg.waves] for i in range(cfg.waves)]
     wall0 = time.time()
     wave_every_s = cfg.wall_s / (cfg.waves + 1)
@@ -89,7 +99,7 @@ def _drive(cfg: DemoConfig, cluster: LocalCluster, client: Client) -> int:
             wave = waves[submitted]
             now = client.now_s()
             for spec in wave:  # deadlines relative to the wave's submission
-                if spec.deadline_s:
+                if spec.HasField("deadline_s"):
                     spec.deadline_s = now + (spec.deadline_s - start_s)
             client.submit(wave)
             submitted += 1
@@ -187,7 +197,9 @@ def _summary(
     for kind, code in (("inference", J.JOB_KIND_INFERENCE), ("training", J.JOB_KIND_TRAINING)):
         mine = [j for j in jobs if j.spec.kind == code]
         done = [j for j in mine if j.state == J.JOB_STATE_SUCCEEDED]
-        late = [j for j in done if j.spec.deadline_s and j.end_time_s > j.spec.deadline_s]
+        late = [
+            j for j in done if j.spec.HasField("deadline_s") and j.end_time_s > j.spec.deadline_s
+        ]
         ttg = [j.end_time_s - j.submit_time_s for j in done]
         rows.append(
             (

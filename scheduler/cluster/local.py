@@ -1,6 +1,10 @@
 """A cluster on this machine: one scheduler process and one agent process per satellite,
 on loopback with free ports. Used by `orbitctl cluster up`, `orbitctl demo` and the
 integration tests; every process it starts is stopped by `stop()` (or the context manager).
+
+With `tls=True` it runs everything with mutual TLS: a throwaway CA in `workdir/certs` (kept
+across restarts of the same workdir), the scheduler's certificate, one certificate per
+satellite for its agent, and an operator certificate (`user-operator`) for the launcher.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from pathlib import Path
 from typing import IO
 
 from scheduler.errors import UserError
+from scheduler.security.certs import init_ca, issue_satellite, issue_user
+from scheduler.security.identity import Role
+from scheduler.security.tls import ClientTls
 
 READY_TIMEOUT_S = 60.0
 PR_SET_PDEATHSIG = 1
@@ -41,6 +48,7 @@ class LocalCluster:
     metrics: bool = True
     metrics_port: int | None = None
     db: Path | None = None
+    tls: bool = False
     address: str = ""
     scheduler_metrics_port: int | None = None
     agent_metrics_ports: dict[str, int] = field(default_factory=dict)
@@ -63,6 +71,42 @@ class LocalCluster:
         f = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop())
         self._logs.append(f)
         return f
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.workdir / "certs"
+
+    def _certs(self) -> Path:
+        d = self.certs_dir
+        if not (d / "ca.pem").exists():
+            init_ca(d)
+        return d
+
+    def user_tls(self, name: str = "operator", role: Role = Role.OPERATOR) -> ClientTls | None:
+        """TLS settings of a user of this cluster (issued on first use); None without TLS."""
+        if not self.tls:
+            return None
+        d = self._certs()
+        if not (d / f"user-{name}.pem").exists():
+            issue_user(d, name, role)
+        return ClientTls(
+            str(d / "ca.pem"), str(d / f"user-{name}.pem"), str(d / f"user-{name}-key.pem")
+        )
+
+    def satellite_tls_args(self, name: str) -> list[str]:
+        if not self.tls:
+            return []
+        d = self._certs()
+        if not (d / f"satellite-{name}.pem").exists():
+            issue_satellite(d, name)
+        return [
+            "--tls-ca",
+            str(d / "ca.pem"),
+            "--tls-cert",
+            str(d / f"satellite-{name}.pem"),
+            "--tls-key",
+            str(d / f"satellite-{name}-key.pem"),
+        ]
 
     def start(self) -> LocalCluster:
         self.start_scheduler()
@@ -94,6 +138,16 @@ class LocalCluster:
         ]
         if self.scenario:
             cmd += ["--scenario", self.scenario]
+        if self.tls:
+            d = self._certs()
+            cmd += [
+                "--tls-cert",
+                str(d / "scheduler.pem"),
+                "--tls-key",
+                str(d / "scheduler-key.pem"),
+                "--tls-client-ca",
+                str(d / "ca.pem"),
+            ]
         if self.scheduler_metrics_port is not None:
             cmd += ["--metrics-port", str(self.scheduler_metrics_port)]
         log = self._log("scheduler")
@@ -123,6 +177,7 @@ class LocalCluster:
             name,
             "--scheduler",
             self.address,
+            *self.satellite_tls_args(name),
         ]
         if self.metrics:
             port = self.agent_metrics_ports.setdefault(name, free_port())
@@ -182,6 +237,8 @@ def _die_with_parent() -> None:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    for name in ("ORBIT_TLS_CA", "ORBIT_TLS_CERT", "ORBIT_TLS_KEY"):  # the cluster decides
+        env.pop(name, None)
     return env
 
 

@@ -1,0 +1,271 @@
+"""Agent sessions: the run-time state of each satellite (stream, telemetry, flags), its
+liveness (reachable, lost, returned) and dissemination (each satellite's plan, cancels,
+drains, link down) over the outboxes agent_service.py writes to the streams.
+
+Everything runs on the asyncio thread. Job state is the lifecycle's (lifecycle.py): this
+module reads the store to build plans and never changes a job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import replace
+
+from scheduler.server.clock import SimClock
+from scheduler.server.current_plan import CurrentPlan
+from scheduler.server.fleet import Outbox, SatRuntime
+from scheduler.server.forecast_check import ForecastChecker
+from scheduler.server.messages import (
+    Cancel,
+    Drain,
+    Hello,
+    LinkDown,
+    PlanEntry,
+    SatellitePlan,
+    Telemetry,
+)
+from scheduler.server.metrics import SchedulerMetrics
+from scheduler.server.model import Job, JobState, SatelliteFlags
+from scheduler.server.store import Store
+from scheduler.server.triggers import ReplanRequests, ReplanTrigger
+from scheduler.server.world import World
+
+log = logging.getLogger("orbit-scheduler")
+PLACED = (JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED)
+
+
+class AgentSessions:
+    def __init__(
+        self,
+        store: Store,
+        world: World,
+        clock: SimClock,
+        metrics: SchedulerMetrics,
+        plan: CurrentPlan,
+        replans: ReplanRequests,
+        *,
+        link_model: str = "always",
+        agent_timeout_s: float = 3.0,
+        telemetry_interval_s: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.world = world
+        self.clock = clock
+        self.metrics = metrics
+        self.plan = plan
+        self.replans = replans
+        self.link_model = link_model
+        self.agent_timeout_s = agent_timeout_s
+        self.telemetry_interval_s = telemetry_interval_s  # simulated
+        self.sats = {n: SatRuntime(n, world.bus.accelerators) for n in world.names}
+        self.flags = {n: SatelliteFlags(n) for n in world.names}
+        self.flags.update({k: v for k, v in store.satellite_flags().items() if k in self.sats})
+        self.forecast_checker = ForecastChecker(world.constellation, world.bus)
+        # At most one "telemetry departs from the forecast" replan per satellite this often.
+        self.departure_replan_every_s = 1800.0
+        self._departure_replan_s: dict[str, float] = {}
+
+    # --- streams ----------------------------------------------------------------------
+    def reachable(self, sat: str, now_s: float | None = None) -> bool:
+        if self.link_model == "always":
+            return True
+        return (
+            self.world.contact_at(sat, self.clock.now_s() if now_s is None else now_s) is not None
+        )
+
+    def connect(self, hello: Hello) -> tuple[SatRuntime, Outbox]:
+        """A (re)connected agent gets a fresh outbox (a newer stream replaces an older one);
+        a satellite given up for lost returns."""
+        rt = self.sats[hello.satellite_id]
+        if rt.outbox is not None:
+            rt.outbox.put_nowait(None)
+        outbox: Outbox = asyncio.Queue()
+        rt.outbox = outbox
+        rt.boot_id = hello.boot_id
+        rt.applied_plan_version = hello.last_plan_version
+        rt.sent_plan_version = 0
+        rt.ever_connected = True
+        flags = self.flags[rt.name]
+        if flags.lost:
+            self.set_flags(replace(flags, lost=False))
+            self.metrics.satellite_returned(rt.name)
+            self.replans.request(ReplanTrigger.RETURNED, f"satellite {rt.name} returned")
+        self._count_connected()
+        return rt, outbox
+
+    def disconnected(self, rt: SatRuntime, outbox: Outbox) -> None:
+        if rt.outbox is not outbox:  # replaced by a newer stream
+            return
+        rt.outbox = None
+        rt.wall_disconnected_s = time.time()
+        self._count_connected()
+
+    def _count_connected(self) -> None:
+        self.metrics.agents_connected.set(sum(s.connected for s in self.sats.values()))
+
+    def seen(self, sat: str) -> None:
+        self.sats[sat].wall_last_seen_s = time.time()
+
+    def telemetry(self, sat: str, tel: Telemetry) -> None:
+        """A validated sample (validate.telemetry_from_pb): metrics, forecast error, and a
+        replan when it departs from the forecast."""
+        self.sats[sat].telemetry = tel
+        self.metrics.telemetry(sat, tel)
+        err = self.forecast_checker.observe(sat, tel)
+        if err is None:
+            return
+        self.metrics.forecast_soc_error.labels(sat).set(err.soc_ratio)
+        self.metrics.forecast_temperature_error.labels(sat).set(err.temperature_c)
+        last = self._departure_replan_s.get(sat, -math.inf)
+        if err.departed and tel.time_s - last >= self.departure_replan_every_s:
+            self._departure_replan_s[sat] = tel.time_s
+            self.replans.request(
+                ReplanTrigger.TELEMETRY, f"telemetry departs from the forecast on {sat}"
+            )
+
+    def plan_acked(self, sat: str, version: int) -> None:
+        rt = self.sats[sat]
+        rt.applied_plan_version = max(rt.applied_plan_version, version)
+        self.metrics.plan_acked(version)
+
+    # --- liveness ---------------------------------------------------------------------
+    def close_unreachable(self) -> None:
+        """Contacts link model: end the streams of satellites out of contact (LinkDown)."""
+        if self.link_model != "contacts":
+            return
+        for rt in self.sats.values():
+            if rt.connected and not self.reachable(rt.name):
+                rt.send(self.link_down(rt.name))
+                rt.send_close()
+
+    def find_lost(self) -> list[tuple[str, str]]:
+        """Satellites that should be reachable but stayed silent: flagged lost now;
+        (satellite, reason) each (the lifecycle then takes their jobs away)."""
+        wall = time.time()
+        now = self.clock.now_s()
+        out = []
+        for rt in self.sats.values():
+            flags = self.flags[rt.name]
+            if rt.connected or flags.lost:
+                continue
+            if wall - rt.wall_disconnected_s < self.agent_timeout_s * (
+                1 if rt.ever_connected else 10
+            ):
+                continue
+            if self.link_model == "contacts":
+                window = self.world.contact_at(rt.name, now)
+                # Lost only when it missed a contact it should have used.
+                if window is None or (now - window[0]) / self.clock.speed < self.agent_timeout_s:
+                    continue
+            self.set_flags(replace(flags, lost=True))
+            self.metrics.satellite_lost(rt.name)
+            out.append(
+                (
+                    rt.name,
+                    f"satellite {rt.name} lost (no agent for "
+                    f"{wall - rt.wall_disconnected_s:.0f} s)",
+                )
+            )
+        return out
+
+    def set_flags(self, flags: SatelliteFlags) -> None:
+        self.store.set_satellite_flags(flags)
+        self.flags[flags.satellite_id] = flags
+
+    # --- dissemination ----------------------------------------------------------------
+    def link_down(self, sat: str) -> LinkDown:
+        now = self.clock.now_s()
+        nxt = self.world.next_contact(sat, now + 1.0)
+        return LinkDown(nxt[0] if nxt is not None and nxt[0] > now else now + 60.0)
+
+    def link_until_s(self, sat: str) -> float:
+        """End of the current contact (contacts link model), else 0."""
+        if self.link_model != "contacts":
+            return 0.0
+        window = self.world.contact_at(sat, self.clock.now_s())
+        return window[1] if window else 0.0
+
+    def cancel(self, sat: str, job_id: str, reason: str) -> None:
+        self.sats[sat].send(Cancel(job_id, reason))
+
+    def drain(self, sat: str, reason: str) -> None:
+        self.sats[sat].send(Drain(reason))
+
+    def placed_jobs(self, sat: str | None = None) -> dict[str, list[Job]]:
+        """Active jobs with a placement, by satellite (one query for all satellites)."""
+        out: dict[str, list[Job]] = {}
+        for job in self.store.list_jobs(states=PLACED, satellite_id=sat or "", limit=1_000_000):
+            if job.assignment_version:
+                for name in job.satellite_ids:
+                    out.setdefault(name, []).append(job)
+        return out
+
+    def plan_for(self, sat: str, jobs: list[Job] | None = None) -> SatellitePlan:
+        """The current plan of one satellite: an entry per plan item of each placed job."""
+        now = self.clock.now_s()
+        record = self.plan.record
+        horizon_end = record.horizon_end_s if record else now
+        if jobs is None:
+            jobs = self.placed_jobs(sat).get(sat, [])
+        entries = []
+        for job in jobs:
+            spec = job.spec
+            items = self.plan.items(job.job_id, sat)
+            blocks: list[tuple[float, float, float, tuple[float, ...], float | None]] = [
+                (i.start_s, i.end_s, i.power_w, i.checkpoint_times_s, i.delivery_s) for i in items
+            ] or [(job.planned_start_s, job.planned_end_s, spec.power_w, (), None)]
+            for start_s, end_s, power_w, checkpoints, delivery_s in blocks:
+                entries.append(
+                    PlanEntry(
+                        job_id=job.job_id,
+                        kind=spec.kind,
+                        start_s=start_s,
+                        end_s=end_s,
+                        accelerators=spec.accelerators,
+                        power_w=power_w,
+                        work_acc_s=spec.work_accelerator_s,
+                        resume_from_acc_s=job.checkpoint_accelerator_s,
+                        checkpoint_interval_s=spec.checkpoint_interval_s,
+                        checkpoint_cost_s=spec.checkpoint_cost_s,
+                        output_mb=spec.output_mb,
+                        deadline_s=spec.deadline_s,
+                        gang_satellite_ids=job.satellite_ids,
+                        assignment_version=job.member_version(sat) or job.assignment_version,
+                        checkpoint_times_s=checkpoints,
+                        delivery_s=delivery_s,
+                    )
+                )
+        contacts = tuple(
+            self.world.contacts(sat, now, max(horizon_end, now + 3600), via_group=True)
+        )
+        return SatellitePlan(
+            plan_version=self.plan.version,
+            satellite_id=sat,
+            created_s=now,
+            horizon_end_s=horizon_end,
+            entries=tuple(entries),
+            contacts=contacts,
+        )
+
+    def send_plan(self, sat: str, jobs: list[Job] | None = None) -> None:
+        """Queue the current plan of one satellite to its stream (if it has one)."""
+        rt = self.sats[sat]
+        plan = replace(self.plan_for(sat, jobs), wall_queued_s=time.time())
+        if rt.send(plan):
+            rt.sent_plan_version = plan.plan_version
+            self.metrics.plan_sent(plan.plan_version, time.time())
+
+    async def broadcast_plans(self, chunk: int = 8) -> None:
+        """Queue the current plan to every connected agent that does not have it, yielding
+        to the event loop every `chunk` agents so the first plans are written while the
+        last are built (delivery latency of a large fleet)."""
+        version = self.plan.version
+        placed = self.placed_jobs()
+        for i, rt in enumerate(list(self.sats.values())):
+            if rt.connected and rt.sent_plan_version < version:
+                self.send_plan(rt.name, placed.get(rt.name, []))
+            if i % chunk == chunk - 1:
+                await asyncio.sleep(0)
