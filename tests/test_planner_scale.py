@@ -194,3 +194,22 @@ def test_ray_and_local_backends_give_the_same_plan_in_deterministic_mode() -> No
     assert a.solves > 1 and b.solves == a.solves
     assert a.plan.to_dict() == b.plan.to_dict()
     assert a.objective == b.objective
+
+
+def test_scheduler_flags_choose_the_planner_backend() -> None:
+    from scheduler.errors import UserError
+    from scheduler.server.main import build_parser, config_from_args
+
+    parser = build_parser()
+    cfg = config_from_args(parser.parse_args(["--planner-backend", "thread"]))
+    assert cfg.replan.planner_backend == "thread" and cfg.replan.ray_address is None
+    cfg = config_from_args(
+        parser.parse_args(["--planner-backend", "ray", "--ray-address", "ray://head:10001"])
+    )
+    assert (cfg.replan.planner_backend, cfg.replan.ray_address) == ("ray", "ray://head:10001")
+    with pytest.raises(UserError, match="--ray-address needs --planner-backend ray"):
+        config_from_args(parser.parse_args(["--ray-address", "auto"]))
+    with pytest.raises(UserError, match="--planner-workers: expected at least 1"):
+        config_from_args(parser.parse_args(["--planner-workers", "0"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--planner-backend", "dask"])

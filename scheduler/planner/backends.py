@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -114,6 +116,15 @@ def model_text(model: Any) -> str:
             return f.read()
 
 
+def _die_with_parent() -> None:
+    """Pool worker initializer: killed when the planner's process dies, even by SIGKILL
+    (Linux PR_SET_PDEATHSIG), so no solver outlives it."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    if os.getppid() == 1:
+        os._exit(0)
+
+
 def _import_solver() -> None:
     from ortools.sat.python import cp_model  # noqa: F401
 
@@ -156,8 +167,7 @@ class LocalBackend:
             if self._fallback is not None:
                 return self._fallback.submit(task)
             if self._pool is None:
-                ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+                self._pool = self._start()
             pool = self._pool
         try:
             return pool.submit(run_task, task)
@@ -169,6 +179,13 @@ class LocalBackend:
                 self._fallback = ThreadBackend(self.workers)
                 return self._fallback.submit(task)
 
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with_parent,
+        )
+
     def warm(self) -> None:
         """Start the worker processes now (each imports OR-Tools, about a second), so that
         the first solves do not wait for them."""
@@ -176,8 +193,7 @@ class LocalBackend:
             if self._fallback is not None:
                 return
             if self._pool is None:
-                ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+                self._pool = self._start()
             pool = self._pool
         with contextlib.suppress(BrokenProcessPool, RuntimeError):
             for _ in range(self.workers):
