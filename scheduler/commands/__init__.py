@@ -2,7 +2,7 @@
 
 from types import ModuleType
 
-from scheduler.commands import certs, cluster, demo, forecast, inquiries, jobs, simulate
+from scheduler.commands import certs, cluster, demo, forecast, inquiries, jobs, simulate, testbed
 
 # Add a command group here: a module with `register(subparsers)` whose parsers set `func`.
 COMMAND_MODULES: tuple[ModuleType, ...] = (
@@ -13,4 +13,5 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     inquiries,
     simulate,
     certs,
+    testbed,
 )

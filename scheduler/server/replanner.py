@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -82,6 +83,7 @@ class Replanner:
             1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=solver_worker.die_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def window(self, jobs: list[Job]) -> list[Job]:

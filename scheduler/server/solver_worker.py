@@ -172,12 +172,13 @@ def solve(request: SolveRequest) -> SolveOutput:
     return SolveOutput(result, effective, t1 - t0, t2 - t1, predicted)
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Worker initializer: the worker is killed when the scheduler dies, even by SIGKILL
-    (Linux prctl PR_SET_PDEATHSIG), so a killed scheduler leaves no solver behind."""
+    (Linux prctl PR_SET_PDEATHSIG), so a killed scheduler leaves no solver behind.
+    parent_pid is the scheduler's: in a container the scheduler itself is PID 1."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the scheduler died before the prctl took effect
+    if os.getppid() != parent_pid:  # the scheduler died before the prctl took effect
         os._exit(0)
 
 
