@@ -42,6 +42,9 @@ class ReplanConfig:
     in_process: bool = False  # solve in a thread (tests, profiling)
     max_jobs: int = 2000
     seed: int | None = None  # solve on one worker, deterministically (the simulator)
+    planner_backend: str = "local"  # where partition solves run (planner/backends.py)
+    ray_address: str | None = None
+    planner_workers: int | None = None  # partition solves at once (default: one per core)
 
 
 class Replanner:
@@ -105,6 +108,14 @@ class Replanner:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.pool, solver_worker.warm_up, self.scenario)
+        cfg = self.config
+        await loop.run_in_executor(
+            self.pool,
+            solver_worker.use_planner_backend,
+            cfg.planner_backend,
+            cfg.ray_address,
+            cfg.planner_workers,
+        )
         started = time.time()
         while time.time() - started < self.startup_grace_s and not all(
             rt.connected for rt in self.sessions.sats.values()

@@ -22,6 +22,7 @@ import numpy as np
 
 from scheduler.forecast.budget import budget_series, load_from_intervals
 from scheduler.forecast.isl import in_plane_neighbours
+from scheduler.planner.backends import make_backend, set_default_backend
 from scheduler.planner.domain import Job as PlannerJob
 from scheduler.planner.domain import Plan, PlanResult, Problem
 from scheduler.planner.explain import Explanation, explain
@@ -186,6 +187,13 @@ def die_with_parent(parent_pid: int) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent_pid:  # the scheduler died before the prctl took effect
         os._exit(0)
+
+
+def use_planner_backend(name: str, address: str | None, workers: int | None) -> str:
+    """Where this worker's plan() runs its partition solves: a local process pool, threads,
+    or Ray tasks on an existing cluster (`--planner-backend ray --ray-address ADDR`)."""
+    set_default_backend(make_backend(name, address, workers))
+    return name
 
 
 def warm_up(scenario: str | None) -> bool:
