@@ -16,6 +16,7 @@ import signal
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -155,6 +156,11 @@ def build_problem(request: SolveRequest) -> Problem:
     )
 
 
+def deterministic(seed: int | None) -> dict[str, Any]:
+    """plan() options of a reproducible solve (one worker, deterministic time limit)."""
+    return {} if seed is None else {"num_workers": 1, "seed": seed, "deterministic": True}
+
+
 def solve(request: SolveRequest) -> SolveOutput:
     t0 = time.perf_counter()
     problem = build_problem(request)
@@ -165,6 +171,7 @@ def solve(request: SolveRequest) -> SolveOutput:
         time_limit_s=request.time_limit_s,
         previous=request.previous,
         version=request.version,
+        **deterministic(request.seed),
     )
     t2 = time.perf_counter()
     effective = merge_committed(result.plan, request.committed_items)
