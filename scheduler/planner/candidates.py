@@ -127,7 +127,7 @@ def _timely_starts(
         return []
     k0 = max(0, math.ceil((up[0] - problem.now_s) / slot_s - 1e-9))
     if k0 + d > problem.n_slots:
-        why[Misfit("DEADLINE", "does not fit in the planning horizon")] += 1
+        why[Misfit("HORIZON", "does not fit in the planning horizon")] += 1
         return []
     ks = list(range(k0, problem.n_slots - d + 1, max(1, opts.start_stride_slots)))
 

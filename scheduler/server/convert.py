@@ -6,7 +6,7 @@ import math
 
 from orbitalsched.v1 import agent_pb2, cluster_pb2, jobs_pb2
 
-from scheduler.planner.domain import PlanItem
+from scheduler.planner.domain import PlanItem, ReasonCode
 from scheduler.server.clock import SimClock
 from scheduler.server.lifecycle import JobEvent
 from scheduler.server.messages import (
@@ -32,6 +32,9 @@ STATE_TO_PB = {
 PB_TO_STATE = {v: k for k, v in STATE_TO_PB.items()}
 KIND_TO_PB = {"inference": jobs_pb2.JOB_KIND_INFERENCE, "training": jobs_pb2.JOB_KIND_TRAINING}
 PB_TO_KIND = {v: k for k, v in KIND_TO_PB.items()}
+REASON_CODE_TO_PB: dict[ReasonCode, jobs_pb2.ReasonCode] = {
+    code: getattr(jobs_pb2, f"REASON_CODE_{code.value}") for code in ReasonCode
+}
 PRIORITY_TO_PB = {
     0: jobs_pb2.JOB_PRIORITY_BATCH,
     1: jobs_pb2.JOB_PRIORITY_STANDARD,
@@ -73,6 +76,11 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
         checkpoint_accelerator_s=job.checkpoint_accelerator_s,
         assignment_version=job.assignment_version,
         preemptions=job.preemptions,
+        reason_code=(
+            REASON_CODE_TO_PB[job.reason_code]
+            if job.reason_code
+            else jobs_pb2.REASON_CODE_UNSPECIFIED
+        ),
     )
 
 
@@ -107,7 +115,12 @@ def plan_to_pb(record: PlanRecord, versions: dict[str, int]) -> cluster_pb2.Plan
         solve_duration_s=record.solve_duration_s,
         trigger=record.trigger,
         assignments=assignments,
-        unplaced=[cluster_pb2.Unplaced(job_id=u.job_id, reason=u.reason) for u in record.unplaced],
+        unplaced=[
+            cluster_pb2.Unplaced(
+                job_id=u.job_id, reason=u.reason, code=REASON_CODE_TO_PB[ReasonCode(u.code)]
+            )
+            for u in record.unplaced
+        ],
     )
 
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from scheduler.planner.domain import ReasonCode
 from scheduler.server.model import Assignment, Job, JobState
 
 
-def lose_placement(job: Job, reason: str) -> Job:
+def lose_placement(job: Job, reason: str, code: ReasonCode | None = None) -> Job:
     """The job's satellite(s) went away or a plan dropped it: back to PENDING, or to
     CHECKPOINTED (resuming from the checkpoint) when it has one."""
     cleared = replace(
         job,
         reason=reason,
+        reason_code=code,
         satellite_ids=(),
         planned_start_s=0.0,
         planned_end_s=0.0,
@@ -34,14 +36,21 @@ def lose_placement(job: Job, reason: str) -> Job:
     )
 
 
-def apply_assignment(job: Job, assignment: Assignment | None, version: int, reason: str) -> Job:
-    """The job's placement in a new plan of `version` (None: not placed, with reason)."""
+def apply_assignment(
+    job: Job,
+    assignment: Assignment | None,
+    version: int,
+    reason: str,
+    code: ReasonCode | None = None,
+) -> Job:
+    """The job's placement in a new plan of `version` (None: not placed, with the planner's
+    reason and its code)."""
     if job.state.terminal:
         return job
     if assignment is None:
         if not job.satellite_ids and job.state in (JobState.PENDING, JobState.CHECKPOINTED):
-            return replace(job, reason=reason)
-        return lose_placement(job, reason)
+            return replace(job, reason=reason, reason_code=code)
+        return lose_placement(job, reason, code)
     # Members that stay keep their token (what they run stays valid); new members get this
     # plan's version. The job's token is the newest of them.
     old = dict(job.member_versions)
@@ -64,6 +73,7 @@ def apply_assignment(job: Job, assignment: Assignment | None, version: int, reas
         job,
         state=state,
         reason="",
+        reason_code=None,
         satellite_ids=tuple(sorted(assignment.satellite_ids)),
         planned_start_s=assignment.start_s,
         planned_end_s=assignment.end_s,
@@ -79,7 +89,13 @@ def on_started(job: Job, time_s: float) -> Job | None:
         return None
     if job.state == JobState.RUNNING:
         return None
-    return replace(job, state=JobState.RUNNING, reason="", start_time_s=job.start_time_s or time_s)
+    return replace(
+        job,
+        state=JobState.RUNNING,
+        reason="",
+        reason_code=None,
+        start_time_s=job.start_time_s or time_s,
+    )
 
 
 def on_progress(job: Job, done_accelerator_s: float) -> Job | None:
@@ -114,6 +130,7 @@ def between_blocks(job: Job, next_start_s: float) -> Job:
         job,
         state=state,
         reason="waiting for its next planned block",
+        reason_code=None,
         done_accelerator_s=job.checkpoint_accelerator_s if training else 0.0,
         planned_start_s=next_start_s,
     )
@@ -126,4 +143,11 @@ def on_stopped(job: Job, reason: str) -> Job:
 
 def finish(job: Job, state: JobState, time_s: float, reason: str) -> Job:
     done = job.spec.work_accelerator_s if state == JobState.SUCCEEDED else job.done_accelerator_s
-    return replace(job, state=state, reason=reason, end_time_s=time_s, done_accelerator_s=done)
+    return replace(
+        job,
+        state=state,
+        reason=reason,
+        reason_code=None,
+        end_time_s=time_s,
+        done_accelerator_s=done,
+    )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import grpc
 
+from scheduler.planner.domain import ReasonCode
 from scheduler.server import jobs_logic
 from scheduler.server.clock import SimClock
 from scheduler.server.current_plan import CurrentPlan
@@ -122,7 +123,7 @@ class JobLifecycle:
         now = self.clock.now_s()
         self.store.save_plan(record)
         self.plan.set(record)
-        reasons = {u.job_id: u.reason for u in record.unplaced}
+        reasons = {u.job_id: (u.reason, ReasonCode(u.code)) for u in record.unplaced}
         changes: list[tuple[Job, str]] = []
         moves: list[tuple[str, str]] = []
         for job_id in sorted(considered):
@@ -138,8 +139,10 @@ class JobLifecycle:
                     min(i.start_s for i in items),
                     max(i.end_s for i in items),
                 )
-            reason = reasons.get(job.job_id, "not placed in this horizon")
-            new = jobs_logic.apply_assignment(job, assignment, record.version, reason)
+            reason, code = reasons.get(
+                job.job_id, ("not placed in this horizon", ReasonCode.CAPACITY)
+            )
+            new = jobs_logic.apply_assignment(job, assignment, record.version, reason, code)
             if new != job:
                 what = "planned" if assignment else "unplaced"
                 changes.append((new, what if new.state != job.state or assignment else ""))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from scheduler.planner.domain import Plan, Unplaced
+from scheduler.planner.domain import Plan, ReasonCode, Unplaced
 
 JobKindName = Literal["inference", "training"]
 
@@ -113,6 +113,8 @@ class Job:
     # Fencing tokens per member: the plan version at which each satellite joined the
     # placement. A report from a satellite counts only with a token at least this.
     member_versions: tuple[tuple[str, int], ...] = ()
+    # Why the last plan did not place it (with `reason`); None once placed or finished.
+    reason_code: ReasonCode | None = None
 
     def member_version(self, sat: str) -> int | None:
         return dict(self.member_versions).get(sat)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.errors import UserError
-from scheduler.planner.domain import Plan
+from scheduler.planner.domain import Plan, ReasonCode
 from scheduler.server.model import (
     Job,
     JobSpec,
@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     checkpoint_accelerator_s REAL NOT NULL DEFAULT 0,
     assignment_version INTEGER NOT NULL DEFAULT 0,
     preemptions INTEGER NOT NULL DEFAULT 0,
-    member_versions TEXT NOT NULL DEFAULT '[]'
+    member_versions TEXT NOT NULL DEFAULT '[]',
+    reason_code TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE TABLE IF NOT EXISTS job_events (
@@ -101,10 +102,13 @@ CREATE TABLE IF NOT EXISTS satellites (
 );
 """
 
+# Columns added after the first release: (table, column, declaration), added on open.
+ADDED_COLUMNS = (("jobs", "reason_code", "TEXT NOT NULL DEFAULT ''"),)
+
 _JOB_COLUMNS = (
     "seq, job_id, spec, state, reason, submit_time_s, start_time_s, end_time_s, satellite_ids, "
     "planned_start_s, planned_end_s, done_accelerator_s, checkpoint_accelerator_s, "
-    "assignment_version, preemptions, member_versions"
+    "assignment_version, preemptions, member_versions, reason_code"
 )
 
 
@@ -182,6 +186,7 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         assignment_version=row[13],
         preemptions=row[14],
         member_versions=tuple((str(s), int(v)) for s, v in json.loads(row[15])),
+        reason_code=ReasonCode(row[16]) if row[16] else None,
     )
 
 
@@ -227,6 +232,10 @@ class Store:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(SCHEMA)
+        for table, column, decl in ADDED_COLUMNS:  # databases from before the column
+            have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         if app_id != APPLICATION_ID:
             db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
@@ -369,7 +378,7 @@ class Store:
                     "UPDATE jobs SET state=?, reason=?, start_time_s=?, end_time_s=?, "
                     "satellite_ids=?, planned_start_s=?, planned_end_s=?, done_accelerator_s=?, "
                     "checkpoint_accelerator_s=?, assignment_version=?, preemptions=?, "
-                    "member_versions=? "
+                    "member_versions=?, reason_code=? "
                     "WHERE job_id=?",
                     (
                         job.state.value,
@@ -384,6 +393,7 @@ class Store:
                         job.assignment_version,
                         job.preemptions,
                         json.dumps([list(m) for m in job.member_versions]),
+                        job.reason_code.value if job.reason_code else "",
                         job.job_id,
                     ),
                 )

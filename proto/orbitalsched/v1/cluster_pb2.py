@@ -23,47 +23,48 @@ _sym_db = _symbol_database.Default()
 
 
 from orbitalsched.v1 import agent_pb2 as orbitalsched_dot_v1_dot_agent__pb2
+from orbitalsched.v1 import jobs_pb2 as orbitalsched_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dorbitalsched/v1/cluster.proto\x12\x0forbitalsched.v1\x1a\x1borbitalsched/v1/agent.proto\"\xa1\x02\n\tSatellite\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\r\n\x05plane\x18\x02 \x01(\x05\x12\x11\n\tconnected\x18\x03 \x01(\x08\x12\x0c\n\x04lost\x18\x04 \x01(\x08\x12\x10\n\x08\x63ordoned\x18\x05 \x01(\x08\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12-\n\ttelemetry\x18\x07 \x01(\x0b\x32\x1a.orbitalsched.v1.Telemetry\x12\x18\n\x10wall_last_seen_s\x18\x08 \x01(\x01\x12\x1c\n\x14\x61pplied_plan_version\x18\t \x01(\x03\x12-\n\x0cnext_contact\x18\n \x01(\x0b\x32\x17.orbitalsched.v1.Window\x12\x14\n\x0c\x61\x63\x63\x65lerators\x18\x0b \x01(\x05\"\x17\n\x15ListSatellitesRequest\"~\n\x16ListSatellitesResponse\x12.\n\nsatellites\x18\x01 \x03(\x0b\x32\x1a.orbitalsched.v1.Satellite\x12\r\n\x05now_s\x18\x02 \x01(\x01\x12%\n\x05\x63lock\x18\x03 \x01(\x0b\x32\x16.orbitalsched.v1.Clock\"O\n\x12GetForecastRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x0f\n\x07start_s\x18\x02 \x01(\x01\x12\x12\n\nduration_s\x18\x03 \x01(\x01\"\xa1\x01\n\x13GetForecastResponse\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12)\n\x08\x65\x63lipses\x18\x02 \x03(\x0b\x32\x17.orbitalsched.v1.Window\x12)\n\x08\x63ontacts\x18\x03 \x03(\x0b\x32\x17.orbitalsched.v1.Window\x12\x0f\n\x07start_s\x18\x04 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x05 \x01(\x01\"o\n\nAssignment\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rsatellite_ids\x18\x02 \x03(\t\x12\x0f\n\x07start_s\x18\x03 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x04 \x01(\x01\x12\x1a\n\x12\x61ssignment_version\x18\x05 \x01(\x03\"*\n\x08Unplaced\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xc1\x02\n\x0bPlanSummary\x12\x14\n\x0cplan_version\x18\x01 \x01(\x03\x12\x11\n\tcreated_s\x18\x02 \x01(\x01\x12\x17\n\x0fhorizon_start_s\x18\x03 \x01(\x01\x12\x15\n\rhorizon_end_s\x18\x04 \x01(\x01\x12\x11\n\tobjective\x18\x05 \x01(\x01\x12\x12\n\nbest_bound\x18\x06 \x01(\x01\x12\x11\n\tgap_ratio\x18\x07 \x01(\x01\x12\x15\n\rsolver_status\x18\x08 \x01(\t\x12\x18\n\x10solve_duration_s\x18\t \x01(\x01\x12\x0f\n\x07trigger\x18\n \x01(\t\x12\x30\n\x0b\x61ssignments\x18\x0b \x03(\x0b\x32\x1b.orbitalsched.v1.Assignment\x12+\n\x08unplaced\x18\x0c \x03(\x0b\x32\x19.orbitalsched.v1.Unplaced\"\x10\n\x0eGetPlanRequest\"=\n\x0fGetPlanResponse\x12*\n\x04plan\x18\x01 \x01(\x0b\x32\x1c.orbitalsched.v1.PlanSummary\"7\n\rCordonRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x10\n\x08\x63ordoned\x18\x02 \x01(\x08\"?\n\x0e\x43ordonResponse\x12-\n\tsatellite\x18\x01 \x01(\x0b\x32\x1a.orbitalsched.v1.Satellite\"4\n\x0c\x44rainRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\">\n\rDrainResponse\x12-\n\tsatellite\x18\x01 \x01(\x0b\x32\x1a.orbitalsched.v1.Satellite\"\x1f\n\rReplanRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"<\n\x0eReplanResponse\x12*\n\x04plan\x18\x01 \x01(\x0b\x32\x1c.orbitalsched.v1.PlanSummary2\xf9\x03\n\x0e\x43lusterService\x12\x61\n\x0eListSatellites\x12&.orbitalsched.v1.ListSatellitesRequest\x1a\'.orbitalsched.v1.ListSatellitesResponse\x12X\n\x0bGetForecast\x12#.orbitalsched.v1.GetForecastRequest\x1a$.orbitalsched.v1.GetForecastResponse\x12L\n\x07GetPlan\x12\x1f.orbitalsched.v1.GetPlanRequest\x1a .orbitalsched.v1.GetPlanResponse\x12I\n\x06\x43ordon\x12\x1e.orbitalsched.v1.CordonRequest\x1a\x1f.orbitalsched.v1.CordonResponse\x12\x46\n\x05\x44rain\x12\x1d.orbitalsched.v1.DrainRequest\x1a\x1e.orbitalsched.v1.DrainResponse\x12I\n\x06Replan\x12\x1e.orbitalsched.v1.ReplanRequest\x1a\x1f.orbitalsched.v1.ReplanResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dorbitalsched/v1/cluster.proto\x12\x0forbitalsched.v1\x1a\x1borbitalsched/v1/agent.proto\x1a\x1aorbitalsched/v1/jobs.proto\"\xa1\x02\n\tSatellite\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\r\n\x05plane\x18\x02 \x01(\x05\x12\x11\n\tconnected\x18\x03 \x01(\x08\x12\x0c\n\x04lost\x18\x04 \x01(\x08\x12\x10\n\x08\x63ordoned\x18\x05 \x01(\x08\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12-\n\ttelemetry\x18\x07 \x01(\x0b\x32\x1a.orbitalsched.v1.Telemetry\x12\x18\n\x10wall_last_seen_s\x18\x08 \x01(\x01\x12\x1c\n\x14\x61pplied_plan_version\x18\t \x01(\x03\x12-\n\x0cnext_contact\x18\n \x01(\x0b\x32\x17.orbitalsched.v1.Window\x12\x14\n\x0c\x61\x63\x63\x65lerators\x18\x0b \x01(\x05\"\x17\n\x15ListSatellitesRequest\"~\n\x16ListSatellitesResponse\x12.\n\nsatellites\x18\x01 \x03(\x0b\x32\x1a.orbitalsched.v1.Satellite\x12\r\n\x05now_s\x18\x02 \x01(\x01\x12%\n\x05\x63lock\x18\x03 \x01(\x0b\x32\x16.orbitalsched.v1.Clock\"O\n\x12GetForecastRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x0f\n\x07start_s\x18\x02 \x01(\x01\x12\x12\n\nduration_s\x18\x03 \x01(\x01\"\xa1\x01\n\x13GetForecastResponse\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12)\n\x08\x65\x63lipses\x18\x02 \x03(\x0b\x32\x17.orbitalsched.v1.Window\x12)\n\x08\x63ontacts\x18\x03 \x03(\x0b\x32\x17.orbitalsched.v1.Window\x12\x0f\n\x07start_s\x18\x04 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x05 \x01(\x01\"o\n\nAssignment\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rsatellite_ids\x18\x02 \x03(\t\x12\x0f\n\x07start_s\x18\x03 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x04 \x01(\x01\x12\x1a\n\x12\x61ssignment_version\x18\x05 \x01(\x03\"U\n\x08Unplaced\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12)\n\x04\x63ode\x18\x03 \x01(\x0e\x32\x1b.orbitalsched.v1.ReasonCode\"\xc1\x02\n\x0bPlanSummary\x12\x14\n\x0cplan_version\x18\x01 \x01(\x03\x12\x11\n\tcreated_s\x18\x02 \x01(\x01\x12\x17\n\x0fhorizon_start_s\x18\x03 \x01(\x01\x12\x15\n\rhorizon_end_s\x18\x04 \x01(\x01\x12\x11\n\tobjective\x18\x05 \x01(\x01\x12\x12\n\nbest_bound\x18\x06 \x01(\x01\x12\x11\n\tgap_ratio\x18\x07 \x01(\x01\x12\x15\n\rsolver_status\x18\x08 \x01(\t\x12\x18\n\x10solve_duration_s\x18\t \x01(\x01\x12\x0f\n\x07trigger\x18\n \x01(\t\x12\x30\n\x0b\x61ssignments\x18\x0b \x03(\x0b\x32\x1b.orbitalsched.v1.Assignment\x12+\n\x08unplaced\x18\x0c \x03(\x0b\x32\x19.orbitalsched.v1.Unplaced\"\x10\n\x0eGetPlanRequest\"=\n\x0fGetPlanResponse\x12*\n\x04plan\x18\x01 \x01(\x0b\x32\x1c.orbitalsched.v1.PlanSummary\"7\n\rCordonRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x10\n\x08\x63ordoned\x18\x02 \x01(\x08\"?\n\x0e\x43ordonResponse\x12-\n\tsatellite\x18\x01 \x01(\x0b\x32\x1a.orbitalsched.v1.Satellite\"4\n\x0c\x44rainRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\">\n\rDrainResponse\x12-\n\tsatellite\x18\x01 \x01(\x0b\x32\x1a.orbitalsched.v1.Satellite\"\x1f\n\rReplanRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"<\n\x0eReplanResponse\x12*\n\x04plan\x18\x01 \x01(\x0b\x32\x1c.orbitalsched.v1.PlanSummary2\xf9\x03\n\x0e\x43lusterService\x12\x61\n\x0eListSatellites\x12&.orbitalsched.v1.ListSatellitesRequest\x1a\'.orbitalsched.v1.ListSatellitesResponse\x12X\n\x0bGetForecast\x12#.orbitalsched.v1.GetForecastRequest\x1a$.orbitalsched.v1.GetForecastResponse\x12L\n\x07GetPlan\x12\x1f.orbitalsched.v1.GetPlanRequest\x1a .orbitalsched.v1.GetPlanResponse\x12I\n\x06\x43ordon\x12\x1e.orbitalsched.v1.CordonRequest\x1a\x1f.orbitalsched.v1.CordonResponse\x12\x46\n\x05\x44rain\x12\x1d.orbitalsched.v1.DrainRequest\x1a\x1e.orbitalsched.v1.DrainResponse\x12I\n\x06Replan\x12\x1e.orbitalsched.v1.ReplanRequest\x1a\x1f.orbitalsched.v1.ReplanResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'orbitalsched.v1.cluster_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SATELLITE']._serialized_start=80
-  _globals['_SATELLITE']._serialized_end=369
-  _globals['_LISTSATELLITESREQUEST']._serialized_start=371
-  _globals['_LISTSATELLITESREQUEST']._serialized_end=394
-  _globals['_LISTSATELLITESRESPONSE']._serialized_start=396
-  _globals['_LISTSATELLITESRESPONSE']._serialized_end=522
-  _globals['_GETFORECASTREQUEST']._serialized_start=524
-  _globals['_GETFORECASTREQUEST']._serialized_end=603
-  _globals['_GETFORECASTRESPONSE']._serialized_start=606
-  _globals['_GETFORECASTRESPONSE']._serialized_end=767
-  _globals['_ASSIGNMENT']._serialized_start=769
-  _globals['_ASSIGNMENT']._serialized_end=880
-  _globals['_UNPLACED']._serialized_start=882
-  _globals['_UNPLACED']._serialized_end=924
-  _globals['_PLANSUMMARY']._serialized_start=927
-  _globals['_PLANSUMMARY']._serialized_end=1248
-  _globals['_GETPLANREQUEST']._serialized_start=1250
-  _globals['_GETPLANREQUEST']._serialized_end=1266
-  _globals['_GETPLANRESPONSE']._serialized_start=1268
-  _globals['_GETPLANRESPONSE']._serialized_end=1329
-  _globals['_CORDONREQUEST']._serialized_start=1331
-  _globals['_CORDONREQUEST']._serialized_end=1386
-  _globals['_CORDONRESPONSE']._serialized_start=1388
-  _globals['_CORDONRESPONSE']._serialized_end=1451
-  _globals['_DRAINREQUEST']._serialized_start=1453
-  _globals['_DRAINREQUEST']._serialized_end=1505
-  _globals['_DRAINRESPONSE']._serialized_start=1507
-  _globals['_DRAINRESPONSE']._serialized_end=1569
-  _globals['_REPLANREQUEST']._serialized_start=1571
-  _globals['_REPLANREQUEST']._serialized_end=1602
-  _globals['_REPLANRESPONSE']._serialized_start=1604
-  _globals['_REPLANRESPONSE']._serialized_end=1664
-  _globals['_CLUSTERSERVICE']._serialized_start=1667
-  _globals['_CLUSTERSERVICE']._serialized_end=2172
+  _globals['_SATELLITE']._serialized_start=108
+  _globals['_SATELLITE']._serialized_end=397
+  _globals['_LISTSATELLITESREQUEST']._serialized_start=399
+  _globals['_LISTSATELLITESREQUEST']._serialized_end=422
+  _globals['_LISTSATELLITESRESPONSE']._serialized_start=424
+  _globals['_LISTSATELLITESRESPONSE']._serialized_end=550
+  _globals['_GETFORECASTREQUEST']._serialized_start=552
+  _globals['_GETFORECASTREQUEST']._serialized_end=631
+  _globals['_GETFORECASTRESPONSE']._serialized_start=634
+  _globals['_GETFORECASTRESPONSE']._serialized_end=795
+  _globals['_ASSIGNMENT']._serialized_start=797
+  _globals['_ASSIGNMENT']._serialized_end=908
+  _globals['_UNPLACED']._serialized_start=910
+  _globals['_UNPLACED']._serialized_end=995
+  _globals['_PLANSUMMARY']._serialized_start=998
+  _globals['_PLANSUMMARY']._serialized_end=1319
+  _globals['_GETPLANREQUEST']._serialized_start=1321
+  _globals['_GETPLANREQUEST']._serialized_end=1337
+  _globals['_GETPLANRESPONSE']._serialized_start=1339
+  _globals['_GETPLANRESPONSE']._serialized_end=1400
+  _globals['_CORDONREQUEST']._serialized_start=1402
+  _globals['_CORDONREQUEST']._serialized_end=1457
+  _globals['_CORDONRESPONSE']._serialized_start=1459
+  _globals['_CORDONRESPONSE']._serialized_end=1522
+  _globals['_DRAINREQUEST']._serialized_start=1524
+  _globals['_DRAINREQUEST']._serialized_end=1576
+  _globals['_DRAINRESPONSE']._serialized_start=1578
+  _globals['_DRAINRESPONSE']._serialized_end=1640
+  _globals['_REPLANREQUEST']._serialized_start=1642
+  _globals['_REPLANREQUEST']._serialized_end=1673
+  _globals['_REPLANRESPONSE']._serialized_start=1675
+  _globals['_REPLANRESPONSE']._serialized_end=1735
+  _globals['_CLUSTERSERVICE']._serialized_start=1738
+  _globals['_CLUSTERSERVICE']._serialized_end=2243
 # @@protoc_insertion_point(module_scope)
