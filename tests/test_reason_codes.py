@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import model_job
 from orbitalsched.v1 import cluster_pb2, jobs_pb2
 from planner_cases import T0, assert_valid, problem, sat
 
@@ -17,7 +18,7 @@ from scheduler.planner.domain import Plan, ReasonCode, Unplaced
 from scheduler.planner.solve import plan
 from scheduler.server.convert import job_to_pb, plan_to_pb
 from scheduler.server.jobs_logic import apply_assignment
-from scheduler.server.model import Assignment, Job, JobSpec, JobState, PlanRecord
+from scheduler.server.model import Assignment, Job, JobState, PlanRecord
 from scheduler.server.store import Store
 
 
@@ -44,10 +45,7 @@ def test_work_longer_than_the_horizon_is_horizon_not_deadline(policy: str) -> No
 
 
 def _job(job_id: str) -> Job:
-    spec = JobSpec(
-        job_id=job_id, kind="inference", priority=1, work_accelerator_s=60.0, accelerators=1
-    )
-    return Job(spec=spec, state=JobState.PENDING, submit_time_s=T0)
+    return model_job(job_id, submit_s=T0, work_s=60.0, acc=1)
 
 
 def test_an_unplaced_job_keeps_the_planners_code_until_it_is_placed() -> None:
