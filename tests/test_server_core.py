@@ -139,7 +139,7 @@ def test_reports_drive_the_state_machine_and_stale_ones_are_fenced(core: Core) -
     assert isinstance(cancel, Cancel) and "stale" in cancel.reason
     assert sample(core, "orbital_fenced_reports_total") == 1
     report(core, S0, "a", ReportKind.PROGRESS, assignment_version=1, done_acc_s=1800.0)
-    assert core.store.get_job("a").done_accelerator_s == 1800.0  # type: ignore[union-attr]
+    assert core.store.get_job("a").done_acc_s == 1800.0  # type: ignore[union-attr]
     triggers(core)
     report(core, S0, "a", ReportKind.SUCCEEDED, assignment_version=1)
     done = core.store.get_job("a")
@@ -273,7 +273,7 @@ def test_reconnection_cancels_what_is_no_longer_the_agents_and_counts_the_rest(
         [RunningJob("mine", 1, done_acc_s=600.0), RunningJob("moved", 1), RunningJob("ghost", 3)],
     )
     assert {m.job_id for m in queued(outbox) if isinstance(m, Cancel)} == {"moved", "ghost"}
-    assert core.store.get_job("mine").done_accelerator_s == 600.0  # type: ignore[union-attr]
+    assert core.store.get_job("mine").done_acc_s == 600.0  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("deadline_in_s", [None, 5400.0])

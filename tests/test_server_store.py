@@ -82,12 +82,12 @@ def test_lost_training_job_resumes_from_checkpoint() -> None:
         state=JobState.RUNNING,
         satellite_ids=("s1", "s2"),
         assignment_version=4,
-        done_accelerator_s=2000.0,
-        checkpoint_accelerator_s=1500.0,
+        done_acc_s=2000.0,
+        checkpoint_acc_s=1500.0,
     )
     lost = lose_placement(job, "satellite s1 lost")
     assert lost.state == JobState.CHECKPOINTED
-    assert lost.done_accelerator_s == 1500.0 and lost.satellite_ids == ()
+    assert lost.done_acc_s == 1500.0 and lost.satellite_ids == ()
     assert lost.preemptions == 1
     inference = replace(model_job("i"), state=JobState.RUNNING, satellite_ids=("s1",))
     assert lose_placement(inference, "lost").state == JobState.PENDING

@@ -278,8 +278,8 @@ def training_options(
     job = problem.jobs[j]
     assert isinstance(job, TrainingJob)
     progress = problem.training_progress.get(job.job_id)
-    done_h = progress.done_acc_h if progress else 0.0
-    remaining_h = job.work_acc_h - done_h
+    done_h = progress.done_acc_s / 3600.0 if progress else 0.0
+    remaining_h = job.work_acc_s / 3600.0 - done_h
     if remaining_h <= 1e-9:
         return [], Unplaced(job.job_id, "DONE", "all work is done")
     free = [

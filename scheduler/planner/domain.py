@@ -81,7 +81,7 @@ class SatelliteState:
 @dataclass(frozen=True)
 class TrainingProgress:
     job_id: str
-    done_acc_h: float = 0.0
+    done_acc_s: float = 0.0
     last_checkpoint_s: float | None = None
     gang: tuple[str, ...] = ()
 
@@ -121,7 +121,7 @@ class TrainingJob:
     submit_s: float
     gang_size: int
     accelerators_per_member: int
-    work_acc_h: float
+    work_acc_s: float  # the whole gang's, accelerator-seconds
     checkpoint_interval_s: float = 900.0
     checkpoint_cost_s: float = 60.0
     value_per_acc_h: float = 1.0

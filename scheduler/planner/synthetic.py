@@ -110,7 +110,7 @@ def synthetic_jobs(
                     submit_s=submit,
                     gang_size=gang,
                     accelerators_per_member=2,
-                    work_acc_h=float(rng.uniform(10, 60)),
+                    work_acc_s=float(rng.uniform(10, 60)) * 3600.0,
                     checkpoint_interval_s=900.0,
                     checkpoint_cost_s=60.0,
                     value_per_acc_h=float(rng.uniform(0.2, 0.6)),

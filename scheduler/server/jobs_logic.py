@@ -27,11 +27,11 @@ def lose_placement(job: Job, reason: str, code: ReasonCode | None = None) -> Job
     )
     if job.state not in (JobState.RUNNING, JobState.CHECKPOINTED, JobState.PLANNED):
         return cleared
-    has_checkpoint = job.spec.kind == "training" and job.checkpoint_accelerator_s > 0
+    has_checkpoint = job.spec.kind == "training" and job.checkpoint_acc_s > 0
     return replace(
         cleared,
         state=JobState.CHECKPOINTED if has_checkpoint else JobState.PENDING,
-        done_accelerator_s=job.checkpoint_accelerator_s if has_checkpoint else 0.0,
+        done_acc_s=job.checkpoint_acc_s if has_checkpoint else 0.0,
         preemptions=job.preemptions + (1 if job.state == JobState.RUNNING else 0),
     )
 
@@ -58,7 +58,7 @@ def apply_assignment(
     same = bool(old) and set(old) <= set(assignment.satellite_ids)
     token = max(v for _, v in members)
     state = job.state
-    done = job.done_accelerator_s
+    done = job.done_acc_s
     preemptions = job.preemptions
     if state == JobState.PENDING:
         state = JobState.PLANNED
@@ -66,8 +66,8 @@ def apply_assignment(
         # Moved while running: the old satellites stop it (their new plan omits it).
         state = JobState.PLANNED
         preemptions += 1
-        done = job.checkpoint_accelerator_s if job.spec.kind == "training" else 0.0
-        if job.spec.kind == "training" and job.checkpoint_accelerator_s > 0:
+        done = job.checkpoint_acc_s if job.spec.kind == "training" else 0.0
+        if job.spec.kind == "training" and job.checkpoint_acc_s > 0:
             state = JobState.CHECKPOINTED
     return replace(
         job,
@@ -79,7 +79,7 @@ def apply_assignment(
         planned_end_s=assignment.end_s,
         assignment_version=token,
         member_versions=members,
-        done_accelerator_s=done,
+        done_acc_s=done,
         preemptions=preemptions,
     )
 
@@ -98,40 +98,36 @@ def on_started(job: Job, time_s: float) -> Job | None:
     )
 
 
-def on_progress(job: Job, done_accelerator_s: float) -> Job | None:
-    if done_accelerator_s <= job.done_accelerator_s:
+def on_progress(job: Job, done_acc_s: float) -> Job | None:
+    if done_acc_s <= job.done_acc_s:
         return None
-    done = min(done_accelerator_s, job.spec.work_accelerator_s)
+    done = min(done_acc_s, job.spec.work_acc_s)
     state = (
         JobState.RUNNING if job.state in (JobState.PLANNED, JobState.CHECKPOINTED) else job.state
     )
-    return replace(job, done_accelerator_s=done, state=state)
+    return replace(job, done_acc_s=done, state=state)
 
 
-def on_checkpoint(job: Job, checkpoint_accelerator_s: float) -> Job | None:
-    if checkpoint_accelerator_s <= job.checkpoint_accelerator_s:
+def on_checkpoint(job: Job, checkpoint_acc_s: float) -> Job | None:
+    if checkpoint_acc_s <= job.checkpoint_acc_s:
         return None
     return replace(
         job,
-        checkpoint_accelerator_s=checkpoint_accelerator_s,
-        done_accelerator_s=max(job.done_accelerator_s, checkpoint_accelerator_s),
+        checkpoint_acc_s=checkpoint_acc_s,
+        done_acc_s=max(job.done_acc_s, checkpoint_acc_s),
     )
 
 
 def between_blocks(job: Job, next_start_s: float) -> Job:
     """A block ended and the plan has the job's next block on the same satellite(s)."""
     training = job.spec.kind == "training"
-    state = (
-        JobState.CHECKPOINTED
-        if training and job.checkpoint_accelerator_s > 0
-        else (JobState.PLANNED)
-    )
+    state = JobState.CHECKPOINTED if training and job.checkpoint_acc_s > 0 else (JobState.PLANNED)
     return replace(
         job,
         state=state,
         reason="waiting for its next planned block",
         reason_code=None,
-        done_accelerator_s=job.checkpoint_accelerator_s if training else 0.0,
+        done_acc_s=job.checkpoint_acc_s if training else 0.0,
         planned_start_s=next_start_s,
     )
 
@@ -142,12 +138,12 @@ def on_stopped(job: Job, reason: str) -> Job:
 
 
 def finish(job: Job, state: JobState, time_s: float, reason: str) -> Job:
-    done = job.spec.work_accelerator_s if state == JobState.SUCCEEDED else job.done_accelerator_s
+    done = job.spec.work_acc_s if state == JobState.SUCCEEDED else job.done_acc_s
     return replace(
         job,
         state=state,
         reason=reason,
         reason_code=None,
         end_time_s=time_s,
-        done_accelerator_s=done,
+        done_acc_s=done,
     )

@@ -180,19 +180,17 @@ class JobLifecycle:
         members = job.satellite_ids
         gang = job.spec.gang_size
         new = job
-        if ckpt and (c := prog.checkpoint(members, gang)) > new.checkpoint_accelerator_s:
+        if ckpt and (c := prog.checkpoint(members, gang)) > new.checkpoint_acc_s:
             new = jobs_logic.on_checkpoint(new, c) or new
             self.store.record_checkpoint(job.job_id, sat, now, c)
         new = jobs_logic.on_progress(new, prog.done(members, gang)) or new
         if new != job:
             self.store.update_job(
                 new,
-                "checkpointed"
-                if ckpt and new.checkpoint_accelerator_s > job.checkpoint_accelerator_s
-                else "",
+                "checkpointed" if ckpt and new.checkpoint_acc_s > job.checkpoint_acc_s else "",
                 now,
             )
-        if new.spec.kind == "training" and new.done_accelerator_s >= new.spec.work_accelerator_s:
+        if new.spec.kind == "training" and new.done_acc_s >= new.spec.work_acc_s:
             # Training is done when its gang has done all the work (the executor runs blocks).
             self._succeed(new, now, sat)
 

@@ -164,6 +164,8 @@ def _real(x: float) -> float | None:
 
 def _spec_from_json(text: str) -> JobSpec:
     fields = json.loads(text)
+    if "work_accelerator_s" in fields:  # databases from before the unit names were one
+        fields["work_acc_s"] = fields.pop("work_accelerator_s")
     if not fields.get("deadline_s"):  # databases before deadlines were optional stored 0
         fields["deadline_s"] = None
     return JobSpec(**fields)
@@ -181,8 +183,8 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         satellite_ids=tuple(json.loads(row[8])),
         planned_start_s=row[9],
         planned_end_s=row[10],
-        done_accelerator_s=row[11],
-        checkpoint_accelerator_s=row[12],
+        done_acc_s=row[11],
+        checkpoint_acc_s=row[12],
         assignment_version=row[13],
         preemptions=row[14],
         member_versions=tuple((str(s), int(v)) for s, v in json.loads(row[15])),
@@ -388,8 +390,8 @@ class Store:
                         json.dumps(list(job.satellite_ids)),
                         job.planned_start_s,
                         job.planned_end_s,
-                        job.done_accelerator_s,
-                        job.checkpoint_accelerator_s,
+                        job.done_acc_s,
+                        job.checkpoint_acc_s,
                         job.assignment_version,
                         job.preemptions,
                         json.dumps([list(m) for m in job.member_versions]),

@@ -209,7 +209,7 @@ def _states(executors: list[Executor]) -> dict[str, SatelliteState]:
 
 def _progress(records: dict[str, JobRecord]) -> dict[str, TrainingProgress]:
     return {
-        jid: TrainingProgress(jid, r.done_acc_h, r.last_checkpoint_s, r.gang)
+        jid: TrainingProgress(jid, r.done_acc_h * 3600.0, r.last_checkpoint_s, r.gang)
         for jid, r in records.items()
         if isinstance(r.job, TrainingJob)
     }
@@ -305,11 +305,11 @@ def _on_event(
                 * (job.checkpoint_interval_s - job.checkpoint_cost_s)
                 / 3600.0
             )
-            useful_h = min(useful_h, job.work_acc_h - r.done_acc_h)
+            useful_h = min(useful_h, job.work_acc_s / 3600.0 - r.done_acc_h)
             r.done_acc_h += useful_h
             r.value += useful_h * job.value_per_acc_h
             r.last_checkpoint_s = ev.time_s
-            if r.done_acc_h >= job.work_acc_h - 1e-9:
+            if r.done_acc_h >= job.work_acc_s / 3600.0 - 1e-9:
                 r.state = "SUCCEEDED"
 
 
