@@ -43,3 +43,23 @@ def test_segment_edges_are_continuous() -> None:
     left, right = sun_position_km(edges - 1e-3), sun_position_km(edges)
     step_rad = np.linalg.norm(left - right, axis=-1) / np.linalg.norm(right, axis=-1)
     assert step_rad.max() < 0.05 * ONE_ARCSEC_RAD
+
+
+def test_drift_check_ignores_last_digit_rounding_but_not_a_real_change() -> None:
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import gen_sun_table
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    text = (REPO / "scheduler" / "forecast" / "sun_table.py").read_text()
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("    "))
+    first = lines[row].strip(" ,").split(",")[0]
+
+    def with_first(value: float) -> str:
+        changed = list(lines)
+        changed[row] = changed[row].replace(first, f"{value:.10e}", 1)
+        return "\n".join(changed)
+
+    assert gen_sun_table.same_table(text, with_first(float(first) + 1e-5))
+    assert not gen_sun_table.same_table(text, with_first(float(first) + 0.01))

@@ -59,6 +59,8 @@ EXPECTED = {
     C + "Cordon": (UNAUTH, DENIED, DENIED, OK, DENIED, OK),
     C + "Drain": (UNAUTH, DENIED, DENIED, OK, DENIED, OK),
     C + "Replan": (UNAUTH, DENIED, DENIED, OK, DENIED, OK),
+    J + "ExplainJob": (UNAUTH, OK, OK, OK, DENIED, OK),
+    C + "WhatIf": (UNAUTH, OK, OK, OK, DENIED, OK),
     AGENT_CONNECT: (UNAUTH, DENIED, DENIED, DENIED, OK, OK),
     "/grpc.health.v1.Health/Check": (OK, OK, OK, OK, OK, OK),
     "/grpc.health.v1.Health/Watch": (OK, OK, OK, OK, OK, OK),

@@ -2,7 +2,16 @@
 
 from types import ModuleType
 
-from scheduler.commands import certs, cluster, demo, forecast, jobs, simulate
+from scheduler.commands import certs, cluster, demo, forecast, inquiries, jobs, simulate, testbed
 
 # Add a command group here: a module with `register(subparsers)` whose parsers set `func`.
-COMMAND_MODULES: tuple[ModuleType, ...] = (forecast, demo, cluster, jobs, simulate, certs)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    forecast,
+    demo,
+    cluster,
+    jobs,
+    inquiries,
+    simulate,
+    certs,
+    testbed,
+)

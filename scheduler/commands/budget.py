@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from scheduler.commands.jobs import add_scheduler_option
 from scheduler.errors import UserError
 from scheduler.forecast.budget import DEFAULT_HEADROOM_INTERVAL_S, BudgetSeries, budget_series
 from scheduler.forecast.bus import BusParams
@@ -53,10 +54,11 @@ def register(kinds: Any, add_source_args: Callable[[argparse.ArgumentParser], No
     budget.add_argument(
         "--load-w",
         type=_number("--load-w", 0.0, MAX_LOAD_W),
-        default=0.0,
+        default=None,
         metavar="W",
         help="constant load on top of the bus baseline (default 0)",
     )
+    add_scheduler_option(budget)
     budget.add_argument(
         "--step",
         type=_number("--step", 10.0, 3600.0),
@@ -72,6 +74,11 @@ def register(kinds: Any, add_source_args: Callable[[argparse.ArgumentParser], No
         help="the interval the headroom is sustained over, minutes (default 30)",
     )
     budget.add_argument("--plot", metavar="FILE", help="also draw the series into FILE (PNG)")
+    budget.epilog = (
+        "With --scheduler HOST:PORT the series comes from the running scheduler (GetForecast): "
+        "its scenario, its slot, the satellite's last telemetry and its current plan as the "
+        "load; --scenario, --tle, --load-w and --step do not apply then."
+    )
 
 
 def series_for(args: argparse.Namespace) -> tuple[str, BusParams, BudgetSeries]:
@@ -79,12 +86,13 @@ def series_for(args: argparse.Namespace) -> tuple[str, BusParams, BudgetSeries]:
     from scheduler.planner.problem_builder import forecast_book
 
     src = load_source(args, satellite=args.satellite)
+    extra_w = args.load_w or 0.0
     bus = src.scenario.bus
     # The planner's own per-slot forecast (slot-averaged sunlight, generation and heat).
     book = forecast_book(
         src.constellation, (), bus, src.start_s, src.end_s - src.start_s, args.step
     )
-    load = np.full(book.n_slots, bus.baseline_power_w + args.load_w)
+    load = np.full(book.n_slots, bus.baseline_power_w + extra_w)
     series = budget_series(
         src.start_s,
         args.step,
@@ -138,8 +146,57 @@ def summary_lines(name: str, bus: BusParams, series: BudgetSeries) -> list[str]:
     return lines
 
 
+def remote_series(args: argparse.Namespace) -> tuple[str, BusParams, BudgetSeries]:
+    """The series a running scheduler computes under the satellite's current plan."""
+    from orbitalsched.v1 import cluster_pb2
+
+    from scheduler.cluster.client import connect
+    from scheduler.commands.jobs import scheduler_of, tls_of
+
+    for flag, given in (
+        ("--scenario", args.scenario),
+        ("--tle", args.tle),
+        ("--load-w", args.load_w is not None),
+        ("--start", args.start is not None),
+    ):
+        if given:
+            raise UserError(
+                f"{flag} does not apply with --scheduler (the scheduler's plan is the load)"
+            )
+    with connect(scheduler_of(args), tls_of(args)) as client:
+        resp = client.call(
+            client.cluster.GetForecast,
+            cluster_pb2.GetForecastRequest(
+                satellite_id=args.satellite, duration_s=args.hours * 3600.0
+            ),
+        )
+    slots = list(resp.budget)
+    if not slots:
+        raise UserError("the scheduler returned no budget series (an older scheduler?)")
+    column = lambda f: np.array([getattr(x, f) for x in slots])  # noqa: E731
+    series = BudgetSeries(
+        slots[0].start_s,
+        resp.budget_step_s,
+        column("sunlit_fraction"),
+        column("generation_w"),
+        column("load_w"),
+        column("soc_wh"),
+        column("temperature_c"),
+        column("thermal_headroom_w"),
+        resp.headroom_interval_s,
+    )
+    # The summary reads only the limits of the bus: the scheduler's, from the response.
+    bus = BusParams(
+        battery_capacity_wh=resp.battery_capacity_wh,
+        battery_floor_fraction=resp.battery_floor_wh / resp.battery_capacity_wh,
+        max_temperature_c=resp.max_temperature_c,
+    )
+    return resp.satellite_id, bus, series
+
+
 def run_budget(args: argparse.Namespace) -> int:
-    name, bus, series = series_for(args)
+    remote = getattr(args, "scheduler", None) is not None
+    name, bus, series = remote_series(args) if remote else series_for(args)
     records = series_records(series)
     if args.plot:
         plot_budget(name, bus, series, Path(args.plot))
@@ -151,10 +208,12 @@ def run_budget(args: argparse.Namespace) -> int:
                     "start": iso8601(series.start_s),
                     "step_s": series.step_s,
                     "headroom_interval_s": series.headroom_interval_s,
-                    "load": {
+                    "load": {"mode": "plan"}
+                    if remote
+                    else {
                         "mode": "constant",
                         "baseline_w": bus.baseline_power_w,
-                        "extra_w": args.load_w,
+                        "extra_w": args.load_w or 0.0,
                     },
                     "limits": {
                         "battery_capacity_wh": bus.battery_capacity_wh,

@@ -47,7 +47,7 @@ class BudgetSeries:
     headroom_interval_s: float
 
     def __len__(self) -> int:
-        return len(self.load_w)
+        return int(self.load_w.shape[-1])
 
     def slot_of(self, time_s: float) -> int | None:
         k = int(np.floor((time_s - self.start_s) / self.step_s))
@@ -61,20 +61,21 @@ def budget_series(
     generation_w: ArrayLike,
     environment_w: ArrayLike,
     load_w: ArrayLike,
-    soc0_wh: float,
-    temperature0_c: float,
+    soc0_wh: ArrayLike,
+    temperature0_c: ArrayLike,
     bus: BusParams,
     headroom_interval_s: float = DEFAULT_HEADROOM_INTERVAL_S,
 ) -> BudgetSeries:
-    """Predicted state of charge, temperature and headroom under load_w (1-D, per slot)."""
+    """Predicted state of charge, temperature and headroom under load_w, per slot (the last
+    axis; leading axes, e.g. satellites, broadcast with soc0_wh and temperature0_c)."""
     sunlit = np.asarray(sunlit_fraction, dtype=np.float64)
     gen = np.asarray(generation_w, dtype=np.float64)
     env = np.asarray(environment_w, dtype=np.float64)
     load = np.broadcast_to(np.asarray(load_w, dtype=np.float64), gen.shape).copy()
-    soc = battery_trace(soc0_wh, gen, load, step_s, bus).soc_wh[:-1]
-    temps = temperature_trace(temperature0_c, env, load, step_s, bus).temperature_c[:-1]
-    windows = headroom_windows(len(gen), step_s, headroom_interval_s)
-    headroom = thermal_headroom_w(temps, env[windows], load[windows], step_s, bus)
+    soc = battery_trace(soc0_wh, gen, load, step_s, bus).soc_wh[..., :-1]
+    temps = temperature_trace(temperature0_c, env, load, step_s, bus).temperature_c[..., :-1]
+    windows = headroom_windows(gen.shape[-1], step_s, headroom_interval_s)
+    headroom = thermal_headroom_w(temps, env[..., windows], load[..., windows], step_s, bus)
     return BudgetSeries(
         start_s,
         step_s,

@@ -1,7 +1,8 @@
 """Authorization: one pure function of (principal, method, resource), tested cell by cell.
 
 Roles are ordered viewer < submitter < operator:
-  viewer     GetJob, ListJobs, WatchJobs, ListSatellites, GetForecast, GetPlan
+  viewer     GetJob, ListJobs, WatchJobs, ExplainJob, ListSatellites, GetForecast, GetPlan,
+             WhatIf (it changes nothing)
   submitter  viewer + SubmitJob, SubmitJobs, CancelJob of the jobs it submitted
   operator   everything: cancelling any job, Cordon, Drain, Replan
 A satellite certificate may only open the agent stream, and only for its own satellite.
@@ -33,6 +34,8 @@ REQUIRED_ROLE: dict[str, Role] = {
     CLUSTER + "ListSatellites": Role.VIEWER,
     CLUSTER + "GetForecast": Role.VIEWER,
     CLUSTER + "GetPlan": Role.VIEWER,
+    JOBS + "ExplainJob": Role.VIEWER,
+    CLUSTER + "WhatIf": Role.VIEWER,
     JOBS + "SubmitJob": Role.SUBMITTER,
     JOBS + "SubmitJobs": Role.SUBMITTER,
     CANCEL_JOB: Role.SUBMITTER,  # a submitter only its own jobs (see authorize)

@@ -39,6 +39,7 @@ from scheduler.server.agent_service import AgentService
 from scheduler.server.clock import SimClock, load_or_create
 from scheduler.server.cluster_service import ClusterService
 from scheduler.server.current_plan import CurrentPlan
+from scheduler.server.inquiries import Inquiries
 from scheduler.server.jobs_service import JobService
 from scheduler.server.lifecycle import JobLifecycle
 from scheduler.server.metrics import SchedulerMetrics
@@ -147,6 +148,12 @@ class Server:
             self.lifecycle.lose_satellite(sat, reason)
         if tick % 4 == 0:
             self.metrics.job_counts(self.store.count_by_state())
+            predicted = self.replanner.predicted
+            now = self.clock.now_s()
+            for name in self.world.names:
+                lost = self.sessions.flags[name].lost
+                at = predicted.at(name, now) if predicted is not None and not lost else None
+                self.metrics.predicted(name, at)
 
     async def housekeeping(self) -> None:
         tick = 0
@@ -240,10 +247,11 @@ def build_server(config: ServerConfig) -> Server:
             ("grpc.keepalive_permit_without_calls", 1),
         ],
     )
-    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobService(lifecycle, world), server)
+    inquiries = Inquiries(sessions, replanner)
+    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobService(lifecycle, world, inquiries), server)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(sessions, lifecycle), server)
     cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
-        ClusterService(sessions, replanner), server
+        ClusterService(sessions, replanner, inquiries), server
     )
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import grpc
 from orbitalsched.v1 import cluster_pb2, cluster_pb2_grpc
 
+from scheduler.forecast.budget import BudgetSeries, budget_series, load_from_intervals
+from scheduler.planner.problem_builder import forecast_book
 from scheduler.server import validate
 from scheduler.server.convert import clock_to_pb, plan_to_pb, telemetry_to_pb, window
+from scheduler.server.inquiries import Inquiries
 from scheduler.server.replanner import Replanner
 from scheduler.server.sessions import PLACED, AgentSessions
 from scheduler.server.triggers import ReplanTrigger
 from scheduler.server.validate import RequestError
 
 MAX_FORECAST_S = 7 * 86400.0
+# The budget series of GetForecast covers at most this much of the window.
+MAX_BUDGET_S = 86400.0
 
 
 class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
-    def __init__(self, sessions: AgentSessions, replanner: Replanner) -> None:
+    def __init__(self, sessions: AgentSessions, replanner: Replanner, inquiries: Inquiries) -> None:
         self.sessions = sessions
         self.replanner = replanner
+        self.inquiries = inquiries
+        bus = sessions.world.bus
+        self.limits = validate.Limits(
+            n_satellites=len(sessions.world.names),
+            max_accelerators=bus.accelerators,
+            max_power_w=bus.full_load_w,
+        )
 
     def satellite_pb(self, name: str) -> cluster_pb2.Satellite:
         rt = self.sessions.sats[name]
@@ -66,12 +79,56 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             await context.abort(exc.code, exc.message)
         start = start or self.sessions.clock.now_s()
         end = start + (duration or self.replanner.horizon_s)
+        series = self._budget(sat, start, end)
+        bus = self.sessions.world.bus
         return cluster_pb2.GetForecastResponse(
             satellite_id=sat,
             start_s=start,
             end_s=end,
             eclipses=[window(a, b) for a, b in self.sessions.world.eclipses(sat, start, end)],
             contacts=[window(a, b) for a, b in self.sessions.world.contacts(sat, start, end)],
+            budget=[
+                cluster_pb2.BudgetSlot(
+                    start_s=series.start_s + k * series.step_s,
+                    sunlit_fraction=float(series.sunlit_fraction[k]),
+                    generation_w=float(series.generation_w[k]),
+                    load_w=float(series.load_w[k]),
+                    soc_wh=float(series.soc_wh[k]),
+                    temperature_c=float(series.temperature_c[k]),
+                    thermal_headroom_w=float(series.headroom_w[k]),
+                )
+                for k in range(len(series))
+            ],
+            budget_step_s=series.step_s,
+            headroom_interval_s=series.headroom_interval_s,
+            battery_capacity_wh=bus.battery_capacity_wh,
+            battery_floor_wh=bus.battery_floor_wh,
+            max_temperature_c=bus.max_temperature_c,
+        )
+
+    def _budget(self, sat: str, start_s: float, end_s: float) -> BudgetSeries:
+        """The satellite's power and thermal budget under its current plan, from its last
+        telemetry (or the bus' initial state), on the planner's slot grid, at most a day."""
+        world = self.sessions.world
+        slot_s = self.replanner.slot_s
+        first = math.floor(start_s / slot_s) * slot_s
+        n = max(1, min(math.ceil((end_s - first) / slot_s), int(MAX_BUDGET_S / slot_s)))
+        c = world.constellation
+        book = forecast_book(c.subset([c.index(sat)]), (), world.bus, first, n * slot_s, slot_s)
+        record = self.sessions.plan.record
+        items = [
+            (i.start_s, i.end_s, i.power_w)
+            for i in (record.plan.items if record else ())
+            if i.satellite == sat
+        ]
+        bus = world.bus
+        load = load_from_intervals(first, slot_s, book.n_slots, items, bus.baseline_power_w)
+        tel = self.sessions.sats[sat].telemetry
+        soc0, temp0 = bus.initial_soc_wh, bus.initial_temperature_c
+        if tel is not None and tel.battery_capacity_wh > 0:
+            soc0, temp0 = tel.battery_soc_wh, tel.temperature_c
+        return budget_series(
+            first, slot_s, book.sunlit[0], book.gen_w[0], book.env_w[0], load, soc0, temp0, bus
         )
 
     def _plan_pb(self) -> cluster_pb2.PlanSummary:
@@ -129,3 +186,48 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "reason: at most 500 characters")
         await self.replanner.replan_now(request.reason or "replan requested")
         return cluster_pb2.ReplanResponse(plan=self._plan_pb())
+
+    async def WhatIf(
+        self, request: cluster_pb2.WhatIfRequest, context: grpc.aio.ServicerContext
+    ) -> cluster_pb2.WhatIfResponse:
+        try:
+            if len(request.stations_down) > 100 or len(request.satellites_lost) > 10_000:
+                raise validate.invalid("at most 100 stations_down and 10,000 satellites_lost")
+            outages = [
+                (
+                    o.station,
+                    validate._number(f"stations_down[{i}]", "start_s", o.start_s),
+                    validate._number(f"stations_down[{i}]", "end_s", o.end_s),
+                )
+                for i, o in enumerate(request.stations_down)
+            ]
+            now = self.sessions.clock.now_s()
+            specs = (
+                validate.job_specs_from_pb(list(request.submit), now, self.limits)
+                if request.submit
+                else []
+            )
+            limit = validate._number("request", "time_limit_s", request.time_limit_s, upper=3600.0)
+            hypothesis = self.inquiries.hypothesis(outages, list(request.satellites_lost), specs)
+            report, version = await self.inquiries.what_if(hypothesis, limit)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        return cluster_pb2.WhatIfResponse(
+            hypothesis=report.hypothesis,
+            changes=[
+                cluster_pb2.JobChange(
+                    job_id=c.job_id,
+                    kind=c.kind,
+                    before=c.before,
+                    after=c.after,
+                    code=c.code,
+                    reason=c.reason,
+                )
+                for c in report.changes
+            ],
+            value_before=report.value_before,
+            value_after=report.value_after,
+            solver_status=report.status,
+            solve_duration_s=report.solve_s,
+            based_on_plan_version=version,
+        )

@@ -5,21 +5,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
 from orbitalsched.v1 import jobs_pb2, jobs_pb2_grpc
 
 from scheduler.server import validate
-from scheduler.server.convert import PB_TO_KIND, PB_TO_STATE, job_event_to_pb, job_to_pb
+from scheduler.server.convert import (
+    PB_TO_KIND,
+    PB_TO_STATE,
+    STATE_TO_PB,
+    job_event_to_pb,
+    job_to_pb,
+    spec_to_pb,
+)
+from scheduler.server.inquiries import Inquiries
 from scheduler.server.lifecycle import JobEvent, JobLifecycle
+from scheduler.server.planning import changed_fields
 from scheduler.server.store import DuplicateJobError
 from scheduler.server.validate import Limits, RequestError
 from scheduler.server.world import World
 
 
 class JobService(jobs_pb2_grpc.JobServiceServicer):
-    def __init__(self, lifecycle: JobLifecycle, world: World) -> None:
+    def __init__(self, lifecycle: JobLifecycle, world: World, inquiries: Inquiries) -> None:
         self.lifecycle = lifecycle
+        self.inquiries = inquiries
         self.known_satellites = set(world.names)
         bus = world.bus
         self.limits = Limits(
@@ -126,3 +137,50 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
                     yield job_event_to_pb(event)
         finally:
             self.lifecycle.watchers.discard(queue)
+
+    async def ExplainJob(
+        self, request: jobs_pb2.ExplainJobRequest, context: grpc.aio.ServicerContext
+    ) -> jobs_pb2.ExplainJobResponse:
+        if not request.job_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: required")
+        job = self.lifecycle.store.get_job(request.job_id)
+        if job is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"job_id: no job {request.job_id[:80]!r} (orbitctl jobs lists them)",
+            )
+        assert job is not None
+        state = STATE_TO_PB[job.state]
+        if job.state.terminal:
+            return jobs_pb2.ExplainJobResponse(
+                job_id=job.job_id, state=state, code=job.state.value.upper(), reason=job.reason
+            )
+        try:
+            e, version = await self.inquiries.explain(job)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        return jobs_pb2.ExplainJobResponse(
+            job_id=job.job_id,
+            state=state,
+            placed=e.placed,
+            code=e.code,
+            reason=e.reason,
+            suggestions=[
+                jobs_pb2.Suggestion(
+                    change=s.change,
+                    satellite_id=s.satellite,
+                    start_s=s.start_s,
+                    spec=spec_to_pb(replace(job.spec, **changed_fields(s.job))),
+                    uncordon=s.uncordon or "",
+                )
+                for s in e.suggestions
+            ],
+            satellite_ids=list(e.satellites),
+            start_s=e.start_s or 0.0,
+            end_s=e.end_s or 0.0,
+            value=e.value,
+            station=e.station or "",
+            delivery_s=e.delivery_s or 0.0,
+            displaced=list(e.displaced),
+            plan_version=version,
+        )

@@ -145,6 +145,27 @@ class SchedulerMetrics:
             sat,
             registry=r,
         )
+        # What the plan in force predicts for the current slot (solver_worker.predict_budget),
+        # beside the reported values above: predicted against actual.
+        self.predicted_battery_joules = Gauge(
+            "orbital_satellite_predicted_battery_energy_joules",
+            "Battery energy the plan in force predicts at the start of the current slot",
+            sat,
+            registry=r,
+        )
+        self.predicted_temperature = Gauge(
+            "orbital_satellite_predicted_temperature_celsius",
+            "Node temperature the plan in force predicts at the start of the current slot",
+            sat,
+            registry=r,
+        )
+        self.thermal_headroom = Gauge(
+            "orbital_satellite_thermal_headroom_watts",
+            "Extra constant power the node can dissipate over the next 30 minutes from the "
+            "current slot without crossing its temperature limit, under the plan in force",
+            sat,
+            registry=r,
+        )
         self.time_to_ground_seconds = Histogram(
             "orbital_inference_time_to_ground_seconds",
             "Simulated time from submission to output on the ground",
@@ -233,6 +254,19 @@ class SchedulerMetrics:
         for gauge in self._reported:
             with contextlib.suppress(KeyError):  # KeyError: it never reported
                 gauge.remove(sat)
+
+    def predicted(self, sat: str, values: tuple[float, float, float] | None) -> None:
+        """(soc_wh, temperature_c, headroom_w) predicted for now, or None: no series."""
+        gauges = (self.predicted_battery_joules, self.predicted_temperature, self.thermal_headroom)
+        if values is None:
+            for gauge in gauges:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(sat)
+            return
+        soc_wh, temperature_c, headroom_w = values
+        self.predicted_battery_joules.labels(sat).set(soc_wh * WH_TO_J)
+        self.predicted_temperature.labels(sat).set(temperature_c)
+        self.thermal_headroom.labels(sat).set(headroom_w)
 
     def satellite_returned(self, sat: str) -> None:
         self.lost.labels(sat).set(0)

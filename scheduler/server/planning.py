@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from scheduler.planner.domain import (
     InferenceJob,
@@ -51,6 +52,23 @@ class SolveRequest:
     version: int
     committed_items: tuple[PlanItem, ...] = ()
     considered: frozenset[str] = field(default_factory=frozenset)
+
+
+def changed_fields(job: PlannerJob) -> dict[str, Any]:
+    """The JobSpec fields a planner job sets that an explanation may change (the inverse
+    of planner_job for deadline, accelerators, power and gang size)."""
+    if isinstance(job, InferenceJob):
+        return {
+            "deadline_s": job.deadline_s,
+            "accelerators": job.accelerators,
+            "power_w": job.power_w or 0.0,
+        }
+    return {
+        "deadline_s": job.deadline_s,
+        "accelerators": job.accelerators_per_member,
+        "gang_size": job.gang_size,
+        "power_w": job.power_w_per_member or 0.0,
+    }
 
 
 def planner_job(job: Job) -> PlannerJob:

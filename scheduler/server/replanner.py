@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from scheduler.server import solver_worker
 from scheduler.server.lifecycle import JobLifecycle
 from scheduler.server.model import Job, JobState, PlanRecord
-from scheduler.server.planning import build_request
+from scheduler.server.planning import SolveRequest, build_request
 from scheduler.server.sessions import AgentSessions
 from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests, ReplanTrigger
@@ -69,6 +70,8 @@ class Replanner:
         self.pool: Executor = self._new_pool()
         self._completed = 0
         self._done = asyncio.Condition()
+        # The budget the plan in force predicts (metrics: predicted against reported).
+        self.predicted: solver_worker.BudgetPrediction | None = None
 
     def _new_pool(self) -> Executor:
         if self.in_process:
@@ -77,6 +80,7 @@ class Replanner:
             1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=solver_worker.die_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def window(self, jobs: list[Job]) -> list[Job]:
@@ -132,12 +136,10 @@ class Replanner:
                     self._completed += 1
                     self._done.notify_all()
 
-    async def solve_once(
-        self, trigger: str, cause: ReplanTrigger = ReplanTrigger.REQUESTED
-    ) -> PlanRecord:
+    def snapshot(self, now: float, version: int, time_limit_s: float) -> SolveRequest:
+        """The state as the planner sees it, now (read on the event loop; changes nothing)."""
         s = self.sessions
         clock, world, current = s.clock, s.world, s.plan
-        now = clock.now_s()
         bus = world.bus
         names = world.names
         lead_s = max(self.slot_s, (self.time_limit_s + 2.0) * clock.speed)
@@ -164,7 +166,6 @@ class Replanner:
             k: [i for i in v if i.satellite not in draining] for k, v in current.by_job.items()
         }
         previous = current.record.plan if current.record else None
-        version = self.store.next_plan_version()
         request = build_request(
             scenario=self.scenario,
             names=names,
@@ -181,9 +182,19 @@ class Replanner:
             lead_s=lead_s,
             previous=previous,
             policy=self.policy,
-            time_limit_s=self.time_limit_s,
+            time_limit_s=time_limit_s,
             version=version,
         )
+        return request
+
+    async def solve_once(
+        self, trigger: str, cause: ReplanTrigger = ReplanTrigger.REQUESTED
+    ) -> PlanRecord:
+        s = self.sessions
+        clock = s.clock
+        now = clock.now_s()
+        version = self.store.next_plan_version()
+        request = self.snapshot(now, version, self.time_limit_s)
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         out = await loop.run_in_executor(self.pool, solver_worker.solve, request)
@@ -203,6 +214,7 @@ class Replanner:
             plan=out.effective_plan,
         )
         self.lifecycle.apply_plan(record, set(request.considered))
+        self.predicted = out.predicted
         await s.broadcast_plans()
         m = s.metrics
         m.solve_duration_seconds.labels(res.policy).observe(wall_s)

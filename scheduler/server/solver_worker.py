@@ -17,12 +17,83 @@ import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+import numpy as np
+
+from scheduler.forecast.budget import budget_series, load_from_intervals
 from scheduler.forecast.isl import in_plane_neighbours
+from scheduler.planner.domain import Job as PlannerJob
 from scheduler.planner.domain import Plan, PlanResult, Problem
+from scheduler.planner.explain import Explanation, explain
 from scheduler.planner.problem_builder import ForecastBook, forecast_book, problem_at
 from scheduler.planner.solve import plan
+from scheduler.planner.whatif import Hypothesis, WhatIfReport, apply_hypothesis, compare
 from scheduler.scenario import Scenario, load_scenario
 from scheduler.server.planning import SolveRequest, merge_committed
+
+
+@dataclass(frozen=True, eq=False)
+class BudgetPrediction:
+    """What the plan predicts per satellite for its first slots: state of charge and
+    temperature at the start of each slot, and the thermal headroom (forecast/budget.py)
+    under the planned load. Arrays (n_satellites, n_slots)."""
+
+    names: tuple[str, ...]
+    start_s: float
+    step_s: float
+    soc_wh: np.ndarray
+    temperature_c: np.ndarray
+    headroom_w: np.ndarray
+
+    def at(self, name: str, time_s: float) -> tuple[float, float, float] | None:
+        """(soc_wh, temperature_c, headroom_w) of the slot holding time_s, if predicted."""
+        k = int(np.floor((time_s - self.start_s) / self.step_s))
+        if name not in self.names or not 0 <= k < self.soc_wh.shape[1]:
+            return None
+        i = self.names.index(name)
+        return (
+            float(self.soc_wh[i, k]),
+            float(self.temperature_c[i, k]),
+            float(self.headroom_w[i, k]),
+        )
+
+
+# Slots of the predicted budget kept per plan: the plan is replaced well before they run
+# out (periodic replanning every 10 simulated minutes by default).
+PREDICTED_SLOTS = 30
+
+
+def predict_budget(
+    problem: Problem, effective: Plan, n_slots: int = PREDICTED_SLOTS
+) -> BudgetPrediction:
+    n = min(n_slots, problem.n_slots)
+    sats = problem.satellites
+    load = np.empty((len(sats), n))
+    for i, sat in enumerate(sats):
+        items = [
+            (x.start_s, x.end_s, x.power_w) for x in effective.items if x.satellite == sat.name
+        ]
+        load[i] = load_from_intervals(
+            problem.now_s, problem.slot_s, n, items, sat.bus.baseline_power_w
+        )
+    series = budget_series(
+        problem.now_s,
+        problem.slot_s,
+        np.array([s.forecast.sunlit_fraction[:n] for s in sats]),
+        np.array([s.forecast.generation_w[:n] for s in sats]),
+        np.array([s.forecast.environment_heat_w[:n] for s in sats]),
+        load,
+        np.array([problem.states[s.name].soc_wh for s in sats]),
+        np.array([problem.states[s.name].temperature_c for s in sats]),
+        sats[0].bus,
+    )
+    return BudgetPrediction(
+        tuple(s.name for s in sats),
+        problem.now_s,
+        problem.slot_s,
+        series.soc_wh,
+        series.temperature_c,
+        series.headroom_w,
+    )
 
 
 @dataclass(frozen=True)
@@ -31,6 +102,7 @@ class SolveOutput:
     effective_plan: Plan  # the solver's plan with the committed items it carried over
     forecast_s: float
     solve_s: float
+    predicted: BudgetPrediction | None = None
 
 
 @lru_cache(maxsize=2)
@@ -95,15 +167,17 @@ def solve(request: SolveRequest) -> SolveOutput:
     )
     t2 = time.perf_counter()
     effective = merge_committed(result.plan, request.committed_items)
-    return SolveOutput(result, effective, t1 - t0, t2 - t1)
+    predicted = predict_budget(problem, effective) if problem.satellites else None
+    return SolveOutput(result, effective, t1 - t0, t2 - t1, predicted)
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Worker initializer: the worker is killed when the scheduler dies, even by SIGKILL
-    (Linux prctl PR_SET_PDEATHSIG), so a killed scheduler leaves no solver behind."""
+    (Linux prctl PR_SET_PDEATHSIG), so a killed scheduler leaves no solver behind.
+    parent_pid is the scheduler's: in a container the scheduler itself is PID 1."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the scheduler died before the prctl took effect
+    if os.getppid() != parent_pid:  # the scheduler died before the prctl took effect
         os._exit(0)
 
 
@@ -112,3 +186,32 @@ def warm_up(scenario: str | None) -> bool:
     _scenario(scenario)
     Plan(0, 0.0, 0.0, 0.0)
     return True
+
+
+def what_if(request: SolveRequest, hypothesis: Hypothesis, current: Plan) -> WhatIfReport:
+    """Solve the request's state under the hypothesis with the same planner and compare the
+    effective plan with `current`. Touches nothing but the worker's forecast cache."""
+    t0 = time.perf_counter()
+    problem = apply_hypothesis(build_problem(request), hypothesis)
+    result = plan(
+        problem,
+        policy=request.policy,
+        time_limit_s=request.time_limit_s,
+        previous=request.previous,
+        version=request.version,
+    )
+    lost = set(hypothesis.satellites_lost)
+    committed = [i for i in request.committed_items if i.satellite not in lost]
+    effective = merge_committed(result.plan, committed)
+    return compare(problem, current, effective, hypothesis, result.status, time.perf_counter() - t0)
+
+
+def explain_job(
+    request: SolveRequest, job: PlannerJob, current: Plan, cordoned: frozenset[str]
+) -> Explanation:
+    """The explanation of a job against the current plan. A job the request does not plan
+    (committed work, or beyond the jobs one solve considers) is added to the problem."""
+    problem = build_problem(request)
+    if job.job_id not in {j.job_id for j in problem.jobs}:
+        problem = replace(problem, jobs=(*problem.jobs, job))
+    return explain(problem, current, job.job_id, cordoned)

@@ -59,18 +59,48 @@ class GetForecastRequest(_message.Message):
     def __init__(self, satellite_id: _Optional[str] = ..., start_s: _Optional[float] = ..., duration_s: _Optional[float] = ...) -> None: ...
 
 class GetForecastResponse(_message.Message):
-    __slots__ = ("satellite_id", "eclipses", "contacts", "start_s", "end_s")
+    __slots__ = ("satellite_id", "eclipses", "contacts", "start_s", "end_s", "budget", "budget_step_s", "headroom_interval_s", "battery_capacity_wh", "battery_floor_wh", "max_temperature_c")
     SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
     ECLIPSES_FIELD_NUMBER: _ClassVar[int]
     CONTACTS_FIELD_NUMBER: _ClassVar[int]
     START_S_FIELD_NUMBER: _ClassVar[int]
     END_S_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_STEP_S_FIELD_NUMBER: _ClassVar[int]
+    HEADROOM_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    BATTERY_CAPACITY_WH_FIELD_NUMBER: _ClassVar[int]
+    BATTERY_FLOOR_WH_FIELD_NUMBER: _ClassVar[int]
+    MAX_TEMPERATURE_C_FIELD_NUMBER: _ClassVar[int]
     satellite_id: str
     eclipses: _containers.RepeatedCompositeFieldContainer[_agent_pb2.Window]
     contacts: _containers.RepeatedCompositeFieldContainer[_agent_pb2.Window]
     start_s: float
     end_s: float
-    def __init__(self, satellite_id: _Optional[str] = ..., eclipses: _Optional[_Iterable[_Union[_agent_pb2.Window, _Mapping]]] = ..., contacts: _Optional[_Iterable[_Union[_agent_pb2.Window, _Mapping]]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ...) -> None: ...
+    budget: _containers.RepeatedCompositeFieldContainer[BudgetSlot]
+    budget_step_s: float
+    headroom_interval_s: float
+    battery_capacity_wh: float
+    battery_floor_wh: float
+    max_temperature_c: float
+    def __init__(self, satellite_id: _Optional[str] = ..., eclipses: _Optional[_Iterable[_Union[_agent_pb2.Window, _Mapping]]] = ..., contacts: _Optional[_Iterable[_Union[_agent_pb2.Window, _Mapping]]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., budget: _Optional[_Iterable[_Union[BudgetSlot, _Mapping]]] = ..., budget_step_s: _Optional[float] = ..., headroom_interval_s: _Optional[float] = ..., battery_capacity_wh: _Optional[float] = ..., battery_floor_wh: _Optional[float] = ..., max_temperature_c: _Optional[float] = ...) -> None: ...
+
+class BudgetSlot(_message.Message):
+    __slots__ = ("start_s", "sunlit_fraction", "generation_w", "load_w", "soc_wh", "temperature_c", "thermal_headroom_w")
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    SUNLIT_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_W_FIELD_NUMBER: _ClassVar[int]
+    LOAD_W_FIELD_NUMBER: _ClassVar[int]
+    SOC_WH_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_C_FIELD_NUMBER: _ClassVar[int]
+    THERMAL_HEADROOM_W_FIELD_NUMBER: _ClassVar[int]
+    start_s: float
+    sunlit_fraction: float
+    generation_w: float
+    load_w: float
+    soc_wh: float
+    temperature_c: float
+    thermal_headroom_w: float
+    def __init__(self, start_s: _Optional[float] = ..., sunlit_fraction: _Optional[float] = ..., generation_w: _Optional[float] = ..., load_w: _Optional[float] = ..., soc_wh: _Optional[float] = ..., temperature_c: _Optional[float] = ..., thermal_headroom_w: _Optional[float] = ...) -> None: ...
 
 class Assignment(_message.Message):
     __slots__ = ("job_id", "satellite_ids", "start_s", "end_s", "assignment_version")
@@ -161,6 +191,62 @@ class DrainResponse(_message.Message):
     SATELLITE_FIELD_NUMBER: _ClassVar[int]
     satellite: Satellite
     def __init__(self, satellite: _Optional[_Union[Satellite, _Mapping]] = ...) -> None: ...
+
+class StationOutage(_message.Message):
+    __slots__ = ("station", "start_s", "end_s")
+    STATION_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    END_S_FIELD_NUMBER: _ClassVar[int]
+    station: str
+    start_s: float
+    end_s: float
+    def __init__(self, station: _Optional[str] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ...) -> None: ...
+
+class WhatIfRequest(_message.Message):
+    __slots__ = ("stations_down", "satellites_lost", "submit", "time_limit_s")
+    STATIONS_DOWN_FIELD_NUMBER: _ClassVar[int]
+    SATELLITES_LOST_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_S_FIELD_NUMBER: _ClassVar[int]
+    stations_down: _containers.RepeatedCompositeFieldContainer[StationOutage]
+    satellites_lost: _containers.RepeatedScalarFieldContainer[str]
+    submit: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.JobSpec]
+    time_limit_s: float
+    def __init__(self, stations_down: _Optional[_Iterable[_Union[StationOutage, _Mapping]]] = ..., satellites_lost: _Optional[_Iterable[str]] = ..., submit: _Optional[_Iterable[_Union[_jobs_pb2.JobSpec, _Mapping]]] = ..., time_limit_s: _Optional[float] = ...) -> None: ...
+
+class JobChange(_message.Message):
+    __slots__ = ("job_id", "kind", "before", "after", "code", "reason")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    kind: str
+    before: str
+    after: str
+    code: str
+    reason: str
+    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[str] = ..., before: _Optional[str] = ..., after: _Optional[str] = ..., code: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class WhatIfResponse(_message.Message):
+    __slots__ = ("hypothesis", "changes", "value_before", "value_after", "solver_status", "solve_duration_s", "based_on_plan_version")
+    HYPOTHESIS_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    VALUE_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_STATUS_FIELD_NUMBER: _ClassVar[int]
+    SOLVE_DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    BASED_ON_PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    hypothesis: str
+    changes: _containers.RepeatedCompositeFieldContainer[JobChange]
+    value_before: float
+    value_after: float
+    solver_status: str
+    solve_duration_s: float
+    based_on_plan_version: int
+    def __init__(self, hypothesis: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[JobChange, _Mapping]]] = ..., value_before: _Optional[float] = ..., value_after: _Optional[float] = ..., solver_status: _Optional[str] = ..., solve_duration_s: _Optional[float] = ..., based_on_plan_version: _Optional[int] = ...) -> None: ...
 
 class ReplanRequest(_message.Message):
     __slots__ = ("reason",)

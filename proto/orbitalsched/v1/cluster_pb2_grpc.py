@@ -65,6 +65,11 @@ class ClusterServiceStub:
                 request_serializer=orbitalsched_dot_v1_dot_cluster__pb2.ReplanRequest.SerializeToString,
                 response_deserializer=orbitalsched_dot_v1_dot_cluster__pb2.ReplanResponse.FromString,
                 _registered_method=True)
+        self.WhatIf = channel.unary_unary(
+                '/orbitalsched.v1.ClusterService/WhatIf',
+                request_serializer=orbitalsched_dot_v1_dot_cluster__pb2.WhatIfRequest.SerializeToString,
+                response_deserializer=orbitalsched_dot_v1_dot_cluster__pb2.WhatIfResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServiceServicer:
@@ -113,6 +118,13 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WhatIf(self, request, context):
+        """Solve the current state under a hypothesis without changing anything.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +157,11 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.Replan,
                     request_deserializer=orbitalsched_dot_v1_dot_cluster__pb2.ReplanRequest.FromString,
                     response_serializer=orbitalsched_dot_v1_dot_cluster__pb2.ReplanResponse.SerializeToString,
+            ),
+            'WhatIf': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhatIf,
+                    request_deserializer=orbitalsched_dot_v1_dot_cluster__pb2.WhatIfRequest.FromString,
+                    response_serializer=orbitalsched_dot_v1_dot_cluster__pb2.WhatIfResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +327,33 @@ class ClusterService:
             '/orbitalsched.v1.ClusterService/Replan',
             orbitalsched_dot_v1_dot_cluster__pb2.ReplanRequest.SerializeToString,
             orbitalsched_dot_v1_dot_cluster__pb2.ReplanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhatIf(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orbitalsched.v1.ClusterService/WhatIf',
+            orbitalsched_dot_v1_dot_cluster__pb2.WhatIfRequest.SerializeToString,
+            orbitalsched_dot_v1_dot_cluster__pb2.WhatIfResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -233,3 +233,55 @@ class JobEvent(_message.Message):
     time_s: float
     what: str
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., time_s: _Optional[float] = ..., what: _Optional[str] = ...) -> None: ...
+
+class ExplainJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class Suggestion(_message.Message):
+    __slots__ = ("change", "satellite_id", "start_s", "spec", "uncordon")
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    UNCORDON_FIELD_NUMBER: _ClassVar[int]
+    change: str
+    satellite_id: str
+    start_s: float
+    spec: JobSpec
+    uncordon: str
+    def __init__(self, change: _Optional[str] = ..., satellite_id: _Optional[str] = ..., start_s: _Optional[float] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., uncordon: _Optional[str] = ...) -> None: ...
+
+class ExplainJobResponse(_message.Message):
+    __slots__ = ("job_id", "state", "placed", "code", "reason", "suggestions", "satellite_ids", "start_s", "end_s", "value", "station", "delivery_s", "displaced", "plan_version")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PLACED_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    SATELLITE_IDS_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    END_S_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    STATION_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_S_FIELD_NUMBER: _ClassVar[int]
+    DISPLACED_FIELD_NUMBER: _ClassVar[int]
+    PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    state: JobState
+    placed: bool
+    code: str
+    reason: str
+    suggestions: _containers.RepeatedCompositeFieldContainer[Suggestion]
+    satellite_ids: _containers.RepeatedScalarFieldContainer[str]
+    start_s: float
+    end_s: float
+    value: float
+    station: str
+    delivery_s: float
+    displaced: _containers.RepeatedScalarFieldContainer[str]
+    plan_version: int
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., placed: _Optional[bool] = ..., code: _Optional[str] = ..., reason: _Optional[str] = ..., suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., value: _Optional[float] = ..., station: _Optional[str] = ..., delivery_s: _Optional[float] = ..., displaced: _Optional[_Iterable[str]] = ..., plan_version: _Optional[int] = ...) -> None: ...

@@ -65,6 +65,11 @@ class JobServiceStub:
                 request_serializer=orbitalsched_dot_v1_dot_jobs__pb2.WatchJobsRequest.SerializeToString,
                 response_deserializer=orbitalsched_dot_v1_dot_jobs__pb2.JobEvent.FromString,
                 _registered_method=True)
+        self.ExplainJob = channel.unary_unary(
+                '/orbitalsched.v1.JobService/ExplainJob',
+                request_serializer=orbitalsched_dot_v1_dot_jobs__pb2.ExplainJobRequest.SerializeToString,
+                response_deserializer=orbitalsched_dot_v1_dot_jobs__pb2.ExplainJobResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -113,6 +118,13 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainJob(self, request, context):
+        """Why a job waits (and what would place it), or why it is where it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +157,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.WatchJobs,
                     request_deserializer=orbitalsched_dot_v1_dot_jobs__pb2.WatchJobsRequest.FromString,
                     response_serializer=orbitalsched_dot_v1_dot_jobs__pb2.JobEvent.SerializeToString,
+            ),
+            'ExplainJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainJob,
+                    request_deserializer=orbitalsched_dot_v1_dot_jobs__pb2.ExplainJobRequest.FromString,
+                    response_serializer=orbitalsched_dot_v1_dot_jobs__pb2.ExplainJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +327,33 @@ class JobService:
             '/orbitalsched.v1.JobService/WatchJobs',
             orbitalsched_dot_v1_dot_jobs__pb2.WatchJobsRequest.SerializeToString,
             orbitalsched_dot_v1_dot_jobs__pb2.JobEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orbitalsched.v1.JobService/ExplainJob',
+            orbitalsched_dot_v1_dot_jobs__pb2.ExplainJobRequest.SerializeToString,
+            orbitalsched_dot_v1_dot_jobs__pb2.ExplainJobResponse.FromString,
             options,
             channel_credentials,
             insecure,
