@@ -61,7 +61,7 @@ def training_pb(
     return jobs_pb2.JobSpec(
         job_id=job_id,
         kind=jobs_pb2.JOB_KIND_TRAINING,
-        work_acc_s=work_s,
+        work_accelerator_s=work_s,
         accelerators=acc,
         gang_size=gang,
         checkpoint_interval_s=checkpoint_interval_s,

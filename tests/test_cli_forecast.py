@@ -13,6 +13,9 @@ from sgp4 import exporter
 from scheduler.forecast import walker_delta
 from scheduler.forecast.timeconv import parse_iso8601
 
+# Every test here runs orbitctl in a process.
+pytestmark = pytest.mark.slow
+
 START = "2026-12-01T00:00:00Z"
 
 

@@ -17,6 +17,7 @@ def _stable(summary: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in summary.items() if k not in ("wall_s", "solve_time_s")}
 
 
+@pytest.mark.slow
 def test_same_seed_same_summary() -> None:
     a = run_simulation(SimConfig(policy="cpsat", seed=3, **SHORT))  # type: ignore[arg-type]
     b = run_simulation(SimConfig(policy="cpsat", seed=3, **SHORT))  # type: ignore[arg-type]
@@ -30,6 +31,7 @@ def test_same_seed_same_summary() -> None:
     assert s["jobs"]["inference"]["submitted"] > 0
 
 
+@pytest.mark.slow
 def test_cli_compare_writes_summary_plan_and_gantt(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -184,6 +184,7 @@ def test_certificates_carry_identity_and_role(tmp_path: Path) -> None:
         issue_satellite(tmp_path, "../evil")
 
 
+@pytest.mark.slow
 def test_orbitctl_certs_commands(tmp_path: Path) -> None:
     d = str(tmp_path / "pki")
 

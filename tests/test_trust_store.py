@@ -101,6 +101,7 @@ def _bad_clock(path: Path) -> None:
     db.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("case", "make", "says"),
     [
@@ -125,6 +126,7 @@ def test_unusable_databases_are_one_line_and_exit_2(
         assert db.read_bytes() == before  # refused without writing
 
 
+@pytest.mark.slow
 def test_a_second_scheduler_on_the_same_database_exits_2(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     proc = _holder(db)
