@@ -41,6 +41,7 @@ bench: $(STAMP) ## run the benchmarks (minutes; not part of the tests)
 	$(BIN)/python bench/real_catalogues.py
 	$(BIN)/python bench/control_plane.py
 	$(BIN)/python bench/planner.py
+	$(BIN)/python bench/fidelity.py
 
 proto: $(STAMP) ## regenerate the gRPC/protobuf code in proto/orbitalsched/v1
 	$(BIN)/python proto/generate.py

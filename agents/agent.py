@@ -30,6 +30,7 @@ import grpc
 from orbitalsched.v1 import agent_pb2, agent_pb2_grpc
 from prometheus_client import start_http_server
 
+from agents.lease import Lease
 from agents.metrics import AgentMetrics
 from agents.runtime import Runtime
 from scheduler.forecast.timeconv import SimClock
@@ -40,6 +41,7 @@ MAX_BUFFERED_REPORTS = 10_000
 # Terminal reports are repeated after every reconnection (the scheduler ignores duplicates),
 # so an outcome the scheduler did not commit before it crashed is not lost.
 RECENT_TERMINAL_REPORTS = 256
+HEARTBEATS_PER_LEASE = 3
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
 TICK_WALL_S = 0.1
@@ -77,15 +79,39 @@ class Agent:
         self.telemetry_interval_s = 60.0
         self.stopping = asyncio.Event()
         self.refused = ""  # why the scheduler refused this agent, if it did
+        # The lease (agents/lease.py), always-linked model only; after it lapses the agent
+        # stays paused until a plan on a new stream has told it what is still its own.
+        self.lease: Lease | None = None
+        self.need_sync = False
 
     # --- autonomy: runs whether or not a link is up --------------------------------------
+    def _check_lease(self) -> None:
+        rt, lease = self.runtime, self.lease
+        if rt is None or lease is None:
+            return
+        if not lease.valid():
+            if not rt.paused:
+                log.warning(
+                    "%s: no word from the scheduler for the %.1f s lease: pausing",
+                    self.satellite,
+                    lease.lease_s,
+                )
+            rt.paused = True
+            self.need_sync = True
+        elif rt.paused and not self.need_sync:
+            log.info("%s: lease renewed and plan confirmed: resuming", self.satellite)
+            rt.paused = False
+        self.metrics.paused.labels(self.satellite).set(1 if rt.paused else 0)
+
     async def execute(self) -> None:
         next_telemetry_wall = 0.0
+        next_heartbeat_wall = 0.0
         while not self.stopping.is_set():
             await asyncio.sleep(TICK_WALL_S)
             if self.runtime is None or self.clock is None:
                 continue
             now = self.clock.now_s()
+            self._check_lease()  # before stepping: a frozen agent wakes up paused
             for report in self.runtime.step(now):
                 self.emit(report)
             tel = self.runtime.telemetry(now)
@@ -101,6 +127,12 @@ class Agent:
                 protection=tel.self_protection,
             )
             wall = time.time()
+            lease = self.lease
+            if lease is not None and self.outbox is not None and wall >= next_heartbeat_wall:
+                next_heartbeat_wall = wall + lease.lease_s / HEARTBEATS_PER_LEASE
+                self.outbox.put_nowait(
+                    agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(seq=lease.sent()))
+                )
             if self.outbox is not None and wall >= next_telemetry_wall:
                 next_telemetry_wall = wall + self.telemetry_interval_s / self.clock.speed
                 self.outbox.put_nowait(agent_pb2.AgentMessage(telemetry=tel))
@@ -236,6 +268,14 @@ class Agent:
         self.telemetry_interval_s = w.config.telemetry_interval_s or self.clock.speed
         if self.runtime is None:
             self.runtime = Runtime.from_config(w.config, self.clock.now_s())
+        if w.lease_s > 0:
+            if self.lease is None:
+                self.lease = Lease(w.lease_s)
+                self.runtime.paused = True  # until the first acknowledged heartbeat
+            self.lease.lease_s = w.lease_s
+        else:
+            self.lease = None  # contacts model: silence out of contact is normal
+            self.runtime.paused = False
 
     def link_down_wait(self, down: agent_pb2.LinkDown) -> float:
         c = down.clock
@@ -253,6 +293,7 @@ class Agent:
                 return None
             self.plan_version = plan.plan_version
             rt.apply_plan(plan, self.clock.now_s() if self.clock else 0.0)
+            self.need_sync = False  # (a plan follows the reconciliation of every Hello)
             self.metrics.plan_version.labels(self.satellite).set(plan.plan_version)
             self._ack(plan.plan_version, True, "")
         elif body == "cancel" and rt is not None:
@@ -263,6 +304,8 @@ class Agent:
             rt.drain(msg.drain.reason)
         elif body == "link_down":
             return self.link_down_wait(msg.link_down)
+        elif body == "heartbeat_ack" and self.lease is not None:
+            self.lease.acknowledged(msg.heartbeat_ack.seq)
         return None
 
     def _ack(self, version: int, accepted: bool, reason: str) -> None:

@@ -72,6 +72,6 @@ def test_bad_training_specs_name_the_field(kw: dict[str, object], field: str) ->
 def test_plan_rejects_bad_and_duplicate_jobs_before_planning() -> None:
     sats = ring(3, 20)
     with pytest.raises(JobSpecError, match="gang_size"):
-        plan(problem(sats, [TrainingJob("t", T0, 4, 1, 1.0)], 20), time_limit_s=1)
+        plan(problem(sats, [TrainingJob("t", T0, 4, 1, 3600.0)], 20), time_limit_s=1)
     with pytest.raises(JobSpecError, match="duplicate"):
         plan(problem(sats, [_inference(), _inference()], 20), time_limit_s=1)

@@ -140,4 +140,11 @@ class LinkDown:
     next_contact_start_s: float
 
 
-ToAgent = SatellitePlan | Cancel | Drain | LinkDown
+@dataclass(frozen=True)
+class HeartbeatAck:
+    """The scheduler heard the agent's heartbeat seq (the agent's lease, agents/lease.py)."""
+
+    seq: int
+
+
+ToAgent = SatellitePlan | Cancel | Drain | LinkDown | HeartbeatAck

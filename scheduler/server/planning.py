@@ -52,6 +52,7 @@ class SolveRequest:
     version: int
     committed_items: tuple[PlanItem, ...] = ()
     considered: frozenset[str] = field(default_factory=frozenset)
+    seed: int | None = None  # solve on one worker, deterministically, with this seed
 
 
 def changed_fields(job: PlannerJob) -> dict[str, Any]:
