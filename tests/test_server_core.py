@@ -129,25 +129,28 @@ def test_a_plan_places_jobs_records_unplaced_codes_and_reaches_connected_agents(
 
 
 def test_reports_drive_the_state_machine_and_stale_ones_are_fenced(core: Core) -> None:
-    other = connect(core, S1)
+    old, stranger = connect(core, S1), connect(core, S2)
     core.lifecycle.submit([model_spec("a")])
-    placed(core, "a")
-    report(core, S0, "a", ReportKind.STARTED, assignment_version=1)
+    placed(core, "a", S1, version=1)
+    placed(core, "a", S0, version=2)  # moved: the old satellite is told to stop
+    assert queued(old) == [Cancel("a", "moved by plan v2")]
+    report(core, S0, "a", ReportKind.STARTED, assignment_version=2)
     assert core.store.get_job("a").state == JobState.RUNNING  # type: ignore[union-attr]
-    report(core, S1, "a", ReportKind.PROGRESS, assignment_version=1)  # not a member
-    (cancel,) = queued(other)
+    report(core, S1, "a", ReportKind.PROGRESS, assignment_version=1)  # held it before
+    (cancel,) = queued(old)
     assert isinstance(cancel, Cancel) and "stale" in cancel.reason
-    assert sample(core, "orbital_fenced_reports_total") == 1
-    report(core, S0, "a", ReportKind.PROGRESS, assignment_version=1, done_acc_s=1800.0)
+    report(core, S2, "a", ReportKind.PROGRESS, assignment_version=2)  # never held it
+    assert queued(stranger) == []
+    assert sample(core, "orbital_fenced_reports_total") == 2
+    report(core, S0, "a", ReportKind.PROGRESS, assignment_version=2, done_acc_s=1800.0)
     assert core.store.get_job("a").done_acc_s == 1800.0  # type: ignore[union-attr]
     triggers(core)
-    report(core, S0, "a", ReportKind.SUCCEEDED, assignment_version=1)
+    report(core, S0, "a", ReportKind.SUCCEEDED, assignment_version=2)
     done = core.store.get_job("a")
     assert done is not None and done.state == JobState.SUCCEEDED
     assert triggers(core) == [ReplanTrigger.FINISHED]
     assert sample(core, "orbital_jobs_finished_total", kind="inference", outcome="succeeded") == 1
-    report(core, S0, "a", ReportKind.PROGRESS, assignment_version=1)  # a finished job: stop
-    assert [c.job_id for c in queued(connect(core, S0))] == []  # the new stream's queue
+    report(core, S0, "a", ReportKind.PROGRESS, assignment_version=2)  # finished: told to stop
     assert core.store.get_job("a").state == JobState.SUCCEEDED  # type: ignore[union-attr]
 
 
