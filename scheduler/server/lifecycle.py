@@ -323,9 +323,10 @@ class JobLifecycle:
 
 
 def _current(job: Job, sat: str, version: int) -> bool:
-    """Fencing: a report counts only from a member quoting a token at least its own."""
+    """Fencing: a report counts only from a member quoting a token at least its own and no
+    newer than the placement's (a token from the future was never handed out)."""
     since = job.member_version(sat)
-    return since is not None and version >= since
+    return since is not None and since <= version <= job.assignment_version
 
 
 def _preemption_cause(cause: StopCause) -> PreemptionCause:
