@@ -119,6 +119,7 @@ def test_the_simulator_runs_the_servers_job_lifecycle() -> None:
     assert {j.job_id for j in started} <= {job for _, job in spans}
 
 
+@pytest.mark.slow
 def test_modelling_a_live_cluster_replans_on_triggers_with_its_lead() -> None:
     """At 120x with triggers, solves follow the server's replan requests (every submission),
     one at a time, each taking time_limit x speed of simulated time."""
