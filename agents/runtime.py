@@ -66,6 +66,15 @@ class Runtime:
         self.gang: dict[str, int] = {}  # job id -> gang size of its entry
         self.marks: set[float] = set()  # times the executor must step to exactly
 
+    def new_elements(self, line1: str, line2: str, now_s: float) -> None:
+        """Follow new orbital elements from now on, keeping battery and temperature (a bad
+        element set raises TleError and changes nothing)."""
+        self.constellation = parse_tle(
+            f"{self.satellite}\n{line1}\n{line2}\n", source="scheduler.elements"
+        )
+        self.bus = self._new_bus(now_s, self.bus.soc_wh, self.bus.temperature_c)
+        self.executor.bus = self.bus
+
     @classmethod
     def from_config(cls, config: agent_pb2.SatelliteConfig, now_s: float) -> Runtime:
         # A stable seed per satellite: the same truth-model errors on every run.

@@ -2,7 +2,16 @@
 
 from types import ModuleType
 
-from scheduler.commands import certs, cluster, demo, forecast, inquiries, jobs, simulate
+from scheduler.commands import (
+    certs,
+    cluster,
+    demo,
+    elements,
+    forecast,
+    inquiries,
+    jobs,
+    simulate,
+)
 
 # Add a command group here: a module with `register(subparsers)` whose parsers set `func`.
 COMMAND_MODULES: tuple[ModuleType, ...] = (
@@ -11,6 +20,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     cluster,
     jobs,
     inquiries,
+    elements,
     simulate,
     certs,
 )

@@ -13,6 +13,7 @@ from scheduler.server.messages import (
     Cancel,
     Drain,
     LinkDown,
+    NewElements,
     PlanEntry,
     SatellitePlan,
     Telemetry,
@@ -184,6 +185,10 @@ def to_agent_pb(msg: ToAgent, clock: SimClock) -> agent_pb2.SchedulerMessage:
         )
     if isinstance(msg, Drain):
         return agent_pb2.SchedulerMessage(drain=agent_pb2.Drain(reason=msg.reason))
+    if isinstance(msg, NewElements):
+        return agent_pb2.SchedulerMessage(
+            elements=agent_pb2.SatelliteConfig(tle_line1=msg.line1, tle_line2=msg.line2)
+        )
     assert isinstance(msg, LinkDown)
     return agent_pb2.SchedulerMessage(
         link_down=agent_pb2.LinkDown(

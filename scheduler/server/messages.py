@@ -140,4 +140,12 @@ class LinkDown:
     next_contact_start_s: float
 
 
-ToAgent = SatellitePlan | Cancel | Drain | LinkDown
+@dataclass(frozen=True)
+class NewElements:
+    """New orbital elements of the satellite (orbitctl elements update)."""
+
+    line1: str
+    line2: str
+
+
+ToAgent = SatellitePlan | Cancel | Drain | LinkDown | NewElements

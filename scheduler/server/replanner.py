@@ -16,7 +16,7 @@ import multiprocessing
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scheduler.server import solver_worker
 from scheduler.server.lifecycle import JobLifecycle
@@ -183,7 +183,8 @@ class Replanner:
             time_limit_s=time_limit_s,
             version=version,
         )
-        return request
+        elements = tuple(sorted((n, l1, l2) for n, (l1, l2) in world.overrides.items()))
+        return replace(request, elements=elements)
 
     async def solve_once(
         self, trigger: str, cause: ReplanTrigger = ReplanTrigger.REQUESTED
