@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install demo test lint check bench proto clean
+.PHONY: help install demo test lint check bench proto image clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,9 +38,13 @@ bench: $(STAMP) ## run the benchmarks (minutes; not part of the tests)
 	$(BIN)/python bench/real_catalogues.py
 	$(BIN)/python bench/control_plane.py
 	$(BIN)/python bench/planner.py
+	$(BIN)/python bench/fidelity.py
 
 proto: $(STAMP) ## regenerate the gRPC/protobuf code in proto/orbitalsched/v1
 	$(BIN)/python proto/generate.py
+
+image: $(STAMP) ## build the container image orbital-scheduler:VERSION (podman or docker)
+	$(BIN)/orbitctl testbed image
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -38,7 +38,9 @@ from clusterkit import NAMES, fetch, need, running_cluster, running_prometheus, 
 
 from scheduler.cluster.local import LocalCluster
 from scheduler.commands import cluster as cluster_command
+from scheduler.security.tls import check_listen_security, server_tls
 from scheduler.server import main as scheduler_main
+from scheduler.testbed import image
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -71,6 +73,10 @@ DASHBOARD_MUST_USE = {
     "orbital_deadline_misses_total",
     "orbital_preemptions_total",
     "orbital_agents_connected",
+    # thresholds follow the exported limits; the lost flag is shown
+    "orbital_satellite_battery_floor_ratio",
+    "orbital_satellite_temperature_limit_celsius",
+    "orbital_satellite_lost",
 }
 # Series Prometheus makes itself for every target.
 PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
@@ -566,10 +572,33 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return out
 
 
+def test_scheduler_commands_pass_the_listen_security_check(compose: dict[str, Any]) -> None:
+    """The scheduler refuses a non-loopback --listen without mutual TLS or --insecure; the
+    image's default command (mutual TLS) and compose's (--insecure) both pass that check."""
+    ins = dockerfile_instructions()
+    cmds = {
+        "Dockerfile CMD": json.loads([rest for word, rest in ins if word == "CMD"][-1]),
+        "compose": compose["services"]["scheduler"]["command"],
+    }
+    for where, cmd in cmds.items():
+        args = scheduler_main.build_parser().parse_args(cmd[1:])
+        host = args.listen.rpartition(":")[0]
+        tls = server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
+        check_listen_security(host, tls, args.insecure)  # raises if refused
+        assert where != "Dockerfile CMD" or (tls is not None and tls.mutual and not args.insecure)
+
+
 def test_dockerfile_and_dockerignore(cli_help: dict[str, str]) -> None:
     ins = dockerfile_instructions()
     froms = [rest for word, rest in ins if word == "FROM"]
-    assert froms and all(f.split()[0] == "python:3.11-slim" for f in froms)
+    # Every stage starts from the base (ARG BASE_IMAGE, default python:3.11-slim; `make image`
+    # passes a local Debian base where no registry answers) or from an earlier stage.
+    assert ("ARG", "BASE_IMAGE=python:3.11-slim") in ins[: ins.index(("FROM", froms[0]))]
+    stages: set[str] = set()
+    for f in froms:
+        assert f.split()[0] in {"${BASE_IMAGE}", *stages}, f
+        if " AS " in f.upper():
+            stages.add(f.split()[-1])
     final = ins[max(i for i, (w, _) in enumerate(ins) if w == "FROM") :]
     users = [rest for word, rest in final if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root")
@@ -591,6 +620,33 @@ def test_dockerfile_and_dockerignore(cli_help: dict[str, str]) -> None:
             for src in shlex.split(rest)[:-1]:
                 if src.startswith("--"):
                     continue
+                if src.startswith("build/wheels/"):
+                    # made on the host by `make image` (scheduler/testbed/image.py)
+                    assert (REPO / src).parent == image.WHEELS and "!build/wheels" in ignored
+                    continue
                 assert (REPO / src).exists(), src
                 assert src.split("/")[0] not in ignored, src
     assert {".venv", "out", ".git", "**/__pycache__", ".mypy_cache", ".pytest_cache"} <= ignored
+
+
+def test_dashboard_thresholds_follow_the_exported_limits() -> None:
+    """Battery and temperature thresholds come from the scheduler's limit gauges through
+    Grafana's config-from-query transformation, not from numbers in the dashboard."""
+    panels = {p["title"]: p for p in json.loads(DASHBOARD.read_text())["panels"]}
+    for title, metric in (
+        ("Battery state of charge", "orbital_satellite_battery_floor_ratio"),
+        ("Temperature", "orbital_satellite_temperature_limit_celsius"),
+    ):
+        panel = panels[title]
+        steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [s["value"] for s in steps] == [None], (title, steps)
+        (transform,) = panel["transformations"]
+        assert transform["id"] == "configFromData"
+        ref = transform["options"]["configRefId"]
+        config_query = next(t for t in panel["targets"] if t["refId"] == ref)
+        assert metric in config_query["expr"]
+        (mapping,) = transform["options"]["mappings"]
+        assert mapping["handlerKey"] == "threshold1"
+        assert mapping["fieldName"] == config_query["legendFormat"]
+    lost = panels["Lost satellites"]
+    assert lost["targets"][0]["expr"].startswith("orbital_satellite_lost{")

@@ -64,7 +64,13 @@ def test_agents_import_of_the_scheduler_package_is_forecast_and_security_only() 
 # The roles above the core (DESIGN.md section 2 extended by the regroup of issue 7): the
 # simulator, the local cluster and demo, the reports and the command line use the core;
 # the core (forecast, planner, server, agents) never imports them.
-UPPER = ("scheduler.sim", "scheduler.cluster", "scheduler.report", "scheduler.commands")
+UPPER = (
+    "scheduler.sim",
+    "scheduler.cluster",
+    "scheduler.report",
+    "scheduler.commands",
+    "scheduler.testbed",
+)
 
 
 def test_core_never_imports_the_roles_above_it() -> None:
@@ -111,3 +117,22 @@ def test_no_loose_modules_at_the_top_level() -> None:
     scenario loader shared by all and the user-error type."""
     loose = {p.name for p in (REPO / "scheduler").glob("*.py")}
     assert loose <= {"__init__.py", "cli.py", "scenario.py", "errors.py"}, sorted(loose)
+
+
+def test_testbed_is_a_front_end_only() -> None:
+    """scheduler.testbed drives containers and namespaces from the outside: only the CLI
+    imports it, and it uses the client, never the server, planner or agent code."""
+    users = {
+        (f, m)
+        for pkg in ("scheduler", "agents")
+        for f, m in _imports(REPO / pkg)
+        if m.startswith("scheduler.testbed")
+        and not f.startswith(("scheduler/testbed/", "scheduler/commands/testbed.py"))
+    }
+    assert not users, f"imports of the testbed outside the CLI: {sorted(users)}"
+    bad = {
+        (f, m)
+        for f, m in _imports(REPO / "scheduler" / "testbed")
+        if m.startswith(("scheduler.server", "scheduler.planner", "agents"))
+    }
+    assert not bad, f"the testbed imports server, planner or agent code: {sorted(bad)}"

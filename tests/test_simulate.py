@@ -93,3 +93,36 @@ def test_cli_rejects_bad_arguments(
 ) -> None:
     assert main(["simulate", "--out", str(tmp_path), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_simulator_runs_the_servers_job_lifecycle() -> None:
+    """Job records come out of the server's store and state machine, and the summary's
+    figures are the ones outcome() computes from them (the live cluster's measure)."""
+    from scheduler.server.model import Job, JobState
+    from scheduler.sim.outcome import outcome
+
+    r = run_simulation(SimConfig(policy="greedy", seed=2, **SHORT))  # type: ignore[arg-type]
+    assert r.jobs and all(isinstance(j, Job) for j in r.jobs)
+    assert {j.state for j in r.jobs} <= set(JobState)
+    started = [j for j in r.jobs if j.start_time_s]
+    assert started, "nothing ran"
+    assert all(r.start_s <= j.start_time_s <= r.end_s for j in started)
+    done = [j for j in r.jobs if j.state == JobState.SUCCEEDED]
+    assert all(j.end_time_s >= j.start_time_s for j in done)
+    o = outcome(r.jobs, r.end_s)
+    assert r.summary["value"] == o.value
+    assert r.summary["deadline_misses"] == o.deadline_misses
+    assert r.summary["preemptions"] == o.preemptions
+    spans = {(e["satellite"], e["job_id"]) for e in r.executed}
+    assert {j.job_id for j in started} <= {job for _, job in spans}
+
+
+def test_modelling_a_live_cluster_replans_on_triggers_with_its_lead() -> None:
+    """At 120x with triggers, solves follow the server's replan requests (every submission),
+    one at a time, each taking time_limit x speed of simulated time."""
+    cfg = dict(SHORT, hours=1.0)
+    periodic = run_simulation(SimConfig(policy="greedy", **cfg))  # type: ignore[arg-type]
+    live = run_simulation(SimConfig(policy="greedy", speed=120.0, triggers=True, **cfg))  # type: ignore[arg-type]
+    assert periodic.summary["replans"] == 4  # every 900 s over an hour
+    # solves take 0.2 s x 120 = 24 s, rounded to no step: back to back on submissions
+    assert live.summary["replans"] > 2 * periodic.summary["replans"]

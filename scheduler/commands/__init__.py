@@ -11,6 +11,7 @@ from scheduler.commands import (
     inquiries,
     jobs,
     simulate,
+    testbed,
 )
 
 # Add a command group here: a module with `register(subparsers)` whose parsers set `func`.
@@ -23,4 +24,5 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     elements,
     simulate,
     certs,
+    testbed,
 )

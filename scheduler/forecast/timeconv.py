@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -68,11 +69,13 @@ def iso8601(t_s: float) -> str:
 class SimClock:
     """Simulated time running `speed` times faster than the wall clock:
     sim_time_s = sim_epoch_s + speed * (wall_time_s - wall_epoch_s). The scheduler owns it
-    (server/clock.py) and hands it to every agent, which keeps the same one."""
+    (server/clock.py) and hands it to every agent, which keeps the same one. The simulator
+    gives it a virtual wall clock (`wall_time_s`) that it advances itself."""
 
     sim_epoch_s: float
     wall_epoch_s: float
     speed: float
+    wall_time_s: Callable[[], float] = field(default=time.time, compare=False, repr=False)
 
     def now_s(self) -> float:
-        return self.sim_epoch_s + self.speed * (time.time() - self.wall_epoch_s)
+        return self.sim_epoch_s + self.speed * (self.wall_time_s() - self.wall_epoch_s)

@@ -215,24 +215,29 @@ def unplaced_reasons(
             ] += 1
         top = dominant_misfit(why, Misfit("CAPACITY", "not chosen"))
         out.append(Unplaced(problem.jobs[j].job_id, top.code, top.reason))
+    by_plane: dict[int, list[int]] = defaultdict(list)
+    for s, ctx in enumerate(ctxs):
+        by_plane[ctx.sat.plane].append(s)
+    empty: dict[int, SatLedger] = {}
+    some_block: dict[tuple[int, int, int, float, tuple[int, ...]], bool] = {}
+
+    def fits_a_block(s: int, o: GangOption) -> bool:
+        """Whether one block of the option's shape fits on s (cached: jobs share shapes)."""
+        key = (s, o.block_slots, o.accelerators, o.power_w, o.blocks)
+        if key not in some_block:
+            ledger = ledgers.get(s) or empty.setdefault(s, SatLedger(ctxs[s]))
+            some_block[key] = any(
+                ledger.misfit(k, o.block_slots, o.accelerators, o.power_w) is None for k in o.blocks
+            )
+        return some_block[key]
+
     for j, opts in cset.training.items():
         if j in placed:
             continue
         job = problem.jobs[j]
         planes = {ctxs[s].sat.plane for o in opts for s in o.sats}
-        nearby = {s for s in range(len(ctxs)) if ctxs[s].sat.plane in planes}
-        free = [
-            s
-            for s in nearby | {s for o in opts for s in o.sats}
-            if ctxs[s].available
-            and any(
-                (ledgers.get(s) or SatLedger(ctxs[s])).misfit(
-                    k, opts[0].block_slots, opts[0].accelerators, opts[0].power_w
-                )
-                is None
-                for k in opts[0].blocks
-            )
-        ]
+        nearby = {s for p in planes for s in by_plane[p]} | {s for o in opts for s in o.sats}
+        free = [s for s in nearby if ctxs[s].available and fits_a_block(s, opts[0])]
         comps = connected_components(ctxs, free)
         connected = max((len(c) for c in comps), default=0)
         size = job.gang_size  # type: ignore[union-attr]

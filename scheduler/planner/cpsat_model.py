@@ -354,3 +354,51 @@ def read_selection(solver: cp_model.CpSolver, mv: ModelVars) -> Selection:
         if blocks:
             selection.training.append((o, blocks))
     return selection
+
+
+def decision_literals(mv: ModelVars) -> list[cp_model.IntVar]:
+    """The decision literals in a fixed order: x, then run blocks (option, block)."""
+    runs = [mv.run[i, b] for i, o in enumerate(mv.options) for b in range(len(o.blocks))]
+    return [*mv.x, *runs]
+
+
+def add_selection_hint(mv: ModelVars, model: cp_model.CpModel, selection: Selection) -> None:
+    """A complete hint from a selection of this model's own candidates and options."""
+    chosen = set(selection.inference)
+    blocks_of = {(o.job, o.sats): set(b) for o, b in selection.training}
+    values: dict[int, int] = {
+        lit.index: int(c in chosen) for c, lit in zip(mv.candidates, mv.x, strict=False)
+    }
+    for i, (o, s_lit) in enumerate(zip(mv.options, mv.sel, strict=True)):
+        taken = blocks_of.get((o.job, o.sats), set())
+        any_on = 0
+        for b, k in enumerate(o.blocks):
+            on = int(k in taken)
+            values[mv.run[i, b].index] = on
+            any_on |= on
+        values[s_lit.index] = any_on
+
+    def val(var: cp_model.IntVar) -> int:
+        return values[var.index]
+
+    for var, fn in mv.aux:
+        values[var.index] = fn(val)
+    model.clear_hints()
+    model.proto.solution_hint.vars.extend(values.keys())
+    model.proto.solution_hint.values.extend(values.values())
+
+
+def selection_from_values(mv: ModelVars, values: bytes) -> Selection:
+    """The selection of a solution given as one byte per decision literal
+    (decision_literals order)."""
+    selection = Selection()
+    n = len(mv.x)
+    selection.inference = [c for c, v in zip(mv.candidates, values[:n], strict=False) if v]
+    pos = n
+    for o in mv.options:
+        bits = values[pos : pos + len(o.blocks)]
+        pos += len(o.blocks)
+        blocks = [k for k, v in zip(o.blocks, bits, strict=False) if v]
+        if blocks:
+            selection.training.append((o, blocks))
+    return selection

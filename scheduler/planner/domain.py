@@ -242,7 +242,9 @@ class PlanResult:
     first_solution_s: float | None = None
     value: float = 0.0
     greedy_objective: float = math.nan
-    partitions: int = 1
+    partitions: int = 1  # windows of orbital planes in the first improvement round
+    rounds: int = 0  # improvement rounds (each over every window worth solving)
+    solves: int = 0  # window models solved
 
 
 @dataclass(frozen=True)

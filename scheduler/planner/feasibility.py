@@ -6,6 +6,8 @@ starts in slot k occupies slots k .. k + d - 1 and ends at now_s + (k + d) * slo
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,20 +73,47 @@ def transfer_s(size_mb: float, rate_mbps: float) -> float:
     return size_mb * 8.0 / rate_mbps if size_mb > 0 else 0.0
 
 
+class ContactIndex:
+    """A route group's contacts sorted by start, indexed by time: the first contact that
+    can still be open at a given time is found by bisection on the running maximum of end
+    times (contacts overlap, so ends are not sorted), then scanned from there."""
+
+    def __init__(self, contacts: Sequence[RoutedContact]) -> None:
+        self.contacts = list(contacts)
+        self.start_s = [rc.window.start_s for rc in self.contacts]
+        self.end_s = [rc.window.end_s for rc in self.contacts]
+        self.rate_mbps = [rc.window.downlink_mbps for rc in self.contacts]
+        self.max_end_s = list(itertools.accumulate(self.end_s, max))
+
+    def __len__(self) -> int:
+        return len(self.contacts)
+
+    def first_transfer(self, ready_s: float, size_mb: float) -> tuple[float, RoutedContact] | None:
+        """Earliest-starting contact with room for size_mb from ready_s: (done_s, contact)."""
+        i = bisect.bisect_left(self.max_end_s, ready_s)
+        start, end, rate = self.start_s, self.end_s, self.rate_mbps
+        bits = size_mb * 8.0
+        for n in range(i, len(start)):
+            if end[n] < ready_s:
+                continue
+            begin_s = start[n] if start[n] > ready_s else ready_s
+            done_s = begin_s + (bits / rate[n] if size_mb > 0 else 0.0)
+            if done_s <= end[n]:
+                return done_s, self.contacts[n]
+        return None
+
+
+def contact_indexes(routed: dict[int, list[RoutedContact]]) -> dict[int, ContactIndex]:
+    return {g: ContactIndex(rcs) for g, rcs in routed.items()}
+
+
 def first_transfer(
-    contacts: Sequence[RoutedContact], ready_s: float, size_mb: float
+    contacts: Sequence[RoutedContact] | ContactIndex, ready_s: float, size_mb: float
 ) -> tuple[float, RoutedContact] | None:
     """Earliest completion of a transfer of size_mb that may begin at ready_s, in one
     contact that has room for it in time: (done_s, contact) or None."""
-    for rc in contacts:
-        w = rc.window
-        if w.end_s < ready_s:
-            continue
-        begin_s = max(w.start_s, ready_s)
-        done_s = begin_s + transfer_s(size_mb, w.downlink_mbps)
-        if done_s <= w.end_s:
-            return done_s, rc
-    return None
+    index = contacts if isinstance(contacts, ContactIndex) else ContactIndex(contacts)
+    return index.first_transfer(ready_s, size_mb)
 
 
 @dataclass(frozen=True)
@@ -99,18 +128,16 @@ class Segment:
 def battery_segments(gen_w: FloatArray, min_load_w: float, max_load_w: float) -> list[Segment]:
     """Split the horizon so that the state of charge is monotone inside each segment; the
     floor and the capacity then need checking only at segment ends."""
-    kinds = [CHARGING if g >= max_load_w else DRAINING if g <= min_load_w else MIXED for g in gen_w]
-    segments: list[Segment] = []
-    k = 0
-    n = len(kinds)
-    while k < n:
-        stop = k + 1
-        if kinds[k] != MIXED:
-            while stop < n and kinds[stop] == kinds[k]:
-                stop += 1
-        segments.append(Segment(k, stop, kinds[k]))
-        k = stop
-    return segments
+    g = np.asarray(gen_w, dtype=np.float64)
+    code = np.where(g >= max_load_w, 0, np.where(g <= min_load_w, 1, 2))  # charging, draining
+    names = (CHARGING, DRAINING, MIXED)
+    # A segment starts where the kind changes, and at every mixed slot (one slot each).
+    cut = np.ones(len(code), dtype=bool)
+    cut[1:] = (code[1:] != code[:-1]) | (code[1:] == 2)
+    firsts = np.flatnonzero(cut).tolist()
+    stops = [*firsts[1:], len(code)]
+    kinds = code[firsts].tolist()
+    return [Segment(a, b, names[c]) for a, b, c in zip(firsts, stops, kinds, strict=True)]
 
 
 def segment_overlap_slots(segments: Sequence[Segment], k: int, d: int) -> NDArray[np.int64]:

@@ -19,6 +19,7 @@ from scheduler.planner import feasibility as fz
 from scheduler.planner.domain import FloatArray, Problem, Satellite
 
 EPS = 1e-6
+_KERNELS: dict[tuple[fz.ThermalLinear, int, int, int, int], FloatArray] = {}
 # The CP-SAT model rounds every load up to 0.1 Wh, 1 mK and 0.1 MB and carries the thermal
 # recursion in fixed point; the ledger keeps these margins so that whatever it accepts (the
 # greedy plan, used as the solver's hint) is also feasible in the model.
@@ -49,6 +50,8 @@ class SatContext:
     checks: NDArray[np.int64]  # slot-end indices with a thermal constraint
     thermal_budget_k: FloatArray  # extra linear rise allowed at each check
     available: bool = True
+    every: int = 1  # thermal check spacing (slots) of which checks is a subset
+    check_pos: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     kinds: list[str] = field(default_factory=list)
     floor_list: list[float] = field(default_factory=list)
 
@@ -76,7 +79,16 @@ class SatContext:
         """Linear temperature rise (K) at each check of running power_w over [k, k + d)."""
         unit = self._heat_cache.get((k, d))
         if unit is None:
-            unit = fz.thermal_kernel(self.lin, self.checks, k, d)
+            # The kernel over every check slot is the same for every satellite of a bus:
+            # computed once, then picked at this satellite's checks.
+            key = (self.lin, self.n_slots, self.every, k, d)
+            full = _KERNELS.get(key)
+            if full is None:
+                if len(_KERNELS) > 100_000:
+                    _KERNELS.clear()
+                full = fz.thermal_kernel(self.lin, fz.check_slots(self.n_slots, self.every), k, d)
+                _KERNELS[key] = full
+            unit = full[self.check_pos]
             self._heat_cache[k, d] = unit
         return np.asarray(unit * power_w, dtype=np.float64)
 
@@ -130,6 +142,7 @@ def sat_context(problem: Problem, index: int) -> SatContext:
     limit = bus.max_temperature_c - margin
     needed = upper_c[all_checks - 1] > limit
     checks = all_checks[needed]
+    check_pos = np.flatnonzero(needed)
     budget = np.maximum(limit - free_c[checks - 1], 0.0)
     return SatContext(
         index=index,
@@ -150,6 +163,8 @@ def sat_context(problem: Problem, index: int) -> SatContext:
         checks=checks,
         thermal_budget_k=budget,
         available=state.available,
+        every=every,
+        check_pos=check_pos,
     )
 
 

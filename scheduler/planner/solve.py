@@ -3,11 +3,13 @@ and `solve` (one model)."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import logging
 import math
+import threading
 import time
-from collections import defaultdict
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
@@ -21,21 +23,31 @@ from scheduler.planner.assemble import (
     score,
     unplaced_reasons,
 )
-from scheduler.planner.candidates import CandidateSet, PruneOptions, enumerate_candidates
-from scheduler.planner.cpsat_model import (
-    HintIndex,
-    ModelVars,
-    add_hints,
-    build_model,
-    hint_index,
-    read_selection,
+from scheduler.planner.backends import (
+    Backend,
+    LocalBackend,
+    ThreadBackend,
+    configure,
+    default_backend,
 )
+from scheduler.planner.candidates import CandidateSet, PruneOptions, enumerate_candidates
+from scheduler.planner.cpsat_model import HintIndex, ModelVars, add_hints, read_selection
 from scheduler.planner.domain import Plan, PlanResult, Problem
 from scheduler.planner.greedy import greedy_select, selection_from_plan
 from scheduler.planner.ledger import SatContext, contexts
+from scheduler.planner.lns import (
+    Incumbent,
+    LnsStats,
+    first_windows,
+    improve,
+    job_groups,
+    restrict,
+)
 from scheduler.planner.validation import validate_problem
 
+log = logging.getLogger(__name__)
 POLICIES = ("cpsat", "greedy")
+WARM_JOBS = 300  # above this many jobs, start the solver pool at once (several windows)
 
 
 @dataclass
@@ -46,17 +58,6 @@ class SolveOutcome:
     bound: float
     wall_s: float
     first_solution_s: float | None
-
-
-@dataclass(frozen=True)
-class _Part:
-    """A partition, its share of the hint, and the hint's score against its relaxed bound."""
-
-    index: int
-    cset: CandidateSet
-    hint: Selection
-    hint_objective: float
-    relaxed: float
 
 
 class _FirstSolution(cp_model.CpSolverSolutionCallback):
@@ -85,22 +86,7 @@ def solve(
     if hint is not None:
         add_hints(problem, mv, model, hint)
     solver = cp_model.CpSolver()
-    params = solver.parameters
-    params.random_seed = seed
-    if deterministic:
-        params.num_workers = 1
-        params.max_deterministic_time = max(time_limit_s, 0.05)
-        params.max_time_in_seconds = max(10 * time_limit_s, 1.0)
-    else:
-        params.num_workers = max(1, num_workers)
-        params.max_time_in_seconds = max(time_limit_s, 0.05)
-    params.repair_hint = False
-    # Presolve of these dense linear rows costs more than it gives (measured: 3 s of presolve
-    # on a 2,800-literal model); keep it light and let the search start from the hint.
-    params.max_presolve_iterations = 1
-    params.symmetry_level = 0
-    params.cp_model_probing_level = 0
-    params.find_big_linear_overlap = False
+    configure(solver.parameters, time_limit_s, num_workers, seed, deterministic)
     cb = _FirstSolution()
     status = solver.solve(model, cb)
     wall = time.perf_counter() - cb.t0
@@ -135,44 +121,23 @@ def prune_options(problem: Problem) -> PruneOptions:
 def partitions(
     problem: Problem, cset: CandidateSet, greedy: Selection, max_literals: int = 3_000
 ) -> list[CandidateSet]:
-    """Split by ISL route group (an orbital plane of a Walker shell); groups are joined
-    until a partition has about max_literals candidates. Every job goes to one partition:
-    where the greedy plan put it, else where it has most candidates."""
+    """The first round's windows (lns.py): ISL route groups (orbital planes) joined until a
+    window has about max_literals candidates; every job goes to one window, where the
+    greedy plan put it, else where it has most candidates."""
     groups = fz.route_groups(problem.satellites)
-    where: dict[int, int] = {c.job: groups[c.sat] for c in greedy.inference}
-    where.update({o.job: groups[o.sats[0]] for o, _ in greedy.training})
-    for j, cands in cset.inference.items():
-        if j not in where:
-            counts: dict[int, int] = defaultdict(int)
-            for c in cands:
-                counts[groups[c.sat]] += 1
-            where[j] = max(sorted(counts), key=lambda g: counts[g])
-    for j, opts in cset.training.items():
-        where.setdefault(j, groups[opts[0].sats[0]])
-    size: dict[int, int] = defaultdict(int)
-    for j, cands in cset.inference.items():
-        size[where[j]] += sum(1 for c in cands if groups[c.sat] == where[j])
-    for j, opts in cset.training.items():
-        size[where[j]] += sum(len(o.blocks) for o in opts if groups[o.sats[0]] == where[j])
-    part_of: dict[int, int] = {}
-    part, acc = 0, 0
-    for g in sorted(size):
-        if acc and acc + size[g] > max_literals:
-            part, acc = part + 1, 0
-        part_of[g] = part
-        acc += size[g]
-    out = [CandidateSet(contacts=cset.contacts) for _ in range(part + 1)]
-    for j, cands in cset.inference.items():
-        p = part_of[where[j]]
-        kept = [c for c in cands if part_of.get(groups[c.sat]) == p]
-        if kept:
-            out[p].inference[j] = kept
-    for j, opts in cset.training.items():
-        p = part_of[where[j]]
-        kept_o = [o for o in opts if part_of.get(groups[o.sats[0]]) == p]
-        if kept_o:
-            out[p].training[j] = kept_o
-    return [c for c in out if c.inference or c.training]
+    inc = Incumbent.of(greedy)
+    where = {
+        **{j: groups[c.sat] for j, c in inc.inference.items()},
+        **{j: groups[o.sats[0]] for j, (o, _) in inc.training.items()},
+    }
+    out = []
+    for w in first_windows(cset, groups, max_literals):
+        keep = frozenset(w)
+        jobs = [j for j, gs in job_groups(cset, groups).items() if where.get(j, min(gs)) in keep]
+        sub = restrict(cset, jobs, groups, keep)
+        if sub.inference or sub.training:
+            out.append(sub)
+    return out
 
 
 def plan(
@@ -186,20 +151,84 @@ def plan(
     deterministic: bool = False,
     prune: PruneOptions | None = None,
     partition_literals: int = 3_000,
+    backend: Backend | None = None,
 ) -> PlanResult:
-    """Plan the problem; always returns a plan (see README.md)."""
+    """Plan the problem; always returns a plan (see README.md): a complete first-fit plan
+    first, then improved over windows of orbital planes (lns.py) until time_limit_s, solved
+    on `backend` (default: the process-wide one, a local process pool; a problem of one
+    window is solved in this process)."""
     if policy not in POLICIES:
         raise ValueError(f"policy: expected one of {', '.join(POLICIES)}, got {policy!r}")
+    with _gc_paused():
+        return _plan(
+            problem,
+            policy,
+            time_limit_s,
+            previous,
+            num_workers,
+            seed,
+            version,
+            deterministic,
+            prune,
+            partition_literals,
+            backend,
+        )
+
+
+_GC_LOCK = threading.Lock()
+_GC_USERS = 0
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while planning: a plan allocates millions of small
+    objects at constellation scale and none of them in cycles, and each collection walks
+    them all (measured: half the time of candidate building at 10,000 x 50,000)."""
+    global _GC_USERS
+    with _GC_LOCK:
+        _GC_USERS += 1
+        was = gc.isenabled() if _GC_USERS == 1 else True
+        if _GC_USERS == 1:
+            _gc_paused.was_enabled = was  # type: ignore[attr-defined]
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_USERS -= 1
+            if _GC_USERS == 0 and getattr(_gc_paused, "was_enabled", True):
+                gc.enable()
+
+
+def _plan(
+    problem: Problem,
+    policy: str,
+    time_limit_s: float,
+    previous: Plan | None,
+    num_workers: int,
+    seed: int,
+    version: int | None,
+    deterministic: bool,
+    prune: PruneOptions | None,
+    partition_literals: int,
+    backend: Backend | None,
+) -> PlanResult:
     t0 = time.perf_counter()
     validate_problem(problem)
+    pool = backend or default_backend()
+    if policy == "cpsat" and len(problem.jobs) > WARM_JOBS and isinstance(pool, LocalBackend):
+        pool.warm()  # its processes start while the first plan is built
     if version is None:
         version = previous.version + 1 if previous is not None else 1
     ctxs = contexts(problem)
     cset = enumerate_candidates(problem, ctxs, opts=prune or prune_options(problem))
     mults = priority_multipliers(problem, cset)
+    t_fit = time.perf_counter()
     greedy = greedy_select(problem, ctxs, cset)
+    fit_s = time.perf_counter() - t_fit
     g_obj, g_val = score(problem, ctxs, greedy, mults)
     greedy_s = time.perf_counter() - t0
+    log.debug("plan: first fit at %.2f s (fit %.2f s)", greedy_s, fit_s)
     if policy == "greedy" or not (cset.inference or cset.training):
         return _result(
             problem,
@@ -217,113 +246,80 @@ def plan(
             g_val,
             1,
         )
-    # The hint: the best of the greedy plan, a value-density first fit and the previous plan
-    # repaired (what still fits) and filled around; complete and feasible, so the solver
-    # starts from it.
+    # The start: the best of the greedy plan, a value-density first fit (when there is time
+    # for one more first fit) and the previous plan repaired (what still fits) and filled
+    # around; complete and feasible, so the solver starts from it.
     hint_sel = greedy
-    dense = greedy_select(problem, ctxs, cset, order="density")
-    if score(problem, ctxs, dense, mults)[0] > g_obj:
-        hint_sel = dense
+    spent_s = time.perf_counter() - t0
+    if deterministic or spent_s + 1.2 * fit_s < 0.5 * time_limit_s:
+        dense = greedy_select(problem, ctxs, cset, order="density")
+        if score(problem, ctxs, dense, mults)[0] > g_obj:
+            hint_sel = dense
     if previous is not None:
         repaired = greedy_select(problem, ctxs, cset, selection_from_plan(problem, cset, previous))
         if score(problem, ctxs, repaired, mults)[0] > score(problem, ctxs, hint_sel, mults)[0]:
             hint_sel = repaired
-    hint_plan = build_plan(problem, hint_sel, [], version)
-    h_obj = score(problem, ctxs, hint_sel, mults)[0]
-    parts = partitions(problem, cset, hint_sel, partition_literals)
-    # Time kept for assembling the plan and the reasons (measured ~0.15 ms per job).
-    reserve_s = min(0.25 * time_limit_s, 0.05 + 2e-4 * len(problem.jobs))
-    index = hint_index(problem, hint_plan)
-    merged = Selection()
-    bound = 0.0
-    statuses: set[str] = set()
-    fell_back = False
+    groups = fz.route_groups(problem.satellites)
+    windows = first_windows(cset, groups, partition_literals)
+    log.debug("plan: start chosen at %.2f s", time.perf_counter() - t0)
 
-    def collect(part: _Part, out: SolveOutcome) -> None:
-        nonlocal bound, fell_back
-        sub_obj = score(problem, ctxs, out.selection, mults)[0] if out.selection else -math.inf
-        if out.selection is not None and sub_obj >= part.hint_objective - 1e-9:
-            chosen = out.selection
-            statuses.add(out.status)
-        else:
-            chosen = part.hint
-            fell_back = True
-            statuses.add("FALLBACK")
-        # Any valid upper bound of the partition will do; the solver's early bound can be
-        # far above the relaxation.
-        bound += part.relaxed if math.isnan(out.bound) else min(out.bound, part.relaxed)
-        merged.inference.extend(chosen.inference)
-        merged.training.extend(chosen.training)
+    def relaxed(sub: CandidateSet) -> float:
+        return relaxed_bound(problem, ctxs, sub, mults)
 
-    # Partitions whose hint is already within 0.1% of the relaxation need no solve; the
-    # others go in order of what there is to gain, so a short time limit is spent well.
-    todo: list[_Part] = []
-    for n, sub in enumerate(parts):
-        hint_part = _restrict(hint_sel, sub)
-        part = _Part(
-            n,
-            sub,
-            hint_part,
-            score(problem, ctxs, hint_part, mults)[0],
-            _relaxed_bound(problem, ctxs, sub, mults),
-        )
-        if part.relaxed - part.hint_objective <= 1e-3 * max(abs(part.relaxed), 1.0):
-            merged.inference.extend(hint_part.inference)
-            merged.training.extend(hint_part.training)
-            bound += part.relaxed
-            statuses.add("FEASIBLE")
-        else:
-            todo.append(part)
-    todo.sort(key=lambda p: (p.hint_objective - p.relaxed, p.index))
-
-    # Pipeline: the next partition's model is built (Python) while CP-SAT solves the
-    # current one (native, without the GIL); in deterministic mode, one after the other.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        running: tuple[_Part, Future[SolveOutcome]] | None = None
-        for i, part in enumerate(todo):
-            if not deterministic and time_limit_s - reserve_s - (time.perf_counter() - t0) < 0.1:
-                # Out of time: this partition keeps its first-fit plan.
-                collect(part, SolveOutcome(None, "NOT_SOLVED", math.nan, math.nan, 0.0, None))
-                continue
-            model, mv = build_model(problem, part.cset, ctxs, mults)
-            if running is not None:
-                collect(running[0], running[1].result())
-            left = sum(_size(p.cset) for p in todo[i:])
-            remaining = max(time_limit_s - reserve_s - (time.perf_counter() - t0), 0.05)
-            if deterministic:  # a share of the deterministic time, independent of the clock
-                remaining = time_limit_s * left / max(sum(_size(p.cset) for p in todo), 1)
-            share = max(remaining * _size(part.cset) / max(left, 1), 0.05)
-            last = i == len(todo) - 1
-            workers = num_workers if last or deterministic else max(1, num_workers - 1)
-            future = pool.submit(
-                solve, problem, model, mv, share, workers, seed, index, deterministic
-            )
-            if deterministic:
-                collect(part, future.result())
-            else:
-                running = (part, future)
-        if running is not None:
-            collect(running[0], running[1].result())
-    status = "FALLBACK" if fell_back else "OPTIMAL" if statuses == {"OPTIMAL"} else "FEASIBLE"
-    objective, value = score(problem, ctxs, merged, mults)
-    if objective < h_obj - 1e-9:  # never below the greedy (or repaired previous) plan
-        merged, status = hint_sel, "FALLBACK"
-        objective, value = score(problem, ctxs, merged, mults)
+    if backend is None and len(windows) <= 1:
+        # One model: no process to start, the solver's own threads.
+        chosen: Backend = ThreadBackend(1)
+        per_solve = num_workers
+    else:
+        chosen = backend or default_backend()
+        per_solve = max(1, num_workers // chosen.workers)
+    # Time kept for assembling the plan and the reasons (measured ~0.1 ms per job on a
+    # loaded 2-core machine).
+    reserve_s = min(0.25 * time_limit_s, 0.1 + 8e-5 * len(problem.jobs))
+    selection, stats = improve(
+        problem,
+        ctxs,
+        cset,
+        mults,
+        hint_sel,
+        groups,
+        chosen,
+        relaxed,
+        deadline=t0 + time_limit_s - reserve_s,
+        max_literals=partition_literals,
+        seed=seed,
+        num_workers=per_solve,
+        deterministic=deterministic,
+        det_time_s=time_limit_s,
+    )
+    log.debug("plan: improvement done at %.2f s: %s", time.perf_counter() - t0, stats)
+    objective, value = score(problem, ctxs, selection, mults)
+    # The open first round's bound (whole pruned problem) where it ran, else relaxations.
+    bound = stats.bound if not math.isinf(stats.bound) else relaxed(cset)
+    bound = objective if stats.proved else max(min(bound, relaxed(cset)), objective)
+    solved = sum(n for st, n in stats.statuses.items() if st in ("OPTIMAL", "FEASIBLE"))
+    if stats.proved or objective >= bound - 1e-6 * max(abs(bound), 1.0):
+        status = "OPTIMAL"
+    elif solved:
+        status = "FEASIBLE"
+    else:  # the solver found nothing in its time: the first-fit plan stands
+        status = "FALLBACK"
     return _result(
         problem,
         ctxs,
         cset,
-        merged,
+        selection,
         version,
         "cpsat",
         status,
         objective,
-        max(bound, objective),
+        bound,
         t0,
         greedy_s,
         g_obj,
         value,
-        len(parts),
+        len(windows),
+        stats,
     )
 
 
@@ -332,20 +328,24 @@ def greedy_plan(problem: Problem, version: int | None = None) -> PlanResult:
     return plan(problem, policy="greedy", version=version)
 
 
-def _relaxed_bound(
+def relaxed_bound(
     problem: Problem, ctxs: Sequence[SatContext], cset: CandidateSet, mults: dict[int, int]
 ) -> float:
-    """An upper bound of a partition's objective from two relaxations: every job at its best
-    value, and a fractional knapsack of the jobs (each at its best value and its smallest
-    accelerator-slots) into the free accelerator-slots of the partition's satellites."""
-    items: list[tuple[float, float]] = []  # (weighted value, accelerator-slots)
+    """An upper bound of a candidate set's objective from three relaxations: every job at
+    its best value; a fractional knapsack of the jobs (each at its best value and its
+    smallest accelerator-slots) into the free accelerator-slots of the satellites; the
+    same with energy (Wh) into what the batteries and arrays can give over the horizon
+    (state of charge now + generation - committed load - the floor at the end)."""
+    items: list[tuple[float, float, float]] = []  # (weighted value, acc-slots, Wh)
     sats: set[int] = set()
+    slot_h = problem.slot_s / 3600.0
     for j, cands in cset.inference.items():
         mult = mults[int(problem.jobs[j].priority)]
         items.append(
             (
                 mult * max(c.value for c in cands),
                 float(min(c.accelerators * c.slots for c in cands)),
+                min(c.power_w * c.slots * slot_h for c in cands),
             )
         )
         sats.update(c.sat for c in cands)
@@ -353,34 +353,34 @@ def _relaxed_bound(
         mult = mults[int(problem.jobs[j].priority)]
         per_block = max(o.value_per_block for o in opts)
         block_size = min(len(o.sats) * o.accelerators * o.block_slots for o in opts)
+        block_wh = min(len(o.sats) * o.power_w * o.block_slots * slot_h for o in opts)
         blocks = max(min(len(o.blocks), o.max_blocks) for o in opts)
-        items.extend([(mult * per_block, float(block_size))] * blocks)
+        items.extend([(mult * per_block, float(block_size), block_wh)] * blocks)
         sats.update(s for o in opts for s in o.sats)
-    everything = sum(v for v, _ in items)
-    capacity = float(
+    everything = sum(v for v, _, _ in items)
+    acc_slots = float(
         sum(ctxs[s].bus.accelerators * ctxs[s].n_slots - int(ctxs[s].fixed_acc.sum()) for s in sats)
     )
-    knapsack = 0.0
-    for value, size in sorted(items, key=lambda it: -it[0] / max(it[1], 1e-9)):
+    energy_wh = float(
+        sum(
+            max(ctxs[s].soc0_wh + float(ctxs[s].base_net_wh.sum()) - float(ctxs[s].floor_wh[-1]), 0)
+            for s in sats
+        )
+    )
+    return min(everything, _knapsack(items, 1, acc_slots), _knapsack(items, 2, energy_wh))
+
+
+def _knapsack(items: Sequence[tuple[float, float, float]], dim: int, capacity: float) -> float:
+    """Fractional knapsack of items (value, size in dimension dim) into capacity."""
+    total = 0.0
+    for it in sorted(items, key=lambda it: -it[0] / max(it[dim], 1e-9)):
+        size = it[dim]
         take = min(1.0, capacity / size) if size > 0 else 1.0
-        knapsack += take * value
+        total += take * it[0]
         capacity -= take * size
         if capacity <= 0:
             break
-    return min(everything, knapsack)
-
-
-def _size(cset: CandidateSet) -> int:
-    return sum(len(c) for c in cset.inference.values()) + sum(
-        len(o.blocks) for opts in cset.training.values() for o in opts
-    )
-
-
-def _restrict(selection: Selection, sub: CandidateSet) -> Selection:
-    keep = Selection()
-    keep.inference = [c for c in selection.inference if c in sub.inference.get(c.job, ())]
-    keep.training = [(o, b) for o, b in selection.training if o in sub.training.get(o.job, ())]
-    return keep
+    return total
 
 
 def _result(
@@ -398,9 +398,11 @@ def _result(
     greedy_objective: float,
     value: float,
     n_parts: int,
+    stats: LnsStats | None = None,
 ) -> PlanResult:
     unplaced = unplaced_reasons(problem, ctxs, cset, selection)
     plan_ = build_plan(problem, selection, unplaced, version)
+    log.debug("plan: reasons and plan at %.2f s", time.perf_counter() - t0)
     gap = (bound - objective) / max(abs(bound), 1e-9) if not math.isnan(bound) else math.nan
     return PlanResult(
         plan=plan_,
@@ -414,4 +416,6 @@ def _result(
         value=value,
         greedy_objective=greedy_objective,
         partitions=n_parts,
+        rounds=stats.rounds if stats else 0,
+        solves=stats.solves if stats else 0,
     )

@@ -154,3 +154,64 @@ def synthetic_problem(
         for s in sats
     }
     return Problem(EPOCH_S, tuple(sats), tuple(jobs), states, slot_s, n_slots)
+
+
+def contended_jobs(
+    n_jobs: int,
+    n_sats: int,
+    now_s: float = EPOCH_S,
+    horizon_s: float = 3 * 3600.0,
+    accelerators_per_sat: int = 4,
+    load: float = 1.5,
+    training_share: float = 0.1,
+    seed: int = 0,
+) -> list[Job]:
+    """A workload offering `load` times the fleet's accelerator-time over the horizon
+    (n_sats x accelerators x horizon): inference jobs with priorities, deadlines and outputs
+    that must reach the ground, and training gangs taking `training_share` of the work."""
+    rng = np.random.default_rng(seed + 7)
+    offered_acc_s = load * n_sats * accelerators_per_sat * horizon_s
+    n_train = max(0, round(n_jobs * 0.02)) if n_sats >= 2 else 0
+    n_inf = n_jobs - n_train
+    train_acc_s = training_share * offered_acc_s
+    inf_acc_s = offered_acc_s - train_acc_s
+    # Work per job drawn around the mean that gives the offered load, capped so that a job
+    # fits in two thirds of the horizon on its accelerators.
+    acc = rng.choice([1, 2, 4], size=n_inf, p=[0.45, 0.35, 0.2])
+    weight = rng.lognormal(0.0, 0.6, size=n_inf)
+    work_acc_s = weight / weight.sum() * inf_acc_s
+    dur_s = np.clip(work_acc_s / acc, 300.0, 2 * horizon_s / 3)
+    prio = rng.choice([0, 1, 2], size=n_inf, p=[0.3, 0.6, 0.1])
+    jobs: list[Job] = []
+    for j in range(n_inf):
+        d = float(dur_s[j])
+        submit = now_s - float(rng.uniform(0, 600))
+        slack = float(rng.uniform(0.1, 1.0)) * (horizon_s - d)
+        jobs.append(
+            InferenceJob(
+                job_id=f"inf-{j}",
+                submit_s=submit,
+                deadline_s=now_s + d + slack,
+                work_acc_s=d * int(acc[j]),
+                accelerators=int(acc[j]),
+                input_mb=float(rng.uniform(10, 300)),
+                output_mb=float(rng.uniform(50, 1500)),
+                value=round(float(acc[j] * d / 3600.0 * rng.uniform(0.5, 2.0)), 3),
+                priority=Priority(int(prio[j])),
+            )
+        )
+    for t in range(n_train):
+        gang = int(rng.integers(2, min(4, n_sats) + 1))
+        jobs.append(
+            TrainingJob(
+                job_id=f"train-{t}",
+                submit_s=now_s - float(rng.uniform(0, 600)),
+                gang_size=gang,
+                accelerators_per_member=2,
+                work_acc_h=float(train_acc_s / max(n_train, 1) / 3600.0 * rng.uniform(0.5, 1.5)),
+                value_per_acc_h=float(rng.uniform(0.3, 0.9)),
+                priority=Priority.BATCH if rng.uniform() < 0.7 else Priority.STANDARD,
+                deadline_s=now_s + horizon_s if rng.uniform() < 0.5 else None,
+            )
+        )
+    return jobs

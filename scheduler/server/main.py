@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from scheduler.errors import UserError
+from scheduler.planner.backends import BACKENDS
 from scheduler.security.tls import TlsConfigError, add_server_tls_arguments, server_tls_of
 from scheduler.server.app import ServerConfig, build_server, split_hostport
 from scheduler.server.replanner import ReplanConfig
@@ -89,6 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="jobs one solve considers (placed ones, then pending by priority and age)",
     )
     p.add_argument(
+        "--planner-backend",
+        choices=BACKENDS,
+        default="local",
+        help="where partition solves run: a local process pool (one process per core), "
+        "threads of the solver process, or Ray tasks (pip install 'orbital-scheduler[ray]')",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join with --planner-backend ray (e.g. ray://head:10001 or auto; "
+        "default: a local Ray instance)",
+    )
+    p.add_argument(
+        "--planner-workers",
+        type=int,
+        default=None,
+        help="partition solves at once (default: one per core, or the Ray cluster's CPUs)",
+    )
+    p.add_argument(
         "--solver-in-thread",
         action="store_true",
         help="solve in a thread instead of a worker process (tests, profiling)",
@@ -100,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     host, _ = split_hostport(args.listen)
+    if args.ray_address and args.planner_backend != "ray":
+        raise UserError("--ray-address needs --planner-backend ray")
+    if args.planner_workers is not None and args.planner_workers < 1:
+        raise UserError(f"--planner-workers: expected at least 1, got {args.planner_workers}")
     try:
         tls = server_tls_of(args, host)
     except TlsConfigError as exc:
@@ -127,6 +151,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             startup_grace_s=2 * args.agent_timeout,
             in_process=args.solver_in_thread,
             max_jobs=args.plan_max_jobs,
+            planner_backend=args.planner_backend,
+            ray_address=args.ray_address,
+            planner_workers=args.planner_workers,
         ),
     )
 

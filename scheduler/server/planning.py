@@ -54,6 +54,7 @@ class SolveRequest:
     # Elements that replace the scenario's: (satellite, TLE line 1, TLE line 2).
     elements: tuple[tuple[str, str, str], ...] = ()
     considered: frozenset[str] = field(default_factory=frozenset)
+    seed: int | None = None  # solve on one worker, deterministically, with this seed
 
 
 def changed_fields(job: PlannerJob) -> dict[str, Any]:

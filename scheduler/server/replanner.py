@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -40,6 +41,10 @@ class ReplanConfig:
     startup_grace_s: float = 5.0
     in_process: bool = False  # solve in a thread (tests, profiling)
     max_jobs: int = 2000
+    seed: int | None = None  # solve on one worker, deterministically (the simulator)
+    planner_backend: str = "local"  # where partition solves run (planner/backends.py)
+    ray_address: str | None = None
+    planner_workers: int | None = None  # partition solves at once (default: one per core)
 
 
 class Replanner:
@@ -79,6 +84,7 @@ class Replanner:
             1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=solver_worker.die_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def window(self, jobs: list[Job]) -> list[Job]:
@@ -102,6 +108,14 @@ class Replanner:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.pool, solver_worker.warm_up, self.scenario)
+        cfg = self.config
+        await loop.run_in_executor(
+            self.pool,
+            solver_worker.use_planner_backend,
+            cfg.planner_backend,
+            cfg.ray_address,
+            cfg.planner_workers,
+        )
         started = time.time()
         while time.time() - started < self.startup_grace_s and not all(
             rt.connected for rt in self.sessions.sats.values()
@@ -133,6 +147,24 @@ class Replanner:
                 async with self._done:
                     self._completed += 1
                     self._done.notify_all()
+
+    async def solve_once(
+        self, trigger: str, cause: ReplanTrigger = ReplanTrigger.REQUESTED
+    ) -> PlanRecord:
+        now = self.sessions.clock.now_s()
+        request = self.request(now)
+        t0 = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        out = await loop.run_in_executor(self.pool, solver_worker.solve, request)
+        record = self.adopt(request, out, now, time.perf_counter() - t0, trigger, cause)
+        await self.sessions.broadcast_plans()
+        return record
+
+    def request(self, now: float) -> SolveRequest:
+        """The next plan's request from the state at `now`. The simulator builds its requests
+        here too (scheduler/sim/simulator.py)."""
+        version = self.store.next_plan_version()
+        return replace(self.snapshot(now, version, self.time_limit_s), seed=self.config.seed)
 
     def snapshot(self, now: float, version: int, time_limit_s: float) -> SolveRequest:
         """The state as the planner sees it, now (read on the event loop; changes nothing)."""
@@ -186,21 +218,19 @@ class Replanner:
         elements = tuple(sorted((n, l1, l2) for n, (l1, l2) in world.overrides.items()))
         return replace(request, elements=elements)
 
-    async def solve_once(
-        self, trigger: str, cause: ReplanTrigger = ReplanTrigger.REQUESTED
+    def adopt(
+        self,
+        request: SolveRequest,
+        out: solver_worker.SolveOutput,
+        now: float,
+        wall_s: float,
+        trigger: str,
+        cause: ReplanTrigger,
     ) -> PlanRecord:
-        s = self.sessions
-        clock = s.clock
-        now = clock.now_s()
-        version = self.store.next_plan_version()
-        request = self.snapshot(now, version, self.time_limit_s)
-        t0 = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        out = await loop.run_in_executor(self.pool, solver_worker.solve, request)
-        wall_s = time.perf_counter() - t0
+        """Store a solved plan and move the jobs it considered; the caller sends it out."""
         res = out.result
         record = PlanRecord(
-            version=version,
+            version=request.version,
             created_s=now,
             horizon_start_s=res.plan.horizon_start_s,
             horizon_end_s=res.plan.horizon_end_s,
@@ -214,11 +244,10 @@ class Replanner:
         )
         self.lifecycle.apply_plan(record, set(request.considered))
         self.predicted = out.predicted
-        await s.broadcast_plans()
-        m = s.metrics
+        m = self.sessions.metrics
         m.solve_duration_seconds.labels(res.policy).observe(wall_s)
         m.plans_total.labels(cause.value, res.status).inc()
-        m.plan_version.set(version)
+        m.plan_version.set(request.version)
         m.plan_unplaced.set(len(res.plan.unplaced))
         for gauge, value in (
             (m.plan_objective, res.objective),
@@ -229,7 +258,7 @@ class Replanner:
         log.info(
             "plan v%d (%s): %s, %d items, %d unplaced, objective %.2f, gap %.3f, %.2f s "
             "(forecast %.2f s)",
-            version,
+            request.version,
             trigger,
             res.status,
             len(res.plan.items),

@@ -16,12 +16,14 @@ import signal
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from sgp4.api import Satrec
 
 from scheduler.forecast.budget import budget_series, load_from_intervals
 from scheduler.forecast.isl import in_plane_neighbours
+from scheduler.planner.backends import make_backend, set_default_backend
 from scheduler.planner.domain import Job as PlannerJob
 from scheduler.planner.domain import Plan, PlanResult, Problem
 from scheduler.planner.explain import Explanation, explain
@@ -159,6 +161,11 @@ def build_problem(request: SolveRequest) -> Problem:
     )
 
 
+def deterministic(seed: int | None) -> dict[str, Any]:
+    """plan() options of a reproducible solve (one worker, deterministic time limit)."""
+    return {} if seed is None else {"num_workers": 1, "seed": seed, "deterministic": True}
+
+
 def solve(request: SolveRequest) -> SolveOutput:
     t0 = time.perf_counter()
     problem = build_problem(request)
@@ -169,6 +176,7 @@ def solve(request: SolveRequest) -> SolveOutput:
         time_limit_s=request.time_limit_s,
         previous=request.previous,
         version=request.version,
+        **deterministic(request.seed),
     )
     t2 = time.perf_counter()
     effective = merge_committed(result.plan, request.committed_items)
@@ -176,13 +184,21 @@ def solve(request: SolveRequest) -> SolveOutput:
     return SolveOutput(result, effective, t1 - t0, t2 - t1, predicted)
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Worker initializer: the worker is killed when the scheduler dies, even by SIGKILL
-    (Linux prctl PR_SET_PDEATHSIG), so a killed scheduler leaves no solver behind."""
+    (Linux prctl PR_SET_PDEATHSIG), so a killed scheduler leaves no solver behind.
+    parent_pid is the scheduler's: in a container the scheduler itself is PID 1."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the scheduler died before the prctl took effect
+    if os.getppid() != parent_pid:  # the scheduler died before the prctl took effect
         os._exit(0)
+
+
+def use_planner_backend(name: str, address: str | None, workers: int | None) -> str:
+    """Where this worker's plan() runs its partition solves: a local process pool, threads,
+    or Ray tasks on an existing cluster (`--planner-backend ray --ray-address ADDR`)."""
+    set_default_backend(make_backend(name, address, workers))
+    return name
 
 
 def warm_up(scenario: str | None) -> bool:

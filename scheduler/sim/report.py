@@ -7,11 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from scheduler.report.gantt import plot_gantt
 from scheduler.report.run_record import RunInterval
-from scheduler.sim.simulator import STEP_S, SimResult
+from scheduler.sim.simulator import SimResult
 
 
 def write_outputs(result: SimResult, out_dir: Path) -> None:
@@ -27,22 +25,6 @@ def write_outputs(result: SimResult, out_dir: Path) -> None:
     gantt(result, out_dir / "gantt.png")
 
 
-def _dark_windows(sunlit: Any, start_s: float, step_s: float) -> list[tuple[float, float]]:
-    """Runs of slots with the satellite mostly in shadow, as (start_s, end_s)."""
-    dark = np.asarray(sunlit) < 0.5
-    out: list[tuple[float, float]] = []
-    k = 0
-    while k < len(dark):
-        if dark[k]:
-            stop = k
-            while stop < len(dark) and dark[stop]:
-                stop += 1
-            out.append((start_s + k * step_s, start_s + stop * step_s))
-            k = stop
-        k += 1
-    return out
-
-
 def _outcome(outcome: str) -> str:
     if outcome in ("compute done", "succeeded"):
         return "succeeded"
@@ -52,18 +34,6 @@ def _outcome(outcome: str) -> str:
 def gantt(result: SimResult, path: Path) -> None:
     """One row per satellite: jobs as bars (red edge: stopped before done), eclipses shaded,
     contacts (via the ISL route) marked; the same chart as the demo's."""
-    hours = float(result.summary["hours"])
-    t0 = result.book_start_s
-    end_s = t0 + hours * 3600.0
-    n_steps = int(hours * 3600 / STEP_S)
-    eclipses = {
-        name: _dark_windows(result.book_sunlit[row, :n_steps], t0, STEP_S)
-        for row, name in enumerate(result.names)
-    }
-    contacts = {
-        name: [(a, b) for a, b, _ in result.contacts[row] if a < end_s]
-        for row, name in enumerate(result.names)
-    }
     intervals = [
         RunInterval(
             e["job_id"], e["kind"], e["satellite"], e["start_s"], e["end_s"], _outcome(e["outcome"])
@@ -74,10 +44,10 @@ def gantt(result: SimResult, path: Path) -> None:
     plot_gantt(
         intervals,
         result.names,
-        t0,
-        end_s,
-        eclipses,
-        contacts,
+        result.start_s,
+        result.end_s,
+        result.eclipses,
+        result.contacts,
         path,
         title=f"policy {s['policy']}, seed {s['seed']}: value {s['value']:.1f}",
     )

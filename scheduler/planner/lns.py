@@ -1,0 +1,463 @@
+"""Anytime improvement of a complete plan: large-neighbourhood search over windows of
+orbital planes.
+
+Satellites of different ISL route groups (orbital planes) share no resource, so a window
+of route groups is a sub-problem of its own once the jobs placed elsewhere are fixed: the
+jobs placed in the window may move inside it or be dropped, and jobs left out of the plan
+(with candidates there) may come in. Each round cuts the planes into disjoint windows of
+about `max_literals` candidates, solves them in parallel on a backend (process pool or
+Ray) from the incumbent as a complete hint, and keeps a window's answer only where it
+scores higher. Rounds shift the window boundaries and hand each left-out job to a
+different window, so work moves between partitions over the rounds.
+
+The bound is for the whole pruned problem as the CP-SAT model states it (every job, every
+satellite, each job's pruned candidates): the first round is open (each window holds every
+job with a candidate there, placed there or not), so the sum over its windows of the
+solver's bound (or, for a window not solved in time, a relaxation: solve.relaxed_bound)
+bounds any plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, TimeoutError, wait
+from dataclasses import dataclass, field
+
+from scheduler.planner.assemble import VALUE_SCALE, Selection, battery_depth_kwh, score
+from scheduler.planner.backends import Backend, SolveReply, SolveTask, model_text
+from scheduler.planner.candidates import Candidate, CandidateSet, GangOption
+from scheduler.planner.cpsat_model import (
+    ModelVars,
+    add_selection_hint,
+    build_model,
+    decision_literals,
+    selection_from_values,
+)
+from scheduler.planner.domain import Problem
+from scheduler.planner.ledger import SatContext, SatLedger
+
+Bound = Callable[[CandidateSet], float]
+MIN_SOLVE_S = 1.0  # shortest window solve worth starting (first solution ~0.1 s when quiet)
+OVERDUE_S = 0.3  # how long past the deadline an answer is still waited for
+MAX_SOLVE_S = 10.0  # longest: past it, more rounds over shifted windows do better
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Incumbent:
+    """The current plan as a selection, keyed by job."""
+
+    inference: dict[int, Candidate] = field(default_factory=dict)
+    training: dict[int, tuple[GangOption, list[int]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, selection: Selection) -> Incumbent:
+        inc = cls()
+        inc.inference = {c.job: c for c in selection.inference}
+        inc.training = {o.job: (o, list(b)) for o, b in selection.training if b}
+        return inc
+
+    def selection(self) -> Selection:
+        sel = Selection()
+        sel.inference = [self.inference[j] for j in sorted(self.inference)]
+        sel.training = [self.training[j] for j in sorted(self.training)]
+        return sel
+
+
+@dataclass
+class LnsStats:
+    rounds: int = 0
+    solves: int = 0
+    improved: int = 0
+    statuses: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    first_round_windows: int = 0
+    # When one window holds the whole problem: the solver's bound on it, and whether it
+    # proved the incumbent optimal.
+    bound: float = math.inf
+    proved: bool = False
+    skipped: int = 0  # windows left unsolved for lack of time
+
+
+@dataclass(frozen=True)
+class _Window:
+    index: int
+    groups: frozenset[int]
+    cset: CandidateSet
+    hint: Selection
+    hint_objective: float
+    relaxed: float
+    whole: bool  # the window holds every job and all their candidates
+
+
+def job_groups(cset: CandidateSet, groups: Sequence[int]) -> dict[int, set[int]]:
+    """Route groups where each job has a candidate."""
+    out: dict[int, set[int]] = defaultdict(set)
+    for j, cands in cset.inference.items():
+        out[j].update(groups[c.sat] for c in cands)
+    for j, opts in cset.training.items():
+        out[j].update(groups[o.sats[0]] for o in opts)
+    return out
+
+
+def group_sizes(cset: CandidateSet, groups: Sequence[int]) -> dict[int, int]:
+    """Candidate literals per route group (every job's candidates there)."""
+    size: dict[int, int] = defaultdict(int)
+    for cands in cset.inference.values():
+        for c in cands:
+            size[groups[c.sat]] += 1
+    for opts in cset.training.values():
+        for o in opts:
+            size[groups[o.sats[0]]] += len(o.blocks)
+    return size
+
+
+def cut_windows(
+    order: Sequence[int], size: dict[int, int], max_literals: int, offset: int
+) -> list[list[int]]:
+    """Consecutive route groups (from `offset` in `order`, cyclically) joined until a
+    window has about max_literals candidates."""
+    if not order:
+        return []
+    rotated = [*order[offset % len(order) :], *order[: offset % len(order)]]
+    out: list[list[int]] = [[]]
+    acc = 0
+    for g in rotated:
+        if acc and acc + size.get(g, 0) > max_literals:
+            out.append([])
+            acc = 0
+        out[-1].append(g)
+        acc += size.get(g, 0)
+    return out
+
+
+def restrict(
+    cset: CandidateSet, jobs: Sequence[int], groups: Sequence[int], keep: frozenset[int]
+) -> CandidateSet:
+    """The candidates of `jobs` on the route groups of `keep`."""
+    sub = CandidateSet(contacts=cset.contacts)
+    for j in jobs:
+        if j in cset.inference:
+            kept = [c for c in cset.inference[j] if groups[c.sat] in keep]
+            if kept:
+                sub.inference[j] = kept
+        elif j in cset.training:
+            kept_o = [o for o in cset.training[j] if groups[o.sats[0]] in keep]
+            if kept_o:
+                sub.training[j] = kept_o
+    return sub
+
+
+def first_windows(cset: CandidateSet, groups: Sequence[int], max_literals: int) -> list[list[int]]:
+    """The first round's windows: groups joined until a window holds about max_literals
+    candidates (of every job: the first round is open)."""
+    size = group_sizes(cset, groups)
+    return [w for w in cut_windows(sorted(size), size, max_literals, 0) if w]
+
+
+def improve(
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    cset: CandidateSet,
+    mults: dict[int, int],
+    start: Selection,
+    groups: Sequence[int],
+    backend: Backend,
+    relaxed: Bound,
+    *,
+    deadline: float,
+    max_literals: int,
+    seed: int = 0,
+    num_workers: int = 1,
+    deterministic: bool = False,
+    det_time_s: float = 1.0,
+    det_rounds: int = 2,
+) -> tuple[Selection, LnsStats]:
+    """Rounds of window solves until `deadline` (time.perf_counter), or in deterministic
+    mode `det_rounds` rounds with `det_time_s` of deterministic solver time in all.
+
+    The first round is open: each window holds every job with a candidate there, also
+    jobs placed elsewhere (a solution is projected: such jobs stay where they are), so the
+    sum of the windows' bounds bounds the whole pruned problem (stats.bound)."""
+    inc = Incumbent.of(start)
+    stats = LnsStats()
+    order = sorted(set(groups))
+    per_job = job_groups(cset, groups)
+    base = first_windows(cset, groups, max_literals)
+    stats.first_round_windows = len(base)
+    if not base:
+        stats.bound = 0.0
+        return inc.selection(), stats
+    stride = max(1, len(order) // (2 * len(base)))  # half a window, in groups
+    quiet = 0
+    r = 0
+    window_bound: dict[int, float] = {}
+    while True:
+        now = time.perf_counter()
+        if deterministic and r >= det_rounds:
+            break
+        if not deterministic and deadline - now < 0.1 and r > 0:
+            break
+        size = group_sizes(cset, groups)
+        # Later rounds shift the cut by half a window, and every other round joins twice
+        # as many planes per window, so that jobs can move between neighbouring windows.
+        wide = 2 if r % 2 == 1 else 1
+        windows = base if r == 0 else cut_windows(order, size, wide * max_literals, r * stride)
+        todo = _round(
+            problem, ctxs, cset, mults, inc, groups, per_job, windows, r, relaxed, window_bound
+        )
+        stats.rounds += 1
+        skipped_before = stats.skipped
+        improved = _solve_round(
+            problem,
+            ctxs,
+            mults,
+            inc,
+            todo,
+            backend,
+            stats,
+            window_bound if r == 0 else None,
+            groups,
+            deadline=deadline,
+            seed=seed + r,
+            num_workers=num_workers,
+            deterministic=deterministic,
+            det_time_s=det_time_s / max(det_rounds, 1),
+            rounds_left=max(det_rounds - r, 1) if deterministic else _rounds_left(r),
+        )
+        if r == 0:
+            stats.bound = sum(window_bound.values())
+        if stats.proved or not todo:
+            break
+        complete = stats.skipped == skipped_before
+        quiet = 0 if improved or not complete else quiet + 1
+        if quiet >= 2:  # two shifted cuts solved in full found nothing: at their best
+            break
+        r += 1
+    return inc.selection(), stats
+
+
+def _rounds_left(r: int) -> int:
+    """Rounds the remaining time is shared over: the open first round takes at most half,
+    each later round what is left (its windows then share it)."""
+    return 2 if r == 0 else 1
+
+
+def _round(
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    cset: CandidateSet,
+    mults: dict[int, int],
+    inc: Incumbent,
+    groups: Sequence[int],
+    per_job: dict[int, set[int]],
+    windows: Sequence[Sequence[int]],
+    r: int,
+    relaxed: Bound,
+    window_bound: dict[int, float],
+) -> list[_Window]:
+    """The windows of round r worth solving, most to gain first. Round 0 is open (every
+    job with a candidate in the window) and records each window's relaxation as its bound
+    until a solve gives a better one."""
+    win_of = {g: w for w, gs in enumerate(windows) for g in gs}
+    placed_in: dict[int, int] = {j: win_of[groups[c.sat]] for j, c in inc.inference.items()}
+    placed_in.update({j: win_of[groups[o.sats[0]]] for j, (o, _) in inc.training.items()})
+    members: dict[int, list[int]] = defaultdict(list)
+    for j, gs in per_job.items():
+        touching = sorted({win_of[g] for g in gs})
+        if r == 0:
+            for w in touching:
+                members[w].append(j)
+        elif j in placed_in:
+            members[placed_in[j]].append(j)
+        else:
+            members[touching[(j + r) % len(touching)]].append(j)
+    out: list[_Window] = []
+    for w, window in enumerate(windows):
+        keep = frozenset(window)
+        sub = restrict(cset, sorted(members[w]), groups, keep)
+        if not (sub.inference or sub.training):
+            continue
+        hint = Selection()
+        hint.inference = [inc.inference[j] for j in sub.inference if placed_in.get(j) == w]
+        hint.training = [inc.training[j] for j in sub.training if placed_in.get(j) == w]
+        h_obj = score(problem, ctxs, hint, mults)[0]
+        bound = relaxed(sub)
+        if r == 0:
+            window_bound[w] = bound
+        if bound - h_obj <= 1e-3 * max(abs(bound), 1.0):
+            continue  # at its relaxation already
+        whole = len(windows) == 1 and len(sub.inference) + len(sub.training) == len(per_job)
+        out.append(_Window(w, keep, sub, hint, h_obj, bound, whole))
+    out.sort(key=lambda win: (win.hint_objective - win.relaxed, win.index))
+    return out
+
+
+def _slack(
+    problem: Problem, ctxs: Sequence[SatContext], win: _Window, mults: dict[int, int]
+) -> float:
+    """What the score of a window's selection can exceed the model's objective by: the
+    battery depth of satellites left empty (the model counts it, the score does not) and
+    the rounding of each job's objective coefficient to 1/VALUE_SCALE."""
+    sats = {c.sat for cands in win.cset.inference.values() for c in cands}
+    sats |= {s for opts in win.cset.training.values() for o in opts for s in o.sats}
+    per_kwh = problem.weights.battery_depth_per_kwh
+    depth = sum(per_kwh * battery_depth_kwh(ctxs[s], SatLedger(ctxs[s])) for s in sats)
+    jobs = [*win.cset.inference, *win.cset.training]
+    rounding = sum(mults[int(problem.jobs[j].priority)] for j in jobs) / VALUE_SCALE
+    return depth + rounding
+
+
+def _solve_round(
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    mults: dict[int, int],
+    inc: Incumbent,
+    todo: Sequence[_Window],
+    backend: Backend,
+    stats: LnsStats,
+    window_bound: dict[int, float] | None,
+    groups: Sequence[int],
+    *,
+    deadline: float,
+    seed: int,
+    num_workers: int,
+    deterministic: bool,
+    det_time_s: float,
+    rounds_left: int,
+) -> bool:
+    """Solve the round's windows on the backend (built here, solved there in parallel) and
+    keep every answer that scores higher than the incumbent on its window (projected: jobs
+    placed outside the window stay there). With window_bound (the open round), record the
+    solver's bound of each window solved."""
+    total = max(sum(_size(w.cset) for w in todo), 1)
+    round_end = time.perf_counter() + (deadline - time.perf_counter()) / max(rounds_left, 1)
+    inflight: list[tuple[_Window, ModelVars, Future[SolveReply]]] = []
+    done: list[tuple[_Window, ModelVars, Future[SolveReply]]] = []
+    improved = False
+
+    def merge(item: tuple[_Window, ModelVars, Future[SolveReply]]) -> None:
+        nonlocal improved
+        win, mv, fut = item
+        # A solve overdue past the deadline (a slow worker) is left behind, not waited for.
+        wait_s = None if deterministic else max(deadline + OVERDUE_S - time.perf_counter(), 0)
+        try:
+            fut.result(timeout=wait_s)
+        except TimeoutError:
+            log.warning("window %d: no answer %.1f s after the deadline", win.index, OVERDUE_S)
+            stats.statuses["OVERDUE"] += 1
+            return
+        except Exception:  # reported by _merge
+            pass
+        improved |= _merge(problem, ctxs, mults, inc, win, mv, fut, stats, window_bound, groups)
+
+    for i, win in enumerate(todo):
+        if deterministic:
+            limit = det_time_s * _size(win.cset) / total
+        else:
+            # At most one solve per worker at a time, so that a limit is the wall time it
+            # gets: wait for a free worker, merging answers as they come (windows of a
+            # round are disjoint, and a merge re-checks who is placed where).
+            while len(inflight) >= backend.workers and time.perf_counter() < deadline:
+                finished, _ = wait(
+                    [f for _, _, f in inflight],
+                    timeout=max(deadline - time.perf_counter(), 0),
+                    return_when=FIRST_COMPLETED,
+                )
+                for item in [it for it in inflight if it[2] in finished]:
+                    inflight.remove(item)
+                    merge(item)
+            now = time.perf_counter()
+            # Each window its share of the round's time on the free workers, at least
+            # MIN_SOLVE_S (below it CP-SAT may not even load the hint), then the deadline.
+            share = (round_end - now) * backend.workers / (len(todo) - i)
+            limit = min(max(share, MIN_SOLVE_S), MAX_SOLVE_S, deadline - now - 0.3)
+            if limit < MIN_SOLVE_S / 2:
+                stats.skipped += len(todo) - i
+                break
+        model, mv = build_model(problem, win.cset, ctxs, mults)
+        add_selection_hint(mv, model, win.hint)
+        task = SolveTask(
+            model_text(model),
+            tuple(v.index for v in decision_literals(mv)),
+            limit,
+            num_workers,
+            seed,
+            deterministic,
+        )
+        (done if deterministic else inflight).append((win, mv, backend.submit(task)))
+    for item in done:  # deterministic: in window order, the same merge wherever solved
+        merge(item)
+    for item in inflight:
+        merge(item)
+    return improved
+
+
+def _merge(
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    mults: dict[int, int],
+    inc: Incumbent,
+    win: _Window,
+    mv: ModelVars,
+    fut: Future[SolveReply],
+    stats: LnsStats,
+    window_bound: dict[int, float] | None,
+    groups: Sequence[int],
+) -> bool:
+    """Take a window's answer where it scores higher than the incumbent on the window
+    (projected: jobs placed outside the window now stay there)."""
+    try:
+        reply = fut.result()
+    except Exception as exc:  # a lost worker costs this window's answer, not the plan
+        log.warning("window %d: solve failed: %s", win.index, exc)
+        stats.statuses["ERROR"] += 1
+        return False
+    stats.solves += 1
+    stats.statuses[reply.status] += 1
+    if window_bound is not None and not math.isnan(reply.bound):
+        solver_bound = reply.bound / VALUE_SCALE + _slack(problem, ctxs, win, mults)
+        window_bound[win.index] = min(window_bound[win.index], solver_bound)
+    if not reply.values:
+        return False
+    jobs = [*win.cset.inference, *win.cset.training]
+    outside = {j for j in jobs if _placed_outside(inc, j, win, groups)}
+    sel = selection_from_values(mv, reply.values)
+    sel.inference = [c for c in sel.inference if c.job not in outside]
+    sel.training = [(o, b) for o, b in sel.training if o.job not in outside]
+    if win.whole:
+        stats.bound = min(stats.bound, reply.bound / VALUE_SCALE)
+        stats.proved = reply.status == "OPTIMAL"
+    # The incumbent on this window now (an earlier merge of the round may have taken
+    # some of its jobs elsewhere).
+    now_hint = Selection()
+    now_hint.inference = [inc.inference[j] for j in jobs if j in inc.inference and j not in outside]
+    now_hint.training = [inc.training[j] for j in jobs if j in inc.training and j not in outside]
+    if score(problem, ctxs, sel, mults)[0] <= score(problem, ctxs, now_hint, mults)[0] + 1e-6:
+        return False
+    for j in jobs:
+        if j not in outside:
+            inc.inference.pop(j, None)
+            inc.training.pop(j, None)
+    inc.inference.update({c.job: c for c in sel.inference})
+    inc.training.update({o.job: (o, b) for o, b in sel.training})
+    stats.improved += 1
+    return True
+
+
+def _placed_outside(inc: Incumbent, j: int, win: _Window, groups: Sequence[int]) -> bool:
+    """Whether job j is placed, on a satellite outside the window."""
+    if j in inc.inference:
+        return groups[inc.inference[j].sat] not in win.groups
+    if j in inc.training:
+        return groups[inc.training[j][0].sats[0]] not in win.groups
+    return False
+
+
+def _size(cset: CandidateSet) -> int:
+    return sum(len(c) for c in cset.inference.values()) + sum(
+        len(o.blocks) for opts in cset.training.values() for o in opts
+    )
