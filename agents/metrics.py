@@ -49,6 +49,10 @@ class AgentMetrics:
         self.sunlit = gauge("orbital_agent_sunlit_ratio", "Fraction of the solar disc visible")
         self.in_contact = gauge("orbital_agent_in_contact", "1 during a ground contact")
         self.connected = gauge("orbital_agent_connected", "1 while the scheduler stream is open")
+        self.paused = gauge(
+            "orbital_agent_paused",
+            "1 while the agent holds its work: its lease lapsed (no word from the scheduler)",
+        )
         self.accelerators_busy = gauge("orbital_agent_accelerators_busy", "Accelerators in use")
         self.plan_version = gauge("orbital_agent_plan_version", "Version of the plan applied")
         self.buffered_reports = gauge(

@@ -65,6 +65,9 @@ class Runtime:
         self.last_s = now_s
         self.gang: dict[str, int] = {}  # job id -> gang size of its entry
         self.marks: set[float] = set()  # times the executor must step to exactly
+        # Held (agents/lease.py: no word from the scheduler for the lease): no entry starts,
+        # running ones make no progress and draw no accelerator power; the bus runs on.
+        self.paused = False
 
     def new_elements(self, line1: str, line2: str, now_s: float) -> None:
         """Follow new orbital elements from now on, keeping battery and temperature (a bad
@@ -142,6 +145,9 @@ class Runtime:
         Steps end exactly at the plan's start and end times, so an entry starts on time
         however coarse the wall-clock tick is at high simulation speeds."""
         out: list[agent_pb2.JobReport] = []
+        if self.paused:
+            self._hold(now_s)
+            return out
         marks = sorted(t for t in self.marks if self.last_s + 1e-6 < t < now_s - 1e-6)
         for target in [*marks, now_s]:
             while self.last_s < target - 1e-6:
@@ -150,6 +156,14 @@ class Runtime:
                 out.extend(self._report(e) for e in self.executor.advance(self.last_s, dt))
                 self.last_s += dt
         return out
+
+    def _hold(self, now_s: float) -> None:
+        """Paused: only the bus advances, at its baseline load."""
+        while self.last_s < now_s - 1e-6:
+            dt = min(MAX_STEP_S, now_s - self.last_s)
+            self._keep_bus_ahead(self.last_s)
+            self.bus.step(self.last_s, self.bus_params.baseline_power_w, dt)
+            self.last_s += dt
 
     def progress_reports(self) -> list[agent_pb2.JobReport]:
         """A progress report per job computing now (sent with each telemetry)."""

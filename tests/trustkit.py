@@ -127,6 +127,12 @@ def rpc_calls(
             cluster_pb2.GetForecastRequest(satellite_id="sat-0-1", duration_s=3600), timeout=5
         ),
         cs + "GetPlan": lambda ch: cluster(ch).GetPlan(cluster_pb2.GetPlanRequest(), timeout=5),
+        cs + "WhatIf": lambda ch: cluster(ch).WhatIf(
+            cluster_pb2.WhatIfRequest(satellites_lost=["sat-0-2"]), timeout=60
+        ),
+        js + "ExplainJob": lambda ch: jobs(ch).ExplainJob(
+            J.ExplainJobRequest(job_id="seed"), timeout=60
+        ),
         cs + "Cordon": lambda ch: cluster(ch).Cordon(
             cluster_pb2.CordonRequest(satellite_id="sat-0-2", cordoned=False), timeout=5
         ),

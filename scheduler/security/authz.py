@@ -91,7 +91,7 @@ def authorize(
         )
     if method.startswith(REFLECTION):
         return ALLOW
-    if principal.kind is Kind.ANONYMOUS:
+    if principal.kind in (Kind.ANONYMOUS, Kind.SCHEDULER):  # no TLS; or internal calls
         return ALLOW
     if method == AGENT_CONNECT:
         if principal.kind is not Kind.SATELLITE:

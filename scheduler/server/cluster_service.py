@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import replace
 
@@ -25,6 +26,11 @@ from scheduler.server.validate import RequestError
 MAX_FORECAST_S = 7 * 86400.0
 # Element updates: about 25,000 three-line element sets per call at most.
 MAX_TLE_TEXT = 4 * 1024 * 1024
+# GetForecast windows lie within [now - 1 day, now + 30 days] (simulation time).
+FORECAST_PAST_S = 86400.0
+FORECAST_FUTURE_S = 30 * 86400.0
+# Forecasts computed at once (in worker threads, off the event loop); more wait their turn.
+FORECAST_CONCURRENCY = 2
 # The budget series of GetForecast covers at most this much of the window.
 MAX_BUDGET_S = 86400.0
 
@@ -33,6 +39,7 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
     def __init__(self, sessions: AgentSessions, replanner: Replanner, inquiries: Inquiries) -> None:
         self.sessions = sessions
         self.replanner = replanner
+        self._forecasts = asyncio.Semaphore(FORECAST_CONCURRENCY)
         self.inquiries = inquiries
         bus = sessions.world.bus
         self.limits = validate.Limits(
@@ -75,24 +82,34 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
     async def GetForecast(
         self, request: cluster_pb2.GetForecastRequest, context: grpc.aio.ServicerContext
     ) -> cluster_pb2.GetForecastResponse:
+        now = self.sessions.clock.now_s()
         try:
             sat = self._known(request.satellite_id)
             start = validate._number("request", "start_s", request.start_s)
             duration = validate._number(
                 "request", "duration_s", request.duration_s, upper=MAX_FORECAST_S
             )
+            start = start or now
+            end = start + (duration or min(self.replanner.horizon_s, MAX_FORECAST_S))
+            if start < now - FORECAST_PAST_S or end > now + FORECAST_FUTURE_S:
+                raise validate.invalid(
+                    f"start_s/duration_s: the window [{start:.0f}, {end:.0f}) must lie within "
+                    f"[now - 1 day, now + 30 days] = [{now - FORECAST_PAST_S:.0f}, "
+                    f"{now + FORECAST_FUTURE_S:.0f}] (simulation time, POSIX seconds)"
+                )
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
-        start = start or self.sessions.clock.now_s()
-        end = start + (duration or self.replanner.horizon_s)
-        series = self._budget(sat, start, end)
+        async with self._forecasts:  # in a worker thread, a bounded window, two at a time
+            (eclipses, contacts), series = await asyncio.to_thread(
+                self._forecast_and_budget, sat, start, end
+            )
         bus = self.sessions.world.bus
         return cluster_pb2.GetForecastResponse(
             satellite_id=sat,
             start_s=start,
             end_s=end,
-            eclipses=[window(a, b) for a, b in self.sessions.world.eclipses(sat, start, end)],
-            contacts=[window(a, b) for a, b in self.sessions.world.contacts(sat, start, end)],
+            eclipses=[window(a, b) for a, b in eclipses],
+            contacts=[window(a, b) for a, b in contacts],
             budget=[
                 cluster_pb2.BudgetSlot(
                     start_s=series.start_s + k * series.step_s,
@@ -111,6 +128,14 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             battery_floor_wh=bus.battery_floor_wh,
             max_temperature_c=bus.max_temperature_c,
         )
+
+    def _forecast_and_budget(
+        self, sat: str, start_s: float, end_s: float
+    ) -> tuple[tuple[list[tuple[float, float]], list[tuple[float, float]]], BudgetSeries]:
+        """Runs in a worker thread: touches no shared cache (World.forecast) and only reads
+        the current plan record and the last telemetry sample (both replaced, never
+        mutated)."""
+        return self.sessions.world.forecast(sat, start_s, end_s), self._budget(sat, start_s, end_s)
 
     def _budget(self, sat: str, start_s: float, end_s: float) -> BudgetSeries:
         """The satellite's power and thermal budget under its current plan, from its last

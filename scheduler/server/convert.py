@@ -12,6 +12,7 @@ from scheduler.server.lifecycle import JobEvent
 from scheduler.server.messages import (
     Cancel,
     Drain,
+    HeartbeatAck,
     LinkDown,
     NewElements,
     PlanEntry,
@@ -20,6 +21,7 @@ from scheduler.server.messages import (
     ToAgent,
 )
 from scheduler.server.model import Job, JobSpec, JobState, PlanRecord
+from scheduler.server.store import Event as StoredEvent
 
 STATE_TO_PB = {
     JobState.PENDING: jobs_pb2.JOB_STATE_PENDING,
@@ -74,6 +76,7 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
         checkpoint_accelerator_s=job.checkpoint_accelerator_s,
         assignment_version=job.assignment_version,
         preemptions=job.preemptions,
+        submitted_by=job.submitted_by,
     )
 
 
@@ -141,7 +144,28 @@ def telemetry_to_pb(tel: Telemetry | None) -> agent_pb2.Telemetry:
 
 
 def job_event_to_pb(event: JobEvent) -> jobs_pb2.JobEvent:
-    return jobs_pb2.JobEvent(job=job_to_pb(event.job), time_s=event.time_s, what=event.what)
+    return jobs_pb2.JobEvent(
+        job=job_to_pb(event.job),
+        time_s=event.time_s,
+        what=event.what,
+        principal=event.principal,
+        state=STATE_TO_PB[event.job.state],
+        reason=event.job.reason,
+    )
+
+
+def history_to_pb(events: list[StoredEvent]) -> list[jobs_pb2.JobEvent]:
+    """A job's stored history (GetJob include_events)."""
+    return [
+        jobs_pb2.JobEvent(
+            time_s=e.time_s,
+            what=e.what,
+            principal=e.principal,
+            state=STATE_TO_PB[JobState(e.state)],
+            reason=e.reason,
+        )
+        for e in events
+    ]
 
 
 def plan_entry_to_pb(e: PlanEntry) -> agent_pb2.PlanEntry:
@@ -189,6 +213,8 @@ def to_agent_pb(msg: ToAgent, clock: SimClock) -> agent_pb2.SchedulerMessage:
         return agent_pb2.SchedulerMessage(
             elements=agent_pb2.SatelliteConfig(tle_line1=msg.line1, tle_line2=msg.line2)
         )
+    if isinstance(msg, HeartbeatAck):
+        return agent_pb2.SchedulerMessage(heartbeat_ack=agent_pb2.HeartbeatAck(seq=msg.seq))
     assert isinstance(msg, LinkDown)
     return agent_pb2.SchedulerMessage(
         link_down=agent_pb2.LinkDown(

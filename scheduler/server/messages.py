@@ -148,4 +148,11 @@ class NewElements:
     line2: str
 
 
-ToAgent = SatellitePlan | Cancel | Drain | LinkDown | NewElements
+@dataclass(frozen=True)
+class HeartbeatAck:
+    """The scheduler heard the agent's heartbeat seq (the agent's lease, agents/lease.py)."""
+
+    seq: int
+
+
+ToAgent = SatellitePlan | Cancel | Drain | LinkDown | HeartbeatAck | NewElements

@@ -113,6 +113,8 @@ class Job:
     # Fencing tokens per member: the plan version at which each satellite joined the
     # placement. A report from a satellite counts only with a token at least this.
     member_versions: tuple[tuple[str, int], ...] = ()
+    # Who submitted it: user:NAME, or anonymous without TLS (see scheduler/security).
+    submitted_by: str = ""
 
     def member_version(self, sat: str) -> int | None:
         return dict(self.member_versions).get(sat)

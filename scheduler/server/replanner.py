@@ -117,9 +117,11 @@ class Replanner:
             cfg.planner_workers,
         )
         started = time.time()
-        while time.time() - started < self.startup_grace_s and not all(
-            rt.connected for rt in self.sessions.sats.values()
-        ):
+        while (
+            time.time() - started < self.startup_grace_s
+            and not all(rt.connected for rt in self.sessions.sats.values())
+            and not any(t == ReplanTrigger.REQUESTED for t, _ in self.replans.pending)
+        ):  # wait for the agents, unless an operator asks for a plan now
             await asyncio.sleep(0.1)
         self.replans.request(ReplanTrigger.STARTUP)
         while True:

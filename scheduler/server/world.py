@@ -121,6 +121,16 @@ class World:
             self._ensure_contacts(time_s, self._covered[1] + CONTACT_CHUNK_S)
         return None
 
+    def forecast(
+        self, name: str, start_s: float, end_s: float
+    ) -> tuple[list[tuple[float, float]], Windows]:
+        """Eclipses and merged contact windows of one satellite over [start, end), computed
+        for it alone and touching no cache (safe in a worker thread; GetForecast)."""
+        sub = self.constellation.subset([self.constellation.index(name)])
+        eclipses = [(e.start_s, e.end_s) for e in find_eclipses(sub, start_s, end_s)]
+        found = find_contacts(sub, self.stations, start_s, end_s)
+        return eclipses, merge([(c.aos_s, c.los_s) for c in found])
+
     def eclipses(self, name: str, start_s: float, end_s: float) -> list[tuple[float, float]]:
         sub = self.constellation.subset([self.constellation.index(name)])
         return [(e.start_s, e.end_s) for e in find_eclipses(sub, start_s, end_s)]
