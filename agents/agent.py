@@ -290,7 +290,9 @@ class Agent:
         c = down.clock
         self.clock = SimClock(c.sim_epoch_s, c.wall_epoch_s, c.speed)
         # Come back just after AOS (a second of simulated time).
-        return max(0.0, (down.next_contact_start_s + 1.0 - self.clock.now_s()) / c.speed)
+        wait_s = max(0.0, (down.next_contact_start_s + 1.0 - self.clock.now_s()) / c.speed)
+        log.info("%s: out of contact; next contact in %.1f s", self.satellite, wait_s)
+        return wait_s
 
     def handle(self, msg: agent_pb2.SchedulerMessage) -> float | None:
         body = msg.WhichOneof("body")
@@ -304,6 +306,7 @@ class Agent:
             rt.apply_plan(plan, self.clock.now_s() if self.clock else 0.0)
             self.need_sync = False  # (a plan follows the reconciliation of every Hello)
             self.metrics.plan_version.labels(self.satellite).set(plan.plan_version)
+            log.info("%s: plan v%d applied", self.satellite, plan.plan_version)
             self._ack(plan.plan_version, True, "")
         elif body == "cancel" and rt is not None:
             now = self.clock.now_s() if self.clock else 0.0

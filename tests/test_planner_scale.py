@@ -213,3 +213,17 @@ def test_scheduler_flags_choose_the_planner_backend() -> None:
         config_from_args(parser.parse_args(["--planner-workers", "0"]))
     with pytest.raises(SystemExit):
         parser.parse_args(["--planner-backend", "dask"])
+
+
+def test_reasons_without_replay_keep_pruning_reasons_and_say_why_others_are_brief() -> None:
+    from scheduler.planner.assemble import Selection, unplaced_reasons
+
+    p = two_planes_one_blocking_job()
+    huge = InferenceJob("huge", T0, T0 + 3600.0, 8 * 600.0, accelerators=8)
+    p = problem(list(p.satellites), [*p.jobs, huge], 60)  # type: ignore[attr-defined]
+    ctxs = contexts(p)
+    cset = enumerate_candidates(p, ctxs)
+    fast = {u.job_id: u for u in unplaced_reasons(p, ctxs, cset, Selection(), replay=False)}
+    assert fast["huge"].code == "ACCELERATORS"  # from pruning, as with replay
+    assert fast["a"].code == "CAPACITY" and "out of planning time" in fast["a"].reason
+    assert set(fast) == {"a", "b", "huge"}
