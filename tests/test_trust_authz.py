@@ -61,6 +61,7 @@ EXPECTED = {
     C + "Replan": (UNAUTH, DENIED, DENIED, OK, DENIED, OK),
     J + "ExplainJob": (UNAUTH, OK, OK, OK, DENIED, OK),
     C + "WhatIf": (UNAUTH, OK, OK, OK, DENIED, OK),
+    C + "UpdateElements": (UNAUTH, DENIED, DENIED, OK, DENIED, OK),
     AGENT_CONNECT: (UNAUTH, DENIED, DENIED, DENIED, OK, OK),
     "/grpc.health.v1.Health/Check": (OK, OK, OK, OK, OK, OK),
     "/grpc.health.v1.Health/Watch": (OK, OK, OK, OK, OK, OK),

@@ -32,6 +32,7 @@ from prometheus_client import start_http_server
 
 from scheduler.errors import UserError
 from scheduler.forecast.isl import isl_groups
+from scheduler.forecast.screening import element_ages_s
 from scheduler.scenario import load_scenario
 from scheduler.security.interceptor import interceptor_for
 from scheduler.security.tls import ServerTls, TlsConfigError, bind_server
@@ -150,6 +151,8 @@ class Server:
             self.metrics.job_counts(self.store.count_by_state())
             predicted = self.replanner.predicted
             now = self.clock.now_s()
+            ages_s = element_ages_s(self.world.constellation, now)
+            self.metrics.element_ages(self.world.names, ages_s.tolist())
             for name in self.world.names:
                 lost = self.sessions.flags[name].lost
                 at = predicted.at(name, now) if predicted is not None and not lost else None
@@ -204,6 +207,9 @@ def build_core(config: ServerConfig, clock: SimClock | None = None) -> Core:
     one, unless given)."""
     world, _ = build_world(config)
     store = Store(Path(config.db))  # StoreError (a UserError) says why it cannot be used
+    stored = {n: lines for n, lines in store.element_sets().items() if n in world.names}
+    if stored:  # orbitctl elements update, before a restart
+        world.update_elements(stored)
     clock = clock or load_or_create(store, world.epoch_s, config.speed)
     metrics = SchedulerMetrics()
     bus = world.bus

@@ -14,6 +14,7 @@ from scheduler.server.messages import (
     Drain,
     HeartbeatAck,
     LinkDown,
+    NewElements,
     PlanEntry,
     SatellitePlan,
     Telemetry,
@@ -221,6 +222,10 @@ def to_agent_pb(msg: ToAgent, clock: SimClock) -> agent_pb2.SchedulerMessage:
         )
     if isinstance(msg, Drain):
         return agent_pb2.SchedulerMessage(drain=agent_pb2.Drain(reason=msg.reason))
+    if isinstance(msg, NewElements):
+        return agent_pb2.SchedulerMessage(
+            elements=agent_pb2.SatelliteConfig(tle_line1=msg.line1, tle_line2=msg.line2)
+        )
     if isinstance(msg, HeartbeatAck):
         return agent_pb2.SchedulerMessage(heartbeat_ack=agent_pb2.HeartbeatAck(seq=msg.seq))
     assert isinstance(msg, LinkDown)

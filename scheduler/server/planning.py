@@ -51,6 +51,8 @@ class SolveRequest:
     time_limit_s: float
     version: int
     committed_items: tuple[PlanItem, ...] = ()
+    # Elements that replace the scenario's: (satellite, TLE line 1, TLE line 2).
+    elements: tuple[tuple[str, str, str], ...] = ()
     considered: frozenset[str] = field(default_factory=frozenset)
     seed: int | None = None  # solve on one worker, deterministically, with this seed
 

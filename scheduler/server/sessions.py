@@ -24,6 +24,7 @@ from scheduler.server.messages import (
     HeartbeatAck,
     Hello,
     LinkDown,
+    NewElements,
     PlanEntry,
     SatellitePlan,
     Telemetry,
@@ -206,6 +207,12 @@ class AgentSessions:
 
     def drain(self, sat: str, reason: str) -> None:
         self.sats[sat].send(Drain(reason))
+
+    def send_elements(self, sat: str) -> None:
+        """The satellite's current elements to its agent, if its stream is open (an agent
+        that connects later gets them in its Welcome)."""
+        if self.sats[sat].connected:
+            self.sats[sat].send(NewElements(*self.world.tle_lines(sat)))
 
     def placed_jobs(self, sat: str | None = None) -> dict[str, list[Job]]:
         """Active jobs with a placement, by satellite (one query for all satellites)."""

@@ -114,6 +114,12 @@ CREATE TABLE IF NOT EXISTS satellites (
     draining INTEGER NOT NULL DEFAULT 0,
     lost INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS elements (
+    satellite_id TEXT PRIMARY KEY,
+    line1 TEXT NOT NULL,
+    line2 TEXT NOT NULL,
+    updated_s REAL NOT NULL
+);
 """
 
 _JOB_COLUMNS = (
@@ -564,6 +570,20 @@ class Store:
     def satellite_flags(self) -> dict[str, SatelliteFlags]:
         rows = self._db.execute("SELECT satellite_id, cordoned, draining, lost FROM satellites")
         return {r[0]: SatelliteFlags(r[0], bool(r[1]), bool(r[2]), bool(r[3])) for r in rows}
+
+    def element_sets(self) -> dict[str, tuple[str, str]]:
+        """Elements that replace the scenario's (orbitctl elements update), by satellite."""
+        rows = self._db.execute("SELECT satellite_id, line1, line2 FROM elements")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def save_element_sets(self, sets: dict[str, tuple[str, str]], now_s: float) -> None:
+        """Store new elements of several satellites in one transaction (all or nothing)."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO elements (satellite_id, line1, line2, updated_s) "
+                "VALUES (?, ?, ?, ?)",
+                [(name, l1, l2, now_s) for name, (l1, l2) in sets.items()],
+            )
 
     def set_satellite_flags(self, flags: SatelliteFlags) -> None:
         with self._tx() as db:

@@ -248,6 +248,32 @@ class WhatIfResponse(_message.Message):
     based_on_plan_version: int
     def __init__(self, hypothesis: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[JobChange, _Mapping]]] = ..., value_before: _Optional[float] = ..., value_after: _Optional[float] = ..., solver_status: _Optional[str] = ..., solve_duration_s: _Optional[float] = ..., based_on_plan_version: _Optional[int] = ...) -> None: ...
 
+class UpdateElementsRequest(_message.Message):
+    __slots__ = ("tle_text",)
+    TLE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    tle_text: str
+    def __init__(self, tle_text: _Optional[str] = ...) -> None: ...
+
+class ElementSet(_message.Message):
+    __slots__ = ("satellite_id", "tle_line1", "tle_line2", "epoch_s")
+    SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    TLE_LINE1_FIELD_NUMBER: _ClassVar[int]
+    TLE_LINE2_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_S_FIELD_NUMBER: _ClassVar[int]
+    satellite_id: str
+    tle_line1: str
+    tle_line2: str
+    epoch_s: float
+    def __init__(self, satellite_id: _Optional[str] = ..., tle_line1: _Optional[str] = ..., tle_line2: _Optional[str] = ..., epoch_s: _Optional[float] = ...) -> None: ...
+
+class UpdateElementsResponse(_message.Message):
+    __slots__ = ("updated", "warnings")
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    updated: _containers.RepeatedCompositeFieldContainer[ElementSet]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, updated: _Optional[_Iterable[_Union[ElementSet, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ReplanRequest(_message.Message):
     __slots__ = ("reason",)
     REASON_FIELD_NUMBER: _ClassVar[int]
