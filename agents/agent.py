@@ -35,6 +35,7 @@ from prometheus_client import start_http_server
 from agents.lease import Lease
 from agents.metrics import AgentMetrics
 from agents.runtime import Runtime
+from scheduler.forecast import TleError
 from scheduler.forecast.timeconv import SimClock
 from scheduler.security.tls import (
     TlsConfigError,
@@ -289,7 +290,9 @@ class Agent:
         c = down.clock
         self.clock = SimClock(c.sim_epoch_s, c.wall_epoch_s, c.speed)
         # Come back just after AOS (a second of simulated time).
-        return max(0.0, (down.next_contact_start_s + 1.0 - self.clock.now_s()) / c.speed)
+        wait_s = max(0.0, (down.next_contact_start_s + 1.0 - self.clock.now_s()) / c.speed)
+        log.info("%s: out of contact; next contact in %.1f s", self.satellite, wait_s)
+        return wait_s
 
     def handle(self, msg: agent_pb2.SchedulerMessage) -> float | None:
         body = msg.WhichOneof("body")
@@ -303,6 +306,7 @@ class Agent:
             rt.apply_plan(plan, self.clock.now_s() if self.clock else 0.0)
             self.need_sync = False  # (a plan follows the reconciliation of every Hello)
             self.metrics.plan_version.labels(self.satellite).set(plan.plan_version)
+            log.info("%s: plan v%d applied", self.satellite, plan.plan_version)
             self._ack(plan.plan_version, True, "")
         elif body == "cancel" and rt is not None:
             now = self.clock.now_s() if self.clock else 0.0
@@ -310,6 +314,13 @@ class Agent:
                 self.emit(report)
         elif body == "drain" and rt is not None:
             rt.drain(msg.drain.reason)
+        elif body == "elements" and rt is not None:
+            try:
+                now = self.clock.now_s() if self.clock else 0.0
+                rt.new_elements(msg.elements.tle_line1, msg.elements.tle_line2, now)
+                self.metrics.elements_updates.labels(self.satellite).inc()
+            except TleError as exc:
+                log.error("new elements refused: %s", exc)
         elif body == "link_down":
             return self.link_down_wait(msg.link_down)
         elif body == "heartbeat_ack" and self.lease is not None:

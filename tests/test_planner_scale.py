@@ -125,6 +125,7 @@ def test_the_decomposition_moves_a_job_out_of_the_window_the_first_fit_chose() -
     assert result.best_bound >= result.objective - 1e-6
 
 
+@pytest.mark.slow
 def test_plan_keeps_its_time_limit_and_bounds_the_whole_problem() -> None:
     p = synthetic_problem(300, 3000, n_slots=120, seed=4)
     t = time.perf_counter()
@@ -141,6 +142,7 @@ def test_plan_keeps_its_time_limit_and_bounds_the_whole_problem() -> None:
     assert_valid(p, result.plan)
 
 
+@pytest.mark.slow
 def test_local_process_pool_and_threads_give_the_same_plan_in_deterministic_mode() -> None:
     p = synthetic_problem(24, 160, n_slots=90, seed=6, planes=6)
     pool = LocalBackend(2)
@@ -165,7 +167,7 @@ def test_a_solve_task_that_cannot_parse_fails_loudly() -> None:
 
 def test_training_job_needs_connected_gang_reason_from_the_plane_index() -> None:
     sats = [sat("sat-0", 30, plane=0), sat("sat-1", 30, plane=1)]  # no ISL links
-    job = TrainingJob("t", T0, gang_size=2, accelerators_per_member=2, work_acc_h=1.0)
+    job = TrainingJob("t", T0, gang_size=2, accelerators_per_member=2, work_acc_s=3600.0)
     result = plan(problem(sats, [job], 30), policy="greedy")
     (u,) = result.plan.unplaced
     assert u.code == "GANG" and "2 connected satellites, 1 free" in u.reason

@@ -230,7 +230,8 @@ class Replanner:
             time_limit_s=time_limit_s,
             version=version,
         )
-        return request
+        elements = tuple(sorted((n, l1, l2) for n, (l1, l2) in world.overrides.items()))
+        return replace(request, elements=elements)
 
     def adopt(
         self,
