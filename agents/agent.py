@@ -35,6 +35,7 @@ from prometheus_client import start_http_server
 from agents.lease import Lease
 from agents.metrics import AgentMetrics
 from agents.runtime import Runtime
+from scheduler.forecast import TleError
 from scheduler.forecast.timeconv import SimClock
 from scheduler.security.tls import (
     TlsConfigError,
@@ -313,6 +314,13 @@ class Agent:
                 self.emit(report)
         elif body == "drain" and rt is not None:
             rt.drain(msg.drain.reason)
+        elif body == "elements" and rt is not None:
+            try:
+                now = self.clock.now_s() if self.clock else 0.0
+                rt.new_elements(msg.elements.tle_line1, msg.elements.tle_line2, now)
+                self.metrics.elements_updates.labels(self.satellite).inc()
+            except TleError as exc:
+                log.error("new elements refused: %s", exc)
         elif body == "link_down":
             return self.link_down_wait(msg.link_down)
         elif body == "heartbeat_ack" and self.lease is not None:
