@@ -72,6 +72,9 @@ class AgentMetrics:
         self.reconnects_total = counter(
             "orbital_agent_reconnects_total", "Stream (re)connection attempts"
         )
+        self.elements_updates = counter(
+            "orbital_agent_element_updates_total", "New orbital elements applied"
+        )
         self.dropped_reports_total = counter(
             "orbital_agent_dropped_reports_total", "Reports dropped because the buffer was full"
         )

@@ -69,6 +69,15 @@ class Runtime:
         # running ones make no progress and draw no accelerator power; the bus runs on.
         self.paused = False
 
+    def new_elements(self, line1: str, line2: str, now_s: float) -> None:
+        """Follow new orbital elements from now on, keeping battery and temperature (a bad
+        element set raises TleError and changes nothing)."""
+        self.constellation = parse_tle(
+            f"{self.satellite}\n{line1}\n{line2}\n", source="scheduler.elements"
+        )
+        self.bus = self._new_bus(now_s, self.bus.soc_wh, self.bus.temperature_c)
+        self.executor.bus = self.bus
+
     @classmethod
     def from_config(cls, config: agent_pb2.SatelliteConfig, now_s: float) -> Runtime:
         # A stable seed per satellite: the same truth-model errors on every run.

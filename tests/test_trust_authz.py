@@ -61,6 +61,7 @@ EXPECTED = {
     C + "Replan": (UNAUTH, DENIED, DENIED, OK, DENIED, OK),
     J + "ExplainJob": (UNAUTH, OK, OK, OK, DENIED, OK),
     C + "WhatIf": (UNAUTH, OK, OK, OK, DENIED, OK),
+    C + "UpdateElements": (UNAUTH, DENIED, DENIED, OK, DENIED, OK),
     AGENT_CONNECT: (UNAUTH, DENIED, DENIED, DENIED, OK, OK),
     "/grpc.health.v1.Health/Check": (OK, OK, OK, OK, OK, OK),
     "/grpc.health.v1.Health/Watch": (OK, OK, OK, OK, OK, OK),
@@ -184,6 +185,7 @@ def test_certificates_carry_identity_and_role(tmp_path: Path) -> None:
         issue_satellite(tmp_path, "../evil")
 
 
+@pytest.mark.slow
 def test_orbitctl_certs_commands(tmp_path: Path) -> None:
     d = str(tmp_path / "pki")
 

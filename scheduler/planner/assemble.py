@@ -178,11 +178,29 @@ def build_plan(
 
 
 def unplaced_reasons(
-    problem: Problem, ctxs: Sequence[SatContext], cset: CandidateSet, selection: Selection
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    cset: CandidateSet,
+    selection: Selection,
+    replay: bool = True,
 ) -> list[Unplaced]:
     """A reason for every job without a place: from pruning, or by replaying its candidates
-    against what the selection booked and naming the constraint that blocks most of them."""
+    against what the selection booked and naming the constraint that blocks most of them.
+    Without replay (a plan already past its time limit), jobs that had candidates get a
+    CAPACITY reason that says so."""
     placed = {c.job for c in selection.inference} | {o.job for o, b in selection.training if b}
+    if not replay:
+        out_fast = list(cset.rejected.values())
+        out_fast += [
+            Unplaced(
+                problem.jobs[j].job_id,
+                "CAPACITY",
+                "it could run but was not placed (out of planning time to name the constraint)",
+            )
+            for j in [*cset.inference, *cset.training]
+            if j not in placed
+        ]
+        return out_fast
     ledgers = ledgers_for(ctxs, selection)
     volume_used: dict[fz.ContactKey, float] = defaultdict(float)
     for c in selection.inference:

@@ -321,6 +321,8 @@ def _plan(
         value,
         len(windows),
         stats,
+        deadline=t0 + time_limit_s,
+        reasons_s=fit_s,
     )
 
 
@@ -400,8 +402,13 @@ def _result(
     value: float,
     n_parts: int,
     stats: LnsStats | None = None,
+    deadline: float = math.inf,
+    reasons_s: float = 0.0,
 ) -> PlanResult:
-    unplaced = unplaced_reasons(problem, ctxs, cset, selection)
+    # Reasons replay candidates (about as long as the first fit took): skipped when that
+    # would overrun the time limit by more than its second of grace.
+    replay = time.perf_counter() + reasons_s <= deadline + 1.0
+    unplaced = unplaced_reasons(problem, ctxs, cset, selection, replay=replay)
     plan_ = build_plan(problem, selection, unplaced, version)
     log.debug("plan: reasons and plan at %.2f s", time.perf_counter() - t0)
     gap = (bound - objective) / max(abs(bound), 1e-9) if not math.isnan(bound) else math.nan

@@ -166,6 +166,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                             validate.report_problem(msg.job_report),
                         )
                         continue
+                    if report.kind != "progress":  # the periodic ones would flood the log
+                        log.info("%s: %s %s report", rt.name, report.job_id, report.kind.value)
                     try:
                         self.lifecycle.report(rt.name, report)
                     except TransitionError as exc:  # a report that cannot apply is dropped

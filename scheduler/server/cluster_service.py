@@ -10,7 +10,11 @@ import grpc
 from orbitalsched.v1 import cluster_pb2, cluster_pb2_grpc
 
 from scheduler.forecast.budget import BudgetSeries, budget_series, load_from_intervals
+from scheduler.forecast.screening import element_epoch_s, propagation_failures
+from scheduler.forecast.timeconv import iso8601
+from scheduler.forecast.tle import TleError, parse_tle_records
 from scheduler.planner.problem_builder import forecast_book
+from scheduler.scenario import DEFAULT_MAX_ELEMENT_AGE_DAYS, stale_elements_line
 from scheduler.server import validate
 from scheduler.server.convert import clock_to_pb, plan_to_pb, telemetry_to_pb, window
 from scheduler.server.inquiries import Inquiries
@@ -20,6 +24,8 @@ from scheduler.server.triggers import ReplanTrigger
 from scheduler.server.validate import RequestError
 
 MAX_FORECAST_S = 7 * 86400.0
+# Element updates: about 25,000 three-line element sets per call at most.
+MAX_TLE_TEXT = 4 * 1024 * 1024
 # GetForecast windows lie within [now - 1 day, now + 30 days] (simulation time).
 FORECAST_PAST_S = 86400.0
 FORECAST_FUTURE_S = 30 * 86400.0
@@ -257,4 +263,69 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             solver_status=report.status,
             solve_duration_s=report.solve_s,
             based_on_plan_version=version,
+        )
+
+    def _validated_elements(self, text: str) -> tuple[dict[str, tuple[str, str]], list[str]]:
+        """Every element set of the text, all valid or a RequestError naming what is wrong:
+        TLE format and checksums, satellites of the run, SGP4 over the planning horizon."""
+        if not text.strip():
+            raise validate.invalid("tle_text: empty; send CelesTrak TLE text")
+        if len(text) > MAX_TLE_TEXT:
+            raise RequestError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"tle_text: {len(text)} characters; at most {MAX_TLE_TEXT} per call",
+            )
+        notes: list[str] = []
+        try:
+            records = parse_tle_records(text, "tle_text", warn=notes.append)
+        except TleError as exc:
+            raise validate.invalid(str(exc)) from None
+        world = self.sessions.world
+        unknown = [r.name for r in records if r.name not in set(world.names)]
+        if unknown:
+            raise validate.invalid(
+                f"tle_text: not satellites of this run: {', '.join(unknown[:5])}"
+                + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                + " (each name line must name one; orbitctl sats lists them)"
+            )
+        sets = {r.name: (r.line1, r.line2) for r in records}
+        now = self.sessions.clock.now_s()
+        c = world.constellation.with_elements({r.name: r.satrec for r in records})
+        c = c.subset([c.index(n) for n in sets])
+        failures = propagation_failures(c, now, now + self.replanner.horizon_s)
+        if failures:
+            f = failures[0]
+            raise validate.invalid(
+                f"tle_text: {f.name}: SGP4 fails from {iso8601(f.time_s)}: {f.message}"
+                + (f" (and {len(failures) - 1} more satellites)" if len(failures) > 1 else "")
+                + "; nothing was changed"
+            )
+        stale = stale_elements_line(c, now, DEFAULT_MAX_ELEMENT_AGE_DAYS * 86400.0)
+        return sets, [*notes, *([stale] if stale else [])]
+
+    async def UpdateElements(
+        self, request: cluster_pb2.UpdateElementsRequest, context: grpc.aio.ServicerContext
+    ) -> cluster_pb2.UpdateElementsResponse:
+        try:
+            sets, warnings = self._validated_elements(request.tle_text)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        s = self.sessions
+        s.store.save_element_sets(sets, s.clock.now_s())  # durable before anything uses them
+        s.world.update_elements(sets)
+        for name in sets:
+            s.send_elements(name)
+        s.replans.request(ReplanTrigger.ELEMENTS, f"elements of {len(sets)} satellite(s) updated")
+        epochs = {
+            n: element_epoch_s(s.world.constellation.satrecs[s.world.constellation.index(n)])
+            for n in sets
+        }
+        return cluster_pb2.UpdateElementsResponse(
+            updated=[
+                cluster_pb2.ElementSet(
+                    satellite_id=n, tle_line1=l1, tle_line2=l2, epoch_s=epochs[n]
+                )
+                for n, (l1, l2) in sets.items()
+            ],
+            warnings=warnings,
         )

@@ -141,10 +141,18 @@ class LinkDown:
 
 
 @dataclass(frozen=True)
+class NewElements:
+    """New orbital elements of the satellite (orbitctl elements update)."""
+
+    line1: str
+    line2: str
+
+
+@dataclass(frozen=True)
 class HeartbeatAck:
     """The scheduler heard the agent's heartbeat seq (the agent's lease, agents/lease.py)."""
 
     seq: int
 
 
-ToAgent = SatellitePlan | Cancel | Drain | LinkDown | HeartbeatAck
+ToAgent = SatellitePlan | Cancel | Drain | LinkDown | HeartbeatAck | NewElements

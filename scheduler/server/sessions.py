@@ -24,6 +24,7 @@ from scheduler.server.messages import (
     HeartbeatAck,
     Hello,
     LinkDown,
+    NewElements,
     PlanEntry,
     SatellitePlan,
     Telemetry,
@@ -207,6 +208,12 @@ class AgentSessions:
     def drain(self, sat: str, reason: str) -> None:
         self.sats[sat].send(Drain(reason))
 
+    def send_elements(self, sat: str) -> None:
+        """The satellite's current elements to its agent, if its stream is open (an agent
+        that connects later gets them in its Welcome)."""
+        if self.sats[sat].connected:
+            self.sats[sat].send(NewElements(*self.world.tle_lines(sat)))
+
     def placed_jobs(self, sat: str | None = None) -> dict[str, list[Job]]:
         """Active jobs with a placement, by satellite (one query for all satellites)."""
         out: dict[str, list[Job]] = {}
@@ -239,8 +246,8 @@ class AgentSessions:
                         end_s=end_s,
                         accelerators=spec.accelerators,
                         power_w=power_w,
-                        work_acc_s=spec.work_accelerator_s,
-                        resume_from_acc_s=job.checkpoint_accelerator_s,
+                        work_acc_s=spec.work_acc_s,
+                        resume_from_acc_s=job.checkpoint_acc_s,
                         checkpoint_interval_s=spec.checkpoint_interval_s,
                         checkpoint_cost_s=spec.checkpoint_cost_s,
                         output_mb=spec.output_mb,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from sgp4.api import Satrec
 from sgp4.exporter import export_tle
 
 from scheduler.forecast import (
@@ -47,14 +48,26 @@ class World:
     _contacts: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     _group_contacts: dict[str, Windows] = field(default_factory=dict)
     _covered: tuple[float, float] = (0.0, 0.0)
+    # Elements that replace the scenario's, by satellite (TLE lines; store.element_sets).
+    overrides: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def names(self) -> tuple[str, ...]:
         return self.constellation.names
 
     def tle_lines(self, name: str) -> tuple[str, str]:
+        if name in self.overrides:
+            return self.overrides[name]
         line1, line2 = export_tle(self.constellation.satrecs[self.constellation.index(name)])
         return str(line1), str(line2)
+
+    def update_elements(self, sets: dict[str, tuple[str, str]]) -> None:
+        """Replace satellites' elements (lines already validated) and forget the contacts
+        forecast with the old ones."""
+        satrecs = {name: Satrec.twoline2rv(l1, l2) for name, (l1, l2) in sets.items()}
+        self.constellation = self.constellation.with_elements(satrecs)
+        self.overrides = {**self.overrides, **sets}
+        self._contacts, self._group_contacts, self._covered = {}, {}, (0.0, 0.0)
 
     def plane(self, name: str) -> int:
         return int(self.constellation.plane[self.constellation.index(name)])

@@ -288,17 +288,19 @@ class LinkDown(_message.Message):
     def __init__(self, next_contact_start_s: _Optional[float] = ..., clock: _Optional[_Union[Clock, _Mapping]] = ...) -> None: ...
 
 class SchedulerMessage(_message.Message):
-    __slots__ = ("welcome", "plan", "cancel", "drain", "link_down", "heartbeat_ack")
+    __slots__ = ("welcome", "plan", "cancel", "drain", "link_down", "heartbeat_ack", "elements")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
     LINK_DOWN_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
+    ELEMENTS_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     plan: Plan
     cancel: CancelJob
     drain: Drain
     link_down: LinkDown
     heartbeat_ack: HeartbeatAck
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., cancel: _Optional[_Union[CancelJob, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., link_down: _Optional[_Union[LinkDown, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ...) -> None: ...
+    elements: SatelliteConfig
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., cancel: _Optional[_Union[CancelJob, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., link_down: _Optional[_Union[LinkDown, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., elements: _Optional[_Union[SatelliteConfig, _Mapping]] = ...) -> None: ...
