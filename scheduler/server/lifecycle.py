@@ -311,7 +311,7 @@ class JobLifecycle:
         for job in self.store.list_jobs(states=PLACED, satellite_id=sat, limit=100_000):
             why = reason
             if job.spec.kind == "training" and job.state == JobState.RUNNING:
-                redo = max(0.0, job.done_accelerator_s - job.checkpoint_accelerator_s)
+                redo = max(0.0, job.done_acc_s - job.checkpoint_acc_s)
                 why = f"{reason}; {redo:.0f} accelerator-s since its last checkpoint to redo"
             new = jobs_logic.lose_placement(job, why)
             changes.append((new, "placement lost"))
