@@ -229,3 +229,27 @@ def test_reasons_without_replay_keep_pruning_reasons_and_say_why_others_are_brie
     assert fast["huge"].code == "ACCELERATORS"  # from pruning, as with replay
     assert fast["a"].code == "CAPACITY" and "out of planning time" in fast["a"].reason
     assert set(fast) == {"a", "b", "huge"}
+
+
+def test_jobs_per_solve_are_sized_from_the_fleet_unless_given() -> None:
+    from types import SimpleNamespace
+
+    from scheduler.server.main import build_parser
+    from scheduler.server.replanner import Replanner
+
+    parser = build_parser()
+    assert parser.parse_args([]).plan_max_jobs == 0  # auto
+    assert parser.parse_args(["--plan-max-jobs", "auto"]).plan_max_jobs == 0
+    assert parser.parse_args(["--plan-max-jobs", "500"]).plan_max_jobs == 500
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--plan-max-jobs", bad])
+
+    def cap(max_jobs: int, n_sats: int) -> int:
+        fake = SimpleNamespace(max_jobs=max_jobs, sessions=SimpleNamespace(sats=range(n_sats)))
+        return Replanner.jobs_cap(fake)  # type: ignore[arg-type]
+
+    assert cap(0, 30) == 2000  # small fleets: at least 2,000
+    assert cap(0, 1584) == 6 * 1584
+    assert cap(0, 10_000) == 60_000
+    assert cap(500, 10_000) == 500
