@@ -167,6 +167,7 @@ def test_old_key_max_satellites_still_reads_as_antennas(tmp_path: Path) -> None:
     assert load_scenario(scenario).stations[0].antennas == 4
 
 
+@pytest.mark.slow
 def test_forecast_summary_names_blind_stations_and_contention() -> None:
     result = subprocess.run(
         [*ORBITCTL, "forecast", "contacts", "--hours", "24"], capture_output=True, text=True
@@ -178,6 +179,7 @@ def test_forecast_summary_names_blind_stations_and_contention() -> None:
     assert tail[1].startswith("antennas: ") and "not served" in tail[1]
 
 
+@pytest.mark.slow
 def test_real_ground_stations_from_csv(tmp_path: Path) -> None:
     """The 117 real stations of the Brahe dataset, written as our CSV (1 antenna, 500 Mbit/s):
     every one loads, and the default shell's summary lists the polar ones as blind."""

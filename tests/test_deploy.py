@@ -42,6 +42,9 @@ from scheduler.security.tls import check_listen_security, server_tls
 from scheduler.server import main as scheduler_main
 from scheduler.testbed import image
 
+# Deploy checks run external tools (promtool, compose, kubeconform) and the scheduler.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"

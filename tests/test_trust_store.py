@@ -14,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import model_job
 
 from scheduler.server.clock import load_or_create
-from scheduler.server.model import Job, JobSpec, JobState
+from scheduler.server.model import Job, JobState
 from scheduler.server.store import SCHEMA, Store, StoreError
 
 HOLD = """
@@ -105,6 +106,7 @@ def _bad_clock(path: Path) -> None:
     db.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("case", "make", "says"),
     [
@@ -129,6 +131,7 @@ def test_unusable_databases_are_one_line_and_exit_2(
         assert db.read_bytes() == before  # refused without writing
 
 
+@pytest.mark.slow
 def test_a_second_scheduler_on_the_same_database_exits_2(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     proc = _holder(db)
@@ -143,10 +146,7 @@ def test_a_second_scheduler_on_the_same_database_exits_2(tmp_path: Path) -> None
 
 
 def _spec_job(job_id: str) -> Job:
-    spec = JobSpec(
-        job_id=job_id, kind="inference", priority=1, work_accelerator_s=60.0, accelerators=1
-    )  # type: ignore[arg-type]
-    return Job(spec=spec, state=JobState.PENDING, submit_time_s=10.0)
+    return model_job(job_id, submit_s=10.0, work_s=60.0, acc=1)
 
 
 def test_submitters_and_the_principal_of_every_event_are_recorded(tmp_path: Path) -> None:

@@ -245,6 +245,7 @@ def _scheduler(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_no_public_listening_without_mutual_tls(tmp_path: Path) -> None:
     from scheduler.security import certs
 

@@ -14,7 +14,13 @@ from orbitalsched.v1 import agent_pb2
 
 from scheduler.cluster.client import connect
 from scheduler.cluster.local import LocalCluster
-from scheduler.commands.jobs import add_scheduler_option, print_table, scheduler_of, tls_of
+from scheduler.commands.jobs import (
+    add_scheduler_option,
+    print_table,
+    reason_code_name,
+    scheduler_of,
+    tls_of,
+)
 from scheduler.errors import UserError
 from scheduler.scenario import load_scenario
 
@@ -186,5 +192,8 @@ def plan(args: argparse.Namespace) -> int:
     )
     if p.unplaced:
         print(f"\n{len(p.unplaced)} unplaced:")
-        print_table(("JOB", "REASON"), [(u.job_id, u.reason) for u in p.unplaced])
+        print_table(
+            ("JOB", "CODE", "REASON"),
+            [(u.job_id, reason_code_name(u.code), u.reason) for u in p.unplaced],
+        )
     return 0

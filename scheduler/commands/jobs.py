@@ -174,8 +174,14 @@ def job_row(job: jobs_pb2.Job) -> tuple[str, ...]:
         f"{100 * job.done_accelerator_s / s.work_accelerator_s:.0f}%"
         if s.work_accelerator_s
         else "-",
+        reason_code_name(job.reason_code),
         job.reason[:60],
     )
+
+
+def reason_code_name(code: int) -> str:
+    """BATTERY, HORIZON, ... ("-" when unset)."""
+    return jobs_pb2.ReasonCode.Name(code).removeprefix("REASON_CODE_") if code else "-"
 
 
 def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
@@ -222,7 +228,8 @@ def list_jobs(args: argparse.Namespace) -> int:
             print(json.dumps(json_format.MessageToDict(job), sort_keys=True))
         return 0
     print_table(
-        ("JOB", "KIND", "STATE", "SATELLITES", "DONE", "REASON"), [job_row(j) for j in jobs]
+        ("JOB", "KIND", "STATE", "SATELLITES", "DONE", "CODE", "REASON"),
+        [job_row(j) for j in jobs],
     )
     return 0
 

@@ -142,7 +142,7 @@ def check_uplink(
 
 def check_horizon(problem: Problem, k0: int, d: int) -> Misfit | None:
     if k0 + d > problem.n_slots:
-        return Misfit("DEADLINE", "does not fit in the planning horizon")
+        return Misfit("HORIZON", "does not fit in the planning horizon")
     return None
 
 
@@ -404,8 +404,8 @@ def training_options(
     assert isinstance(job, TrainingJob)
     tindex = tindex or _training_index(problem, ctxs, sat_pool)
     progress = problem.training_progress.get(job.job_id)
-    done_h = progress.done_acc_h if progress else 0.0
-    remaining_h = job.work_acc_h - done_h
+    done_h = progress.done_acc_s / 3600.0 if progress else 0.0
+    remaining_h = job.work_acc_s / 3600.0 - done_h
     if remaining_h <= 1e-9:
         return [], Unplaced(job.job_id, "DONE", "all work is done")
     gix = tindex.gang_index(job.gang_size, job.accelerators_per_member)

@@ -6,7 +6,7 @@ import math
 
 from orbitalsched.v1 import agent_pb2, cluster_pb2, jobs_pb2
 
-from scheduler.planner.domain import PlanItem
+from scheduler.planner.domain import PlanItem, ReasonCode
 from scheduler.server.clock import SimClock
 from scheduler.server.lifecycle import JobEvent
 from scheduler.server.messages import (
@@ -35,6 +35,9 @@ STATE_TO_PB = {
 PB_TO_STATE = {v: k for k, v in STATE_TO_PB.items()}
 KIND_TO_PB = {"inference": jobs_pb2.JOB_KIND_INFERENCE, "training": jobs_pb2.JOB_KIND_TRAINING}
 PB_TO_KIND = {v: k for k, v in KIND_TO_PB.items()}
+REASON_CODE_TO_PB: dict[ReasonCode, jobs_pb2.ReasonCode] = {
+    code: getattr(jobs_pb2, f"REASON_CODE_{code.value}") for code in ReasonCode
+}
 PRIORITY_TO_PB = {
     0: jobs_pb2.JOB_PRIORITY_BATCH,
     1: jobs_pb2.JOB_PRIORITY_STANDARD,
@@ -47,7 +50,7 @@ def spec_to_pb(spec: JobSpec) -> jobs_pb2.JobSpec:
         job_id=spec.job_id,
         kind=KIND_TO_PB[spec.kind],
         priority=PRIORITY_TO_PB[spec.priority],
-        work_accelerator_s=spec.work_accelerator_s,
+        work_accelerator_s=spec.work_acc_s,
         accelerators=spec.accelerators,
         power_w=spec.power_w,
         input_mb=spec.input_mb,
@@ -72,11 +75,16 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
         satellite_ids=list(job.satellite_ids),
         planned_start_s=job.planned_start_s,
         planned_end_s=job.planned_end_s,
-        done_accelerator_s=job.done_accelerator_s,
-        checkpoint_accelerator_s=job.checkpoint_accelerator_s,
+        done_accelerator_s=job.done_acc_s,
+        checkpoint_accelerator_s=job.checkpoint_acc_s,
         assignment_version=job.assignment_version,
         preemptions=job.preemptions,
         submitted_by=job.submitted_by,
+        reason_code=(
+            REASON_CODE_TO_PB[job.reason_code]
+            if job.reason_code
+            else jobs_pb2.REASON_CODE_UNSPECIFIED
+        ),
     )
 
 
@@ -111,7 +119,12 @@ def plan_to_pb(record: PlanRecord, versions: dict[str, int]) -> cluster_pb2.Plan
         solve_duration_s=record.solve_duration_s,
         trigger=record.trigger,
         assignments=assignments,
-        unplaced=[cluster_pb2.Unplaced(job_id=u.job_id, reason=u.reason) for u in record.unplaced],
+        unplaced=[
+            cluster_pb2.Unplaced(
+                job_id=u.job_id, reason=u.reason, code=REASON_CODE_TO_PB[ReasonCode(u.code)]
+            )
+            for u in record.unplaced
+        ],
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import grpc
 
+from scheduler.planner.domain import ReasonCode
 from scheduler.security.authz import CANCEL_JOB, Resource, authorize
 from scheduler.security.interceptor import current_principal, rate_log
 from scheduler.server import jobs_logic
@@ -136,7 +137,7 @@ class JobLifecycle:
         now = self.clock.now_s()
         self.store.save_plan(record)
         self.plan.set(record)
-        reasons = {u.job_id: u.reason for u in record.unplaced}
+        reasons = {u.job_id: (u.reason, ReasonCode(u.code)) for u in record.unplaced}
         changes: list[tuple[Job, str]] = []
         moves: list[tuple[str, str]] = []
         for job_id in sorted(considered):
@@ -152,8 +153,10 @@ class JobLifecycle:
                     min(i.start_s for i in items),
                     max(i.end_s for i in items),
                 )
-            reason = reasons.get(job.job_id, "not placed in this horizon")
-            new = jobs_logic.apply_assignment(job, assignment, record.version, reason)
+            reason, code = reasons.get(
+                job.job_id, ("not placed in this horizon", ReasonCode.CAPACITY)
+            )
+            new = jobs_logic.apply_assignment(job, assignment, record.version, reason, code)
             if new != job:
                 what = "planned" if assignment else "unplaced"
                 changes.append((new, what if new.state != job.state or assignment else ""))
@@ -191,19 +194,17 @@ class JobLifecycle:
         members = job.satellite_ids
         gang = job.spec.gang_size
         new = job
-        if ckpt and (c := prog.checkpoint(members, gang)) > new.checkpoint_accelerator_s:
+        if ckpt and (c := prog.checkpoint(members, gang)) > new.checkpoint_acc_s:
             new = jobs_logic.on_checkpoint(new, c) or new
             self.store.record_checkpoint(job.job_id, sat, now, c)
         new = jobs_logic.on_progress(new, prog.done(members, gang)) or new
         if new != job:
             self.store.update_job(
                 new,
-                "checkpointed"
-                if ckpt and new.checkpoint_accelerator_s > job.checkpoint_accelerator_s
-                else "",
+                "checkpointed" if ckpt and new.checkpoint_acc_s > job.checkpoint_acc_s else "",
                 now,
             )
-        if new.spec.kind == "training" and new.done_accelerator_s >= new.spec.work_accelerator_s:
+        if new.spec.kind == "training" and new.done_acc_s >= new.spec.work_acc_s:
             # Training is done when its gang has done all the work (the executor runs blocks).
             self._succeed(new, now, sat)
 
@@ -238,8 +239,8 @@ class JobLifecycle:
             return
         clock_s = self.clock.now_s()
         now = min(max(rep.time_s or clock_s, job.submit_time_s, job.start_time_s), clock_s)
-        if rep.done_acc_s > job.spec.work_accelerator_s * MAX_WORK_OVERRUN + 1.0:
-            rep = replace(rep, done_acc_s=job.spec.work_accelerator_s)
+        if rep.done_acc_s > job.spec.work_acc_s * MAX_WORK_OVERRUN + 1.0:
+            rep = replace(rep, done_acc_s=job.spec.work_acc_s)
         if rep.checkpoint_acc_s > rep.done_acc_s:
             rep = replace(rep, checkpoint_acc_s=rep.done_acc_s)
         K = ReportKind

@@ -85,9 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--plan-max-jobs",
-        type=int,
-        default=2000,
-        help="jobs one solve considers (placed ones, then pending by priority and age)",
+        type=_max_jobs,
+        default=0,
+        metavar="N|auto",
+        help="jobs one solve considers (placed ones, then pending by priority and age); "
+        "default auto: 6 per satellite, at least 2,000",
     )
     p.add_argument(
         "--planner-backend",
@@ -116,6 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_server_tls_arguments(p)
     p.add_argument("--log-level", default="INFO")
     return p
+
+
+def _max_jobs(text: str) -> int:
+    """--plan-max-jobs: a positive count, or auto (0: sized from the fleet)."""
+    if text == "auto":
+        return 0
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or auto, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 (or auto), got {n}")
+    return n
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:

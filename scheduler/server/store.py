@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from scheduler.errors import UserError
-from scheduler.planner.domain import Plan
+from scheduler.planner.domain import Plan, ReasonCode
 from scheduler.security.interceptor import current_principal
 from scheduler.server.model import (
     Job,
@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     checkpoint_accelerator_s REAL NOT NULL DEFAULT 0,
     assignment_version INTEGER NOT NULL DEFAULT 0,
     preemptions INTEGER NOT NULL DEFAULT 0,
-    member_versions TEXT NOT NULL DEFAULT '[]'
+    member_versions TEXT NOT NULL DEFAULT '[]',
+    reason_code TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE TABLE IF NOT EXISTS job_events (
@@ -124,11 +125,14 @@ CREATE TABLE IF NOT EXISTS elements (
 _JOB_COLUMNS = (
     "seq, job_id, spec, state, reason, submit_time_s, start_time_s, end_time_s, satellite_ids, "
     "planned_start_s, planned_end_s, done_accelerator_s, checkpoint_accelerator_s, "
-    "assignment_version, preemptions, member_versions, submitted_by"
+    "assignment_version, preemptions, member_versions, submitted_by, reason_code"
 )
 # Columns added after the first release, with their definitions: added on open if missing.
 _ADDED_COLUMNS = {
-    "jobs": (("submitted_by", "TEXT NOT NULL DEFAULT ''"),),
+    "jobs": (
+        ("submitted_by", "TEXT NOT NULL DEFAULT ''"),
+        ("reason_code", "TEXT NOT NULL DEFAULT ''"),
+    ),
     "job_events": (("principal", "TEXT NOT NULL DEFAULT 'scheduler'"),),
 }
 # SubmitJobs request ids are remembered this long (wall seconds), at least.
@@ -195,6 +199,8 @@ def _real(x: float) -> float | None:
 
 def _spec_from_json(text: str) -> JobSpec:
     fields = json.loads(text)
+    if "work_accelerator_s" in fields:  # databases from before the unit names were one
+        fields["work_acc_s"] = fields.pop("work_accelerator_s")
     if not fields.get("deadline_s"):  # databases before deadlines were optional stored 0
         fields["deadline_s"] = None
     return JobSpec(**fields)
@@ -212,12 +218,13 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         satellite_ids=tuple(json.loads(row[8])),
         planned_start_s=row[9],
         planned_end_s=row[10],
-        done_accelerator_s=row[11],
-        checkpoint_accelerator_s=row[12],
+        done_acc_s=row[11],
+        checkpoint_acc_s=row[12],
         assignment_version=row[13],
         preemptions=row[14],
         member_versions=tuple((str(s), int(v)) for s, v in json.loads(row[15])),
         submitted_by=row[16],
+        reason_code=ReasonCode(row[17]) if row[17] else None,
     )
 
 
@@ -454,7 +461,7 @@ class Store:
                     "UPDATE jobs SET state=?, reason=?, start_time_s=?, end_time_s=?, "
                     "satellite_ids=?, planned_start_s=?, planned_end_s=?, done_accelerator_s=?, "
                     "checkpoint_accelerator_s=?, assignment_version=?, preemptions=?, "
-                    "member_versions=? "
+                    "member_versions=?, reason_code=? "
                     "WHERE job_id=?",
                     (
                         job.state.value,
@@ -464,11 +471,12 @@ class Store:
                         json.dumps(list(job.satellite_ids)),
                         job.planned_start_s,
                         job.planned_end_s,
-                        job.done_accelerator_s,
-                        job.checkpoint_accelerator_s,
+                        job.done_acc_s,
+                        job.checkpoint_acc_s,
                         job.assignment_version,
                         job.preemptions,
                         json.dumps([list(m) for m in job.member_versions]),
+                        job.reason_code.value if job.reason_code else "",
                         job.job_id,
                     ),
                 )

@@ -186,7 +186,7 @@ def job_spec_from_pb(
         job_id=job_id,
         kind=kind,
         priority=priority,
-        work_accelerator_s=work,
+        work_acc_s=work,
         accelerators=int(pb.accelerators),
         power_w=power,
         input_mb=input_mb,

@@ -117,12 +117,14 @@ class Assignment(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., assignment_version: _Optional[int] = ...) -> None: ...
 
 class Unplaced(_message.Message):
-    __slots__ = ("job_id", "reason")
+    __slots__ = ("job_id", "reason", "code")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     reason: str
-    def __init__(self, job_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    code: _jobs_pb2.ReasonCode
+    def __init__(self, job_id: _Optional[str] = ..., reason: _Optional[str] = ..., code: _Optional[_Union[_jobs_pb2.ReasonCode, str]] = ...) -> None: ...
 
 class PlanSummary(_message.Message):
     __slots__ = ("plan_version", "created_s", "horizon_start_s", "horizon_end_s", "objective", "best_bound", "gap_ratio", "solver_status", "solve_duration_s", "trigger", "assignments", "unplaced")

@@ -30,6 +30,21 @@ class JobPriority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_PRIORITY_BATCH: _ClassVar[JobPriority]
     JOB_PRIORITY_STANDARD: _ClassVar[JobPriority]
     JOB_PRIORITY_CRITICAL: _ClassVar[JobPriority]
+
+class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REASON_CODE_UNSPECIFIED: _ClassVar[ReasonCode]
+    REASON_CODE_BATTERY: _ClassVar[ReasonCode]
+    REASON_CODE_THERMAL: _ClassVar[ReasonCode]
+    REASON_CODE_ACCELERATORS: _ClassVar[ReasonCode]
+    REASON_CODE_DOWNLINK_VOLUME: _ClassVar[ReasonCode]
+    REASON_CODE_GANG: _ClassVar[ReasonCode]
+    REASON_CODE_NO_CONTACT: _ClassVar[ReasonCode]
+    REASON_CODE_DEADLINE: _ClassVar[ReasonCode]
+    REASON_CODE_HORIZON: _ClassVar[ReasonCode]
+    REASON_CODE_CAPACITY: _ClassVar[ReasonCode]
+    REASON_CODE_NO_CANDIDATE_SATELLITE: _ClassVar[ReasonCode]
+    REASON_CODE_DONE: _ClassVar[ReasonCode]
 JOB_KIND_UNSPECIFIED: JobKind
 JOB_KIND_INFERENCE: JobKind
 JOB_KIND_TRAINING: JobKind
@@ -45,6 +60,18 @@ JOB_PRIORITY_UNSPECIFIED: JobPriority
 JOB_PRIORITY_BATCH: JobPriority
 JOB_PRIORITY_STANDARD: JobPriority
 JOB_PRIORITY_CRITICAL: JobPriority
+REASON_CODE_UNSPECIFIED: ReasonCode
+REASON_CODE_BATTERY: ReasonCode
+REASON_CODE_THERMAL: ReasonCode
+REASON_CODE_ACCELERATORS: ReasonCode
+REASON_CODE_DOWNLINK_VOLUME: ReasonCode
+REASON_CODE_GANG: ReasonCode
+REASON_CODE_NO_CONTACT: ReasonCode
+REASON_CODE_DEADLINE: ReasonCode
+REASON_CODE_HORIZON: ReasonCode
+REASON_CODE_CAPACITY: ReasonCode
+REASON_CODE_NO_CANDIDATE_SATELLITE: ReasonCode
+REASON_CODE_DONE: ReasonCode
 
 class JobSpec(_message.Message):
     __slots__ = ("job_id", "kind", "priority", "work_accelerator_s", "accelerators", "power_w", "input_mb", "output_mb", "deadline_s", "gang_size", "checkpoint_interval_s", "checkpoint_cost_s", "labels", "value")
@@ -86,7 +113,7 @@ class JobSpec(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., priority: _Optional[_Union[JobPriority, str]] = ..., work_accelerator_s: _Optional[float] = ..., accelerators: _Optional[int] = ..., power_w: _Optional[float] = ..., input_mb: _Optional[float] = ..., output_mb: _Optional[float] = ..., deadline_s: _Optional[float] = ..., gang_size: _Optional[int] = ..., checkpoint_interval_s: _Optional[float] = ..., checkpoint_cost_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., value: _Optional[float] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("spec", "state", "reason", "submit_time_s", "start_time_s", "end_time_s", "satellite_ids", "planned_start_s", "planned_end_s", "done_accelerator_s", "checkpoint_accelerator_s", "assignment_version", "preemptions", "submitted_by")
+    __slots__ = ("spec", "state", "reason", "submit_time_s", "start_time_s", "end_time_s", "satellite_ids", "planned_start_s", "planned_end_s", "done_accelerator_s", "checkpoint_accelerator_s", "assignment_version", "preemptions", "submitted_by", "reason_code")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +128,7 @@ class Job(_message.Message):
     ASSIGNMENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     PREEMPTIONS_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
     spec: JobSpec
     state: JobState
     reason: str
@@ -115,7 +143,8 @@ class Job(_message.Message):
     assignment_version: int
     preemptions: int
     submitted_by: str
-    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., reason: _Optional[str] = ..., submit_time_s: _Optional[float] = ..., start_time_s: _Optional[float] = ..., end_time_s: _Optional[float] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., planned_start_s: _Optional[float] = ..., planned_end_s: _Optional[float] = ..., done_accelerator_s: _Optional[float] = ..., checkpoint_accelerator_s: _Optional[float] = ..., assignment_version: _Optional[int] = ..., preemptions: _Optional[int] = ..., submitted_by: _Optional[str] = ...) -> None: ...
+    reason_code: ReasonCode
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., reason: _Optional[str] = ..., submit_time_s: _Optional[float] = ..., start_time_s: _Optional[float] = ..., end_time_s: _Optional[float] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., planned_start_s: _Optional[float] = ..., planned_end_s: _Optional[float] = ..., done_accelerator_s: _Optional[float] = ..., checkpoint_accelerator_s: _Optional[float] = ..., assignment_version: _Optional[int] = ..., preemptions: _Optional[int] = ..., submitted_by: _Optional[str] = ..., reason_code: _Optional[_Union[ReasonCode, str]] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("job", "request_id")
