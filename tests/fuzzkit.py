@@ -274,12 +274,12 @@ class Fuzzer:
         call.cancel()
         return "OK"
 
-    def _connect(self, messages: list[bytes]) -> tuple[str, bool]:
+    def _connect(self, messages: list[bytes], timeout_s: float = 0.3) -> tuple[str, bool]:
         """(final status, whether the scheduler welcomed the stream)."""
         fn = self.channel.stream_stream(
             CONNECT, request_serializer=_identity, response_deserializer=_identity
         )
-        call = fn(iter(messages), timeout=0.3)
+        call = fn(iter(messages), timeout=timeout_s)
         welcomed = False
         try:
             for raw in call:
@@ -302,6 +302,8 @@ class Fuzzer:
                 [item.raw] if item.raw is not None else [m.SerializeToString() for m in item.stream]
             )
             code, welcomed = self._connect(data)
+            if code == "DEADLINE_EXCEEDED" and not welcomed:  # a busy machine: once more
+                code, welcomed = self._connect(data, timeout_s=5.0)
         else:
             data_one = item.raw if item.raw is not None else item.message.SerializeToString()  # type: ignore[union-attr]
             code = (
