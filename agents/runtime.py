@@ -195,8 +195,10 @@ class Runtime:
             kind=KIND[e.kind],
             time_s=e.time_s,
             assignment_version=e.assignment_version,
-            done_accelerator_s=e.done_acc_s * gang,
-            checkpoint_accelerator_s=e.checkpoint_acc_s * gang,
+            # Never negative: a checkpoint's cost can briefly exceed the progress since the
+            # last one (the scheduler refuses negative numbers as invalid).
+            done_accelerator_s=max(0.0, e.done_acc_s) * gang,
+            checkpoint_accelerator_s=max(0.0, e.checkpoint_acc_s) * gang,
             reason=e.reason,
             stop_cause=STOP_CAUSE[e.stop_cause] if e.stop_cause else None,
         )
