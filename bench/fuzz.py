@@ -59,7 +59,10 @@ def main(argv: list[str]) -> int:
             )
             @given(inputs(methods))
             def one(item: Input) -> None:
+                seen = len(fuzzer.failures)
                 fuzzer.run(item)
+                for failure in fuzzer.failures[seen:]:
+                    print(f"  FAILURE at input {fuzzer.tried}: {failure}", flush=True)
                 if fuzzer.tried % 5000 == 0:
                     print(
                         f"  {fuzzer.tried} inputs, {time.time() - t0:.0f} s, "
