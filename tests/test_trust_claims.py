@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 from clusterkit import job_state, running_cluster, wait_for
+from conftest import inference_pb
 from orbitalsched.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, jobs_pb2
 
 from scheduler.cluster.client import Client
@@ -55,9 +56,7 @@ def _placed(client: Client, job_id: str) -> jobs_pb2.Job:
 
 
 def _spec(job_id: str, work_s: float = 3600.0) -> jobs_pb2.JobSpec:
-    return J.JobSpec(
-        job_id=job_id, kind=J.JOB_KIND_INFERENCE, work_accelerator_s=work_s, accelerators=1
-    )
+    return inference_pb(job_id, 0.0, work_s, 1, output_mb=0, deadline_in_s=None)
 
 
 @pytest.fixture
