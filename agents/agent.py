@@ -101,9 +101,10 @@ class Agent:
         if not lease.valid():
             if not rt.paused:
                 log.warning(
-                    "%s: no word from the scheduler for the %.1f s lease: pausing",
+                    "%s: no word from the scheduler for the %.1f s lease: pausing [%s]",
                     self.satellite,
                     lease.lease_s,
+                    " ".join(j.job_id for j in rt.running_jobs()),
                 )
             rt.paused = True
             self.need_sync = True

@@ -126,7 +126,11 @@ class Runtime:
                     assignment_version=e.assignment_version,
                 )
             )
-        contacts = [(w.start_s, w.end_s) for w in plan.contacts]
+        # Each window at its station's rate when the scheduler sends one (older: the default).
+        contacts = [
+            (w.start_s, w.end_s, w.downlink_mbps) if w.downlink_mbps > 0 else (w.start_s, w.end_s)
+            for w in plan.contacts
+        ]
         applied = self.executor.apply_plan(items, plan.plan_version, contacts)
         if applied:
             self.marks = {t for i in items for t in (i.start_s, i.end_s, *i.checkpoint_times_s)}
@@ -191,8 +195,10 @@ class Runtime:
             kind=KIND[e.kind],
             time_s=e.time_s,
             assignment_version=e.assignment_version,
-            done_accelerator_s=e.done_acc_s * gang,
-            checkpoint_accelerator_s=e.checkpoint_acc_s * gang,
+            # Never negative: a checkpoint's cost can briefly exceed the progress since the
+            # last one (the scheduler refuses negative numbers as invalid).
+            done_accelerator_s=max(0.0, e.done_acc_s) * gang,
+            checkpoint_accelerator_s=max(0.0, e.checkpoint_acc_s) * gang,
             reason=e.reason,
             stop_cause=STOP_CAUSE[e.stop_cause] if e.stop_cause else None,
         )

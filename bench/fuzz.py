@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from scheduler.cluster.local import LocalCluster  # noqa: E402
 from scheduler.scenario import load_scenario  # noqa: E402
 
-FUZZ_ARGS = ("--policy", "greedy", "--agent-timeout", "100000", "--replan-interval", "1e7")
+FUZZ_ARGS = ("--policy", "greedy", "--agent-timeout", "86400", "--replan-interval", "1e7")
 
 
 def main(argv: list[str]) -> int:
@@ -59,7 +59,10 @@ def main(argv: list[str]) -> int:
             )
             @given(inputs(methods))
             def one(item: Input) -> None:
+                seen = len(fuzzer.failures)
                 fuzzer.run(item)
+                for failure in fuzzer.failures[seen:]:
+                    print(f"  FAILURE at input {fuzzer.tried}: {failure}", flush=True)
                 if fuzzer.tried % 5000 == 0:
                     print(
                         f"  {fuzzer.tried} inputs, {time.time() - t0:.0f} s, "

@@ -74,19 +74,21 @@ def main(argv: list[str] | None = None) -> int:
             deadline = time.time() + 120
             while client.plan().plan_version < 1 and time.time() < deadline:
                 time.sleep(0.5)
-            extra = [spec_to_pb(s) for s in batch_workload(20, now, seed=99, prefix="whatif")]
             hypotheses = {
                 "satellite lost": cluster_pb2.WhatIfRequest(satellites_lost=[names[0]]),
                 "station down": cluster_pb2.WhatIfRequest(
                     stations_down=[cluster_pb2.StationOutage(station="wallops")]
                 ),
-                "20 jobs submitted": cluster_pb2.WhatIfRequest(submit=extra),
+                "20 jobs submitted": cluster_pb2.WhatIfRequest(),  # filled in at each call
             }
             count0, sum0 = _solve_stats(cluster.scheduler_metrics_port or 0)
             latencies: dict[str, list[float]] = {k: [] for k in hypotheses}
             changes: dict[str, int] = {}
             for _ in range(args.repeat):
                 for label, request in hypotheses.items():
+                    if label == "20 jobs submitted":  # deadlines from the clock of now
+                        fresh = batch_workload(20, client.now_s(), seed=99, prefix="whatif")
+                        request = cluster_pb2.WhatIfRequest(submit=[spec_to_pb(s) for s in fresh])
                     t0 = time.perf_counter()
                     resp = client.call(client.cluster.WhatIf, request)
                     latencies[label].append(time.perf_counter() - t0)

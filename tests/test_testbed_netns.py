@@ -90,7 +90,9 @@ def test_links_follow_contacts_and_nothing_is_lost() -> None:
             pytest.fail(f"network namespaces cannot be made here: {why}")
         pytest.skip(f"network namespaces cannot be made here: {why}")
     prefix = f"otbt{os.getpid() % 10000}"
-    tb = netns.up(agents=AGENTS, speed=SPEED, port=free_port(), prefix=prefix)
+    # The agents reach the scheduler through the delaying proxy (20 ms each way).
+    tb = netns.up(agents=AGENTS, speed=SPEED, port=free_port(), prefix=prefix, delay_ms=20)
+    assert "delay" in tb.pids
     try:
         _exercise(tb)
     except BaseException:

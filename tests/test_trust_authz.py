@@ -8,11 +8,11 @@ import datetime as dt
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import grpc
 import pytest
+from conftest import ORBITCTL
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
@@ -32,7 +32,6 @@ from scheduler.security.certs import (
 )
 from scheduler.security.identity import ANONYMOUS, Kind, Principal, Role, principal_from_names
 
-ORBITCTL = [sys.executable, "-m", "scheduler.cli"]
 OK = grpc.StatusCode.OK
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 UNAUTH = grpc.StatusCode.UNAUTHENTICATED

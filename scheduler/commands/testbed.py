@@ -41,6 +41,12 @@ def register(subparsers: Any) -> None:
     )
     nup.add_argument("--port", type=int, default=50051, help="scheduler port on 127.0.0.1")
     nup.add_argument("--prefix", default="otb", help="prefix of the namespaces")
+    nup.add_argument(
+        "--delay-ms",
+        type=float,
+        default=0.0,
+        help="added one-way delay between agents and scheduler (user-space proxy)",
+    )
     nup.set_defaults(func=netns_up)
     ndn = nsub.add_parser("down", help="stop everything and delete the namespaces")
     ndn.add_argument("--prefix", default="otb")
@@ -84,6 +90,7 @@ def netns_up(args: argparse.Namespace) -> int:
         isl_relay=args.isl_relay,
         port=args.port,
         prefix=args.prefix,
+        delay_ms=args.delay_ms,
     )
     return 0
 

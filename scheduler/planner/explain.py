@@ -21,6 +21,7 @@ from scheduler.planner.domain import (
     Job,
     Plan,
     PlanItem,
+    Priority,
     Problem,
     RunningJob,
 )
@@ -149,6 +150,14 @@ def _replan_places(problem: Problem, plan: Plan, job: Job, uncordon: str | None)
 
 def _relaxations(job: Job) -> list[tuple[str, Job]]:
     out: list[tuple[str, Job]] = []
+    if job.priority < Priority.CRITICAL:
+        # Other waiting jobs compete for any room found: a higher class wins it.
+        for level in range(int(job.priority) + 1, int(Priority.CRITICAL) + 1):
+            p = Priority(level)
+            out.append(
+                (f"a priority {p.name.lower()} instead of {job.priority.name.lower()}",
+                 replace(job, priority=p)),
+            )  # fmt: skip
     if isinstance(job, InferenceJob):
         for minutes in DEADLINE_STEPS_MIN:
             out.append(
@@ -193,7 +202,7 @@ def explain(
     job_id: str,
     cordoned: Collection[str] = (),
     max_suggestions: int = 3,
-    max_replans: int = 6,
+    max_replans: int = 8,
 ) -> Explanation:
     """The explanation of one job of the problem (KeyError if it is not there). A change
     that fits against the plan held fixed is suggested only if a greedy replan of the whole

@@ -89,6 +89,8 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             duration = validate._number(
                 "request", "duration_s", request.duration_s, upper=MAX_FORECAST_S
             )
+            if 0 < duration < 1.0:
+                raise validate.invalid(f"duration_s: {duration:g} s; at least 1 s (or 0)")
             start = start or now
             end = start + (duration or min(self.replanner.horizon_s, MAX_FORECAST_S))
             if start < now - FORECAST_PAST_S or end > now + FORECAST_FUTURE_S:

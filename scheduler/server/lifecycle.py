@@ -309,7 +309,11 @@ class JobLifecycle:
         now = self.clock.now_s()
         changes = []
         for job in self.store.list_jobs(states=PLACED, satellite_id=sat, limit=100_000):
-            new = jobs_logic.lose_placement(job, reason)
+            why = reason
+            if job.spec.kind == "training" and job.state == JobState.RUNNING:
+                redo = max(0.0, job.done_acc_s - job.checkpoint_acc_s)
+                why = f"{reason}; {redo:.0f} accelerator-s since its last checkpoint to redo"
+            new = jobs_logic.lose_placement(job, why)
             changes.append((new, "placement lost"))
             if job.state == JobState.RUNNING:
                 self.metrics.preempted(job.spec.kind, PreemptionCause.SATELLITE_LOST)

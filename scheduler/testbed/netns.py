@@ -38,6 +38,7 @@ DEFAULT_PREFIX = "otb"
 NET = "198.18.0"  # /24 of the RFC 2544 benchmarking range
 SCHEDULER_IP = f"{NET}.1"
 GRPC_PORT = 50051
+DELAY_PORT = 50052  # the delaying forwarder, in the scheduler's namespace
 READY_TIMEOUT_S = 60.0
 
 
@@ -53,6 +54,7 @@ class NetnsTestbed:
     isl_relay: bool
     port: int  # the forwarder's port on the host's 127.0.0.1
     agent_timeout_s: float = 1.0
+    delay_ms: float = 0.0
     pids: dict[str, int] = field(default_factory=dict)
     namespaces: list[str] = field(default_factory=list)
 
@@ -140,6 +142,7 @@ def up(
     prefix: str = DEFAULT_PREFIX,
     agent_timeout_s: float = 1.0,
     commissioning_s: float = 3.0,
+    delay_ms: float = 0.0,
 ) -> NetnsTestbed:
     why = problem()
     if why:
@@ -153,6 +156,9 @@ def up(
         raise UserError(f"netns testbed {prefix} is already up; `orbitctl testbed netns down`")
     tb = NetnsTestbed(prefix, names[:agents], speed, isl_relay, port or free_port())
     tb.agent_timeout_s = agent_timeout_s
+    if not 0 <= delay_ms <= 10_000:
+        raise UserError("--delay-ms: expected 0 to 10000")
+    tb.delay_ms = delay_ms
     shutil.rmtree(tb.workdir, ignore_errors=True)
     tb.workdir.mkdir(parents=True)
     t0 = time.monotonic()
@@ -171,7 +177,8 @@ def up(
         f"netns testbed {prefix} up in {time.monotonic() - t0:.0f} s: {agents} agents in "
         f"namespaces {tb.agent_ns(0)}..{tb.agent_ns(agents - 1)}, scheduler in "
         f"{tb.scheduler_ns} ({SCHEDULER_IP}:{GRPC_PORT}, contacts link model"
-        f"{', ISL relay' if isl_relay else ''}), speed {speed:g}x\n"
+        f"{', ISL relay' if isl_relay else ''}), speed {speed:g}x"
+        f"{f', {delay_ms:g} ms added each way' if delay_ms else ''}\n"
         f"links: {tb.workdir / 'links.jsonl'}; logs: {tb.workdir}\n"
         f"export ORBIT_TLS_CA={tls.ca} ORBIT_TLS_CERT={tls.cert} ORBIT_TLS_KEY={tls.key}\n"
         f"orbitctl --scheduler {tb.address} sats; `orbitctl testbed netns down` removes it",
@@ -231,14 +238,21 @@ def _processes(tb: NetnsTestbed, commissioning_s: float) -> None:
         "--tls-key", str(d / "scheduler-key.pem"), "--tls-client-ca", str(d / "ca.pem"),
     ])  # fmt: skip
     _spawn(tb, "forward", [
-        py, "-m", "scheduler.testbed.forward", str(tb.port), tb.scheduler_ns, SCHEDULER_IP,
-        str(GRPC_PORT),
+        py, "-m", "scheduler.testbed.forward", f"127.0.0.1:{tb.port}",
+        f"{SCHEDULER_IP}:{GRPC_PORT}", "--netns", tb.scheduler_ns,
     ])  # fmt: skip
     _wait_serving(tb)
+    target = f"{SCHEDULER_IP}:{GRPC_PORT}"
+    if tb.delay_ms > 0:  # the agents go through a delaying forwarder in the scheduler's ns
+        target = f"{SCHEDULER_IP}:{DELAY_PORT}"
+        _spawn(tb, "delay", [
+            "ip", "netns", "exec", tb.scheduler_ns, py, "-m", "scheduler.testbed.forward",
+            target, f"{SCHEDULER_IP}:{GRPC_PORT}", "--delay-ms", f"{tb.delay_ms:g}",
+        ])  # fmt: skip
     for i, sat in enumerate(tb.satellites):
         _spawn(tb, f"agent-{sat}", [
             "ip", "netns", "exec", tb.agent_ns(i), py, "-m", "agents.agent",
-            "--satellite", sat, "--scheduler", f"{SCHEDULER_IP}:{GRPC_PORT}",
+            "--satellite", sat, "--scheduler", target,
             "--metrics-port", "9100", "--tls-ca", str(d / "ca.pem"),
             "--tls-cert", str(d / f"satellite-{sat}.pem"),
             "--tls-key", str(d / f"satellite-{sat}-key.pem"),
