@@ -1,7 +1,9 @@
-"""orbit-agent: the agent of one satellite.
+"""orbit-agent: the agent of one satellite (or of many, in one process: agents/fleet.py).
 
     orbit-agent --satellite ID --scheduler HOST:PORT [--metrics-port P]
                 [--tls-ca FILE --tls-cert FILE --tls-key FILE]   (or ORBIT_TLS_CA/CERT/KEY)
+    orbit-agent --satellites ID,ID,... | --all [--shard K/N] --scheduler HOST:PORT
+                [--metrics-port P] [--tls-ca FILE --tls-cert-dir DIR]
 
 Connects to the scheduler (one bidirectional stream), says hello, streams telemetry from its
 simulated bus, and executes its time-tagged plan on its own, also while the link is down,
@@ -30,16 +32,24 @@ import grpc
 from orbitalsched.v1 import agent_pb2, agent_pb2_grpc
 from prometheus_client import start_http_server
 
+from agents.lease import Lease
 from agents.metrics import AgentMetrics
 from agents.runtime import Runtime
+from scheduler.forecast import TleError
 from scheduler.forecast.timeconv import SimClock
-from scheduler.security.tls import TlsConfigError, add_client_tls_arguments, client_tls_of
+from scheduler.security.tls import (
+    TlsConfigError,
+    add_client_tls_arguments,
+    client_tls,
+    client_tls_of,
+)
 
 log = logging.getLogger("orbit-agent")
 MAX_BUFFERED_REPORTS = 10_000
 # Terminal reports are repeated after every reconnection (the scheduler ignores duplicates),
 # so an outcome the scheduler did not commit before it crashed is not lost.
 RECENT_TERMINAL_REPORTS = 256
+HEARTBEATS_PER_LEASE = 3
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
 TICK_WALL_S = 0.1
@@ -77,15 +87,41 @@ class Agent:
         self.telemetry_interval_s = 60.0
         self.stopping = asyncio.Event()
         self.refused = ""  # why the scheduler refused this agent, if it did
+        self.tick_wall_s = TICK_WALL_S  # executor step (a fleet of many ticks slower)
+        # The lease (agents/lease.py), always-linked model only; after it lapses the agent
+        # stays paused until a plan on a new stream has told it what is still its own.
+        self.lease: Lease | None = None
+        self.need_sync = False
 
     # --- autonomy: runs whether or not a link is up --------------------------------------
+    def _check_lease(self) -> None:
+        rt, lease = self.runtime, self.lease
+        if rt is None or lease is None:
+            return
+        if not lease.valid():
+            if not rt.paused:
+                log.warning(
+                    "%s: no word from the scheduler for the %.1f s lease: pausing [%s]",
+                    self.satellite,
+                    lease.lease_s,
+                    " ".join(j.job_id for j in rt.running_jobs()),
+                )
+            rt.paused = True
+            self.need_sync = True
+        elif rt.paused and not self.need_sync:
+            log.info("%s: lease renewed and plan confirmed: resuming", self.satellite)
+            rt.paused = False
+        self.metrics.paused.labels(self.satellite).set(1 if rt.paused else 0)
+
     async def execute(self) -> None:
         next_telemetry_wall = 0.0
+        next_heartbeat_wall = 0.0
         while not self.stopping.is_set():
-            await asyncio.sleep(TICK_WALL_S)
+            await asyncio.sleep(self.tick_wall_s)
             if self.runtime is None or self.clock is None:
                 continue
             now = self.clock.now_s()
+            self._check_lease()  # before stepping: a frozen agent wakes up paused
             for report in self.runtime.step(now):
                 self.emit(report)
             tel = self.runtime.telemetry(now)
@@ -101,6 +137,12 @@ class Agent:
                 protection=tel.self_protection,
             )
             wall = time.time()
+            lease = self.lease
+            if lease is not None and self.outbox is not None and wall >= next_heartbeat_wall:
+                next_heartbeat_wall = wall + lease.lease_s / HEARTBEATS_PER_LEASE
+                self.outbox.put_nowait(
+                    agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(seq=lease.sent()))
+                )
             if self.outbox is not None and wall >= next_telemetry_wall:
                 next_telemetry_wall = wall + self.telemetry_interval_s / self.clock.speed
                 self.outbox.put_nowait(agent_pb2.AgentMessage(telemetry=tel))
@@ -236,12 +278,22 @@ class Agent:
         self.telemetry_interval_s = w.config.telemetry_interval_s or self.clock.speed
         if self.runtime is None:
             self.runtime = Runtime.from_config(w.config, self.clock.now_s())
+        if w.lease_s > 0:
+            if self.lease is None:
+                self.lease = Lease(w.lease_s)
+                self.runtime.paused = True  # until the first acknowledged heartbeat
+            self.lease.lease_s = w.lease_s
+        else:
+            self.lease = None  # contacts model: silence out of contact is normal
+            self.runtime.paused = False
 
     def link_down_wait(self, down: agent_pb2.LinkDown) -> float:
         c = down.clock
         self.clock = SimClock(c.sim_epoch_s, c.wall_epoch_s, c.speed)
         # Come back just after AOS (a second of simulated time).
-        return max(0.0, (down.next_contact_start_s + 1.0 - self.clock.now_s()) / c.speed)
+        wait_s = max(0.0, (down.next_contact_start_s + 1.0 - self.clock.now_s()) / c.speed)
+        log.info("%s: out of contact; next contact in %.1f s", self.satellite, wait_s)
+        return wait_s
 
     def handle(self, msg: agent_pb2.SchedulerMessage) -> float | None:
         body = msg.WhichOneof("body")
@@ -253,7 +305,9 @@ class Agent:
                 return None
             self.plan_version = plan.plan_version
             rt.apply_plan(plan, self.clock.now_s() if self.clock else 0.0)
+            self.need_sync = False  # (a plan follows the reconciliation of every Hello)
             self.metrics.plan_version.labels(self.satellite).set(plan.plan_version)
+            log.info("%s: plan v%d applied", self.satellite, plan.plan_version)
             self._ack(plan.plan_version, True, "")
         elif body == "cancel" and rt is not None:
             now = self.clock.now_s() if self.clock else 0.0
@@ -261,8 +315,17 @@ class Agent:
                 self.emit(report)
         elif body == "drain" and rt is not None:
             rt.drain(msg.drain.reason)
+        elif body == "elements" and rt is not None:
+            try:
+                now = self.clock.now_s() if self.clock else 0.0
+                rt.new_elements(msg.elements.tle_line1, msg.elements.tle_line2, now)
+                self.metrics.elements_updates.labels(self.satellite).inc()
+            except TleError as exc:
+                log.error("new elements refused: %s", exc)
         elif body == "link_down":
             return self.link_down_wait(msg.link_down)
+        elif body == "heartbeat_ack" and self.lease is not None:
+            self.lease.acknowledged(msg.heartbeat_ack.seq)
         return None
 
     def _ack(self, version: int, accepted: bool, reason: str) -> None:
@@ -304,18 +367,39 @@ async def run(args: argparse.Namespace, credentials: grpc.ChannelCredentials | N
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="orbit-agent", description=__doc__.splitlines()[0])
-    p.add_argument("--satellite", required=True, help="satellite id, as in the scenario")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--satellite", help="satellite id, as in the scenario")
+    who.add_argument(
+        "--satellites", metavar="ID,ID,...", help="run these satellites in this process"
+    )
+    who.add_argument(
+        "--all", action="store_true", help="run every satellite the scheduler serves (or a shard)"
+    )
+    p.add_argument("--shard", metavar="K/N", help="with --all: every N-th satellite from the K-th")
     p.add_argument("--scheduler", default="127.0.0.1:50051", help="HOST:PORT of the scheduler")
     p.add_argument("--metrics-port", type=int, default=None)
     p.add_argument("--metrics-host", default="127.0.0.1")
     p.add_argument("--log-level", default="INFO")
     add_client_tls_arguments(p)
+    p.add_argument(
+        "--tls-cert-dir",
+        metavar="DIR",
+        help="with --satellites/--all and --tls-ca: each satellite's certificate and key as "
+        "DIR/satellite-ID.pem and DIR/satellite-ID-key.pem (as orbitctl certs issues them)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if args.satellite is None:
+        return _main_fleet(args)
+    if args.shard or args.tls_cert_dir:
+        sys.stderr.write(
+            "orbit-agent: error: --shard and --tls-cert-dir go with --satellites/--all\n"
+        )
+        return 2
     try:
         tls = client_tls_of(args)
         credentials = None if tls is None else tls.credentials()
@@ -329,6 +413,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refused:
         sys.stderr.write(f"orbit-agent: error: {refused}\n")
         return 2
+    return 0
+
+
+def _main_fleet(args: argparse.Namespace) -> int:
+    from agents import fleet
+
+    def fail(msg: str) -> int:
+        sys.stderr.write(f"orbit-agent: error: {msg}\n")
+        return 2
+
+    if args.tls_cert or args.tls_key:
+        return fail("--tls-cert/--tls-key name one satellite: use --tls-cert-dir with a fleet")
+    if args.tls_cert_dir and not args.tls_ca:
+        return fail("--tls-cert-dir needs --tls-ca")
+    if args.shard and not args.all:
+        return fail("--shard goes with --all")
+    try:
+        shard = fleet.parse_shard(args.shard) if args.shard else (1, 1)
+        names = fleet.parse_satellites(args.satellites) if args.satellites else []
+    except ValueError as exc:
+        return fail(str(exc))
+
+    def credentials_for(name: str) -> grpc.ChannelCredentials | None:
+        if not args.tls_ca:
+            return None
+        d = args.tls_cert_dir
+        cert = f"{d}/satellite-{name}.pem" if d else None
+        key = f"{d}/satellite-{name}-key.pem" if d else None
+        tls = client_tls(args.tls_ca, cert, key, env={})
+        return None if tls is None else tls.credentials()
+
+    try:
+        lister = credentials_for(names[0]) if names else None
+        if args.all:
+            ca_only = client_tls(args.tls_ca, None, None, env={}) if args.tls_ca else None
+            lister = ca_only.credentials() if ca_only is not None else None
+            names = asyncio.run(fleet.list_satellites(args.scheduler, lister))
+            names = fleet.shard_of(names, *shard)
+            if not names:
+                return fail(f"shard {args.shard} of the scheduler's satellites is empty")
+        for name in names:  # every certificate readable before any stream opens
+            credentials_for(name)
+    except TlsConfigError as exc:
+        return fail(str(exc))
+    except grpc.aio.AioRpcError as exc:
+        return fail(f"cannot list the scheduler's satellites: {exc.code().name} {exc.details()}")
+    try:
+        refused = asyncio.run(
+            fleet.run_fleet(
+                names, args.scheduler, credentials_for, args.metrics_port, args.metrics_host
+            )
+        )
+    except KeyboardInterrupt:
+        return 130
+    if refused and len(refused) == len(names):
+        return fail(f"the scheduler refused every satellite ({next(iter(refused.values()))})")
     return 0
 
 

@@ -49,6 +49,10 @@ class AgentMetrics:
         self.sunlit = gauge("orbital_agent_sunlit_ratio", "Fraction of the solar disc visible")
         self.in_contact = gauge("orbital_agent_in_contact", "1 during a ground contact")
         self.connected = gauge("orbital_agent_connected", "1 while the scheduler stream is open")
+        self.paused = gauge(
+            "orbital_agent_paused",
+            "1 while the agent holds its work: its lease lapsed (no word from the scheduler)",
+        )
         self.accelerators_busy = gauge("orbital_agent_accelerators_busy", "Accelerators in use")
         self.plan_version = gauge("orbital_agent_plan_version", "Version of the plan applied")
         self.buffered_reports = gauge(
@@ -67,6 +71,9 @@ class AgentMetrics:
         )
         self.reconnects_total = counter(
             "orbital_agent_reconnects_total", "Stream (re)connection attempts"
+        )
+        self.elements_updates = counter(
+            "orbital_agent_element_updates_total", "New orbital elements applied"
         )
         self.dropped_reports_total = counter(
             "orbital_agent_dropped_reports_total", "Reports dropped because the buffer was full"

@@ -65,6 +65,18 @@ class Runtime:
         self.last_s = now_s
         self.gang: dict[str, int] = {}  # job id -> gang size of its entry
         self.marks: set[float] = set()  # times the executor must step to exactly
+        # Held (agents/lease.py: no word from the scheduler for the lease): no entry starts,
+        # running ones make no progress and draw no accelerator power; the bus runs on.
+        self.paused = False
+
+    def new_elements(self, line1: str, line2: str, now_s: float) -> None:
+        """Follow new orbital elements from now on, keeping battery and temperature (a bad
+        element set raises TleError and changes nothing)."""
+        self.constellation = parse_tle(
+            f"{self.satellite}\n{line1}\n{line2}\n", source="scheduler.elements"
+        )
+        self.bus = self._new_bus(now_s, self.bus.soc_wh, self.bus.temperature_c)
+        self.executor.bus = self.bus
 
     @classmethod
     def from_config(cls, config: agent_pb2.SatelliteConfig, now_s: float) -> Runtime:
@@ -114,7 +126,11 @@ class Runtime:
                     assignment_version=e.assignment_version,
                 )
             )
-        contacts = [(w.start_s, w.end_s) for w in plan.contacts]
+        # Each window at its station's rate when the scheduler sends one (older: the default).
+        contacts = [
+            (w.start_s, w.end_s, w.downlink_mbps) if w.downlink_mbps > 0 else (w.start_s, w.end_s)
+            for w in plan.contacts
+        ]
         applied = self.executor.apply_plan(items, plan.plan_version, contacts)
         if applied:
             self.marks = {t for i in items for t in (i.start_s, i.end_s, *i.checkpoint_times_s)}
@@ -133,6 +149,9 @@ class Runtime:
         Steps end exactly at the plan's start and end times, so an entry starts on time
         however coarse the wall-clock tick is at high simulation speeds."""
         out: list[agent_pb2.JobReport] = []
+        if self.paused:
+            self._hold(now_s)
+            return out
         marks = sorted(t for t in self.marks if self.last_s + 1e-6 < t < now_s - 1e-6)
         for target in [*marks, now_s]:
             while self.last_s < target - 1e-6:
@@ -141,6 +160,14 @@ class Runtime:
                 out.extend(self._report(e) for e in self.executor.advance(self.last_s, dt))
                 self.last_s += dt
         return out
+
+    def _hold(self, now_s: float) -> None:
+        """Paused: only the bus advances, at its baseline load."""
+        while self.last_s < now_s - 1e-6:
+            dt = min(MAX_STEP_S, now_s - self.last_s)
+            self._keep_bus_ahead(self.last_s)
+            self.bus.step(self.last_s, self.bus_params.baseline_power_w, dt)
+            self.last_s += dt
 
     def progress_reports(self) -> list[agent_pb2.JobReport]:
         """A progress report per job computing now (sent with each telemetry)."""
@@ -168,8 +195,10 @@ class Runtime:
             kind=KIND[e.kind],
             time_s=e.time_s,
             assignment_version=e.assignment_version,
-            done_accelerator_s=e.done_acc_s * gang,
-            checkpoint_accelerator_s=e.checkpoint_acc_s * gang,
+            # Never negative: a checkpoint's cost can briefly exceed the progress since the
+            # last one (the scheduler refuses negative numbers as invalid).
+            done_accelerator_s=max(0.0, e.done_acc_s) * gang,
+            checkpoint_accelerator_s=max(0.0, e.checkpoint_acc_s) * gang,
             reason=e.reason,
             stop_cause=STOP_CAUSE[e.stop_cause] if e.stop_cause else None,
         )

@@ -1,6 +1,7 @@
 """Control-plane benchmark: many agents' streams, batch submissions, plan delivery.
 
     python bench/control_plane.py [--agents 1000] [--seconds 20] [--batches 5] [--batch 10000]
+                                  [--tls both|on|off]
 
 Starts a real scheduler process (starlink-shell1 scenario cut to --agents satellites, speed
 1, greedy policy) and, from separate load processes (asyncio, --processes), opens one
@@ -9,6 +10,9 @@ AgentService stream per satellite that says hello and sends 1 Hz telemetry. Meas
   * job submissions per second through SubmitJobs (batches of --batch);
   * plan delivery after a solve: the agents' receive time minus the plan's wall_queued_s
     for a plan pushed to every connected agent (triggered by ClusterService.Replan).
+With --tls both (the default) it runs everything twice in the same invocation, plaintext
+and then mutual TLS (a throwaway CA; each agent stream on its own TLS connection with its
+satellite's certificate, submissions and replans as an operator), and prints the ratios.
 Not a test: prints figures.
 
 Measured on the 2-core development machine (scheduler, solver worker and the load processes
@@ -45,6 +49,7 @@ from orbitalsched.v1 import (
 
 from scheduler.cluster.local import LocalCluster
 from scheduler.scenario import load_scenario
+from scheduler.security.tls import ClientTls
 
 TICKS_PER_S = 100  # /proc/<pid>/stat clock ticks (os.sysconf("SC_CLK_TCK") on Linux)
 
@@ -112,12 +117,28 @@ class LoadAgent:
                 )
 
 
-async def _load(address: str, names: tuple[str, ...], conn: Connection) -> None:
-    """One load process: a stream per agent; answers the orchestrator's commands."""
+async def _load(address: str, names: tuple[str, ...], conn: Connection, certs: str | None) -> None:
+    """One load process: a stream per agent; answers the orchestrator's commands. With
+    certs (a directory of satellite certificates), each agent has its own TLS connection."""
     deliveries: list[float] = []
     agents = [LoadAgent(n, deliveries) for n in names]
     stop = asyncio.Event()
-    channels = [grpc.aio.insecure_channel(address) for _ in range(4)]
+    if certs is None:
+        channels = [grpc.aio.insecure_channel(address) for _ in range(4)]
+    else:
+        d = Path(certs)
+        ca = (d / "ca.pem").read_bytes()
+        channels = [
+            grpc.aio.secure_channel(
+                address,
+                grpc.ssl_channel_credentials(
+                    ca,
+                    (d / f"satellite-{n}-key.pem").read_bytes(),
+                    (d / f"satellite-{n}.pem").read_bytes(),
+                ),
+            )
+            for n in names
+        ]
     tasks = [
         asyncio.create_task(a.run(channels[i % len(channels)], stop)) for i, a in enumerate(agents)
     ]
@@ -140,12 +161,25 @@ async def _load(address: str, names: tuple[str, ...], conn: Connection) -> None:
         await ch.close(None)
 
 
-def load_process(address: str, names: tuple[str, ...], conn: Connection) -> None:
-    asyncio.run(_load(address, names, conn))
+def load_process(address: str, names: tuple[str, ...], conn: Connection, certs: str | None) -> None:
+    asyncio.run(_load(address, names, conn, certs))
+
+
+def _channel(address: str, tls: ClientTls | None) -> grpc.Channel:
+    options = [("grpc.max_send_message_length", 64 << 20)]
+    if tls is None:
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, tls.credentials(), options=options)
 
 
 def streams_phase(
-    address: str, names: tuple[str, ...], seconds: float, pid: int, processes: int
+    address: str,
+    names: tuple[str, ...],
+    seconds: float,
+    pid: int,
+    processes: int,
+    certs: str | None = None,
+    tls: ClientTls | None = None,
 ) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
     pipes = []
@@ -153,7 +187,7 @@ def streams_phase(
     t0 = time.time()
     for k in range(processes):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=load_process, args=(address, names[k::processes], child))
+        proc = ctx.Process(target=load_process, args=(address, names[k::processes], child, certs))
         proc.start()
         pipes.append(parent)
         procs.append(proc)
@@ -177,7 +211,7 @@ def streams_phase(
         sent1 = sum(int(x) for x in ask("sent"))  # type: ignore[call-overload]
         # Plan delivery: each replan pushes a new plan version to every connected agent.
         ask("reset")
-        channel = grpc.insecure_channel(address)
+        channel = _channel(address, tls)
         stub = cluster_pb2_grpc.ClusterServiceStub(channel)
         for _ in range(3):
             stub.Replan(cluster_pb2.ReplanRequest(reason="bench"), timeout=120)
@@ -201,8 +235,10 @@ def streams_phase(
     }
 
 
-def submit_phase(address: str, batches: int, batch: int) -> dict[str, float]:
-    channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)])
+def submit_phase(
+    address: str, batches: int, batch: int, tls: ClientTls | None = None
+) -> dict[str, float]:
+    channel = _channel(address, tls)
     stub = jobs_pb2_grpc.JobServiceStub(channel)
     rates = []
     for b in range(batches):
@@ -231,15 +267,7 @@ def submit_phase(address: str, batches: int, batch: int) -> dict[str, float]:
     }
 
 
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--agents", type=int, default=1000)
-    p.add_argument("--seconds", type=float, default=20.0)
-    p.add_argument("--batches", type=int, default=5)
-    p.add_argument("--batch", type=int, default=10_000)
-    p.add_argument("--processes", type=int, default=2, help="load processes for the streams")
-    args = p.parse_args(argv)
-    names = load_scenario("starlink-shell1").constellation.names[: args.agents]
+def run_once(args: argparse.Namespace, names: tuple[str, ...], tls: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-cp-") as tmp:
         cluster = LocalCluster(
             satellites=names,
@@ -247,6 +275,7 @@ def main(argv: list[str]) -> int:
             scenario="starlink-shell1",
             speed=1.0,
             metrics=True,
+            tls=tls,
             scheduler_args=(
                 "--policy",
                 "greedy",
@@ -264,12 +293,53 @@ def main(argv: list[str]) -> int:
             cluster.start_scheduler()
             assert cluster.scheduler_proc is not None
             pid = cluster.scheduler_proc.pid
-            streams = streams_phase(cluster.address, names, args.seconds, pid, args.processes)
+            op = cluster.user_tls()
+            certs = None
+            if tls:
+                for n in names:  # issue every satellite's certificate before the clock starts
+                    cluster.satellite_tls_args(n)
+                certs = str(cluster.certs_dir)
+            label = "mTLS" if tls else "plain"
+            streams = streams_phase(
+                cluster.address, names, args.seconds, pid, args.processes, certs, op
+            )
             for k, v in streams.items():
-                print(f"streams  {k:24s} {v:12.2f}")
-            subs = submit_phase(cluster.address, args.batches, args.batch)
+                print(f"{label:5s} streams  {k:24s} {v:12.2f}", flush=True)
+            subs = submit_phase(cluster.address, args.batches, args.batch, op)
             for k, v in subs.items():
-                print(f"submit   {k:24s} {v:12.2f}")
+                print(f"{label:5s} submit   {k:24s} {v:12.2f}", flush=True)
+    return {**streams, **subs}
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--agents", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--batches", type=int, default=5)
+    p.add_argument("--batch", type=int, default=10_000)
+    p.add_argument("--processes", type=int, default=2, help="load processes for the streams")
+    p.add_argument(
+        "--tls",
+        choices=("both", "on", "off"),
+        default="both",
+        help="plaintext, mutual TLS, or both in one run (default) to compare",
+    )
+    args = p.parse_args(argv)
+    names = load_scenario("starlink-shell1").constellation.names[: args.agents]
+    modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.tls]
+    results = {tls: run_once(args, names, tls) for tls in modes}
+    if len(results) == 2:
+        plain, mtls = results[False], results[True]
+        print("cost of mutual TLS (mTLS / plaintext, same run):")
+        for key in (
+            "connect_all_s",
+            "scheduler_cores",
+            "submissions_per_s_median",
+            "delivery_p50_ms",
+            "delivery_p99_ms",
+        ):
+            ratio = mtls[key] / plain[key] if plain[key] else float("nan")
+            print(f"  {key:26s} {plain[key]:10.2f} -> {mtls[key]:10.2f}  x{ratio:.2f}")
     return 0
 
 

@@ -43,7 +43,7 @@ def job_from_pb(j: jobs_pb2.Job) -> Job:
         job_id=s.job_id,
         kind="training" if s.kind == jobs_pb2.JOB_KIND_TRAINING else "inference",
         priority=PB_TO_PRIORITY[s.priority],
-        work_accelerator_s=s.work_accelerator_s,
+        work_acc_s=s.work_accelerator_s,
         accelerators=s.accelerators,
         power_w=s.power_w,
         input_mb=s.input_mb,
@@ -62,8 +62,8 @@ def job_from_pb(j: jobs_pb2.Job) -> Job:
         start_time_s=j.start_time_s,
         end_time_s=j.end_time_s,
         satellite_ids=tuple(j.satellite_ids),
-        done_accelerator_s=j.done_accelerator_s,
-        checkpoint_accelerator_s=j.checkpoint_accelerator_s,
+        done_acc_s=j.done_accelerator_s,
+        checkpoint_acc_s=j.checkpoint_accelerator_s,
         preemptions=j.preemptions,
     )
 

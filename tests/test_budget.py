@@ -90,6 +90,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ORBITCTL, *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_json_contract_and_plot(tmp_path: Path) -> None:
     plot = tmp_path / "b.png"
     r = run(
@@ -111,6 +112,7 @@ def test_cli_json_contract_and_plot(tmp_path: Path) -> None:
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_cli_table_warns_when_the_load_is_too_much() -> None:
     r = run("forecast", "budget", "--satellite", "sat-0-0", "--load-w", "2800", "--hours", "6")
     assert r.returncode == 0, r.stderr
@@ -118,6 +120,7 @@ def test_cli_table_warns_when_the_load_is_too_much() -> None:
     assert "least headroom" in r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

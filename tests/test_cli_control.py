@@ -8,15 +8,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
+import pytest
 from clusterkit import running_cluster
+from conftest import ORBITCTL
 from orbitalsched.v1 import cluster_pb2
 
 from scheduler.cluster.local import free_port
-
-ORBITCTL = [sys.executable, "-m", "scheduler.cli"]
 
 
 def run(
@@ -31,6 +30,7 @@ def run(
     )
 
 
+@pytest.mark.slow
 def test_orbitctl_talks_to_a_running_scheduler(tmp_path: Path) -> None:
     jobs_file = tmp_path / "jobs.toml"
     jobs_file.write_text(
@@ -80,6 +80,7 @@ def test_orbitctl_talks_to_a_running_scheduler(tmp_path: Path) -> None:
     assert r.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cluster_up_runs_until_ctrl_c_and_stops_everything(tmp_path: Path) -> None:
     port, metrics = free_port(), free_port()
     proc = subprocess.Popen(

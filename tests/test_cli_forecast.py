@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import ORBITCTL
 from sgp4 import exporter
 
 from scheduler.forecast import walker_delta
 from scheduler.forecast.timeconv import parse_iso8601
 
-ORBITCTL = [sys.executable, "-m", "scheduler.cli"]
+# Every test here runs orbitctl in a process.
+pytestmark = pytest.mark.slow
+
 START = "2026-12-01T00:00:00Z"
 
 

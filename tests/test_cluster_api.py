@@ -10,22 +10,15 @@ from pathlib import Path
 import grpc
 import pytest
 from clusterkit import running_cluster, wait_for
+from conftest import inference_pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from orbitalsched.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, jobs_pb2
 
+# Every test here starts a local cluster (scheduler and agent processes).
+pytestmark = pytest.mark.slow
+
 J = jobs_pb2
-
-
-def _ok(job_id: str, now_s: float) -> J.JobSpec:
-    return J.JobSpec(
-        job_id=job_id,
-        kind=J.JOB_KIND_INFERENCE,
-        work_accelerator_s=1200,
-        accelerators=1,
-        output_mb=100,
-        deadline_s=now_s + 7200,
-    )
 
 
 def _snapshot(client) -> list[bytes]:  # type: ignore[no-untyped-def]
@@ -35,7 +28,7 @@ def _snapshot(client) -> list[bytes]:  # type: ignore[no-untyped-def]
 def test_malformed_requests_change_nothing(tmp_path: Path) -> None:
     with running_cluster(tmp_path, n=2, agents=False) as (cluster, client):
         now = client.now_s()
-        client.submit([_ok("keep-1", now)])
+        client.submit([inference_pb("keep-1", now)])
         before = _snapshot(client)
         bad_specs = {
             "kind": J.JobSpec(work_accelerator_s=10, accelerators=1),
@@ -77,13 +70,13 @@ def test_malformed_requests_change_nothing(tmp_path: Path) -> None:
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, needle
             assert needle in err.value.details(), err.value.details()
 
-        batch = [_ok(f"b-{i}", now) for i in range(5)]
+        batch = [inference_pb(f"b-{i}", now) for i in range(5)]
         batch[3].work_accelerator_s = 0
         with pytest.raises(grpc.RpcError) as err:
             client.jobs.SubmitJobs(J.SubmitJobsRequest(jobs=batch), timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "jobs[3]" in err.value.details()
-        dup = [_ok("d-1", now), _ok("keep-1", now)]
+        dup = [inference_pb("d-1", now), inference_pb("keep-1", now)]
         with pytest.raises(grpc.RpcError) as err:
             client.jobs.SubmitJobs(J.SubmitJobsRequest(jobs=dup), timeout=10)
         assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
@@ -95,7 +88,7 @@ def test_malformed_requests_change_nothing(tmp_path: Path) -> None:
         big = grpc.insecure_channel(
             cluster.address, options=[("grpc.max_send_message_length", 100 << 20)]
         )
-        huge = _ok("huge", now)
+        huge = inference_pb("huge", now)
         huge.labels["blob"] = "x" * (65 << 20)
         with pytest.raises(grpc.RpcError) as err:
             big.unary_unary(
@@ -146,13 +139,13 @@ def test_malformed_requests_change_nothing(tmp_path: Path) -> None:
 def test_watch_streams_job_changes(tmp_path: Path) -> None:
     with running_cluster(tmp_path, n=1, agents=False) as (_, client):
         now = client.now_s()
-        client.submit([_ok("w-1", now)])
+        client.submit([inference_pb("w-1", now)])
         stream = client.jobs.WatchJobs(
             J.WatchJobsRequest(job_ids=["w-1", "w-2"], send_initial=True), timeout=30
         )
         first = next(stream)
         assert (first.what, first.job.spec.job_id) == ("current", "w-1")
-        client.submit([_ok("w-2", now), _ok("other", now)])
+        client.submit([inference_pb("w-2", now), inference_pb("other", now)])
         seen = next(stream)
         assert (seen.what, seen.job.spec.job_id) == ("submitted", "w-2")
         client.jobs.CancelJob(J.CancelJobRequest(job_id="w-2"), timeout=10)
@@ -188,8 +181,8 @@ def test_health_and_reflection(tmp_path: Path) -> None:
 def test_sigkill_and_restart_loses_nothing(tmp_path: Path) -> None:
     with running_cluster(tmp_path, n=2, agents=False) as (cluster, client):
         now = client.now_s()
-        ids = client.submit([_ok(f"r-{i}", now) for i in range(200)])
-        ids += client.submit([_ok("r-single", now)])
+        ids = client.submit([inference_pb(f"r-{i}", now) for i in range(200)])
+        ids += client.submit([inference_pb("r-single", now)])
         before_ids = [j.spec.job_id for j in client.all_jobs()]
         sim_before = client.now_s()
         cluster.kill_scheduler()
@@ -208,11 +201,11 @@ def test_rpcs_are_served_during_a_slow_solve(tmp_path: Path) -> None:
         wait_for(lambda: client.plan().plan_version > 0, 30, "the first plan")
         first = client.plan().plan_version
         now = client.now_s()
-        client.submit([_ok(f"load-{i}", now) for i in range(150)])
+        client.submit([inference_pb(f"load-{i}", now) for i in range(150)])
         latencies = []
         while client.plan().plan_version == first:
             t0 = time.perf_counter()
-            client.submit([_ok(f"during-{len(latencies)}", now)])
+            client.submit([inference_pb(f"during-{len(latencies)}", now)])
             client.call(client.jobs.GetJob, J.GetJobRequest(job_id="load-0"))
             latencies.append(time.perf_counter() - t0)
         plan = client.plan()

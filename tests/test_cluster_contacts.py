@@ -7,8 +7,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from clusterkit import running_cluster
+from conftest import inference_pb
 from orbitalsched.v1 import cluster_pb2, jobs_pb2
+
+# Every test here starts a local cluster (scheduler and agent processes).
+pytestmark = pytest.mark.slow
 
 J = jobs_pb2
 SPEED = 400.0
@@ -47,18 +52,7 @@ def test_link_follows_contacts_and_agents_run_out_of_contact(tmp_path: Path) -> 
                     bad.append((s.satellite_id, resp.now_s))
             if not submitted:  # planned now, it reaches its satellite at the next contact
                 now = client.now_s()
-                client.submit(
-                    [
-                        J.JobSpec(
-                            job_id="batch",
-                            kind=J.JOB_KIND_INFERENCE,
-                            work_accelerator_s=1200,
-                            accelerators=2,
-                            output_mb=100,
-                            deadline_s=now + 12 * 3600,
-                        )
-                    ]
-                )
+                client.submit([inference_pb("batch", now, acc=2, deadline_in_s=12 * 3600.0)])
                 submitted = True
             if submitted:
                 job = client.call(client.jobs.GetJob, J.GetJobRequest(job_id="batch")).job

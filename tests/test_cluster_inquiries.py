@@ -10,20 +10,15 @@ from pathlib import Path
 import grpc
 import pytest
 from clusterkit import running_cluster, wait_for
-from conftest import ORBITCTL
+from conftest import ORBITCTL, inference_pb
 from orbitalsched.v1 import cluster_pb2, jobs_pb2
 
 J = jobs_pb2
 
 
 def _job(job_id: str, now_s: float, acc: int, minutes: float, deadline_min: float) -> J.JobSpec:
-    return J.JobSpec(
-        job_id=job_id,
-        kind=J.JOB_KIND_INFERENCE,
-        work_accelerator_s=acc * minutes * 60,
-        accelerators=acc,
-        output_mb=200,
-        deadline_s=now_s + deadline_min * 60,
+    return inference_pb(
+        job_id, now_s, acc * minutes * 60, acc, output_mb=200, deadline_in_s=deadline_min * 60
     )
 
 
@@ -34,12 +29,14 @@ def _snapshot(client) -> tuple[list[bytes], bytes]:  # type: ignore[no-untyped-d
 
 @pytest.mark.slow
 def test_whatif_and_explain_change_nothing(tmp_path: Path) -> None:
-    extra = ("--replan-interval", "1000000")
+    # No agents, and none is ever given up for lost: nothing but the test changes the store.
+    extra = ("--replan-interval", "1000000", "--agent-timeout", "20")
     with running_cluster(tmp_path, n=3, agents=False, extra=extra) as (cluster, client):
         now = client.now_s()
-        # 3 satellites x 4 accelerators for ~2 h of deadlines: more work than fits.
-        specs = [_job(f"big-{i}", now, 4, 50, 120) for i in range(8)]
-        specs += [_job(f"small-{i}", now, 1, 20, 150) for i in range(4)]
+        # 3 satellites x 4 accelerators for ~4 h of deadlines: more work than fits (their
+        # first contacts good for a delivery are about 3 h away).
+        specs = [_job(f"big-{i}", now, 4, 50, 240) for i in range(16)]
+        specs += [_job(f"small-{i}", now, 1, 20, 270) for i in range(4)]
         client.submit(specs)
         plan = wait_for(
             lambda: (p := client.plan()).plan_version >= 1 and p.assignments and p,
@@ -102,7 +99,7 @@ def test_whatif_and_explain_change_nothing(tmp_path: Path) -> None:
                 "finite",
             ),
             (
-                cluster_pb2.WhatIfRequest(submit=[_job("big-0", now, 1, 5, 60)]),
+                cluster_pb2.WhatIfRequest(submit=[_job("big-0", now, 1, 5, 600)]),
                 "ALREADY_EXISTS",
                 "exists",
             ),

@@ -8,24 +8,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from clusterkit import all_connected, running_cluster, wait_for
+from conftest import inference_pb, training_pb
 from orbitalsched.v1 import jobs_pb2
 
 from scheduler.cluster.client import Client
 
+# Every test here starts a local cluster (scheduler and agent processes).
+pytestmark = pytest.mark.slow
+
 J = jobs_pb2
+CLUSTER_INFERENCE = {"output_mb": 200.0, "deadline_in_s": 6 * 3600.0}
 DONE = (J.JOB_STATE_SUCCEEDED, J.JOB_STATE_FAILED, J.JOB_STATE_CANCELLED)
-
-
-def inference(job_id: str, now_s: float, work_s: float = 1200, acc: int = 2) -> J.JobSpec:
-    return J.JobSpec(
-        job_id=job_id,
-        kind=J.JOB_KIND_INFERENCE,
-        work_accelerator_s=work_s,
-        accelerators=acc,
-        output_mb=200,
-        deadline_s=now_s + 6 * 3600,
-    )
 
 
 def jobs_by_id(client: Client) -> dict[str, J.Job]:
@@ -46,7 +41,10 @@ def test_jobs_run_on_agents_and_succeed(tmp_path: Path) -> None:
         wait_for(lambda: all_connected(client), 30, "every agent to connect")
         now = client.now_s()
         ids = client.submit(
-            [inference(f"inf-{i}", now, 900 + 300 * i, 1 + i % 2) for i in range(4)]
+            [
+                inference_pb(f"inf-{i}", now, 900 + 300 * i, 1 + i % 2, **CLUSTER_INFERENCE)
+                for i in range(4)
+            ]
         )
         twice: list[dict[str, list[str]]] = []
 
@@ -71,19 +69,7 @@ def test_jobs_run_on_agents_and_succeed(tmp_path: Path) -> None:
 def test_agent_sigkill_replans_and_training_resumes_from_checkpoint(tmp_path: Path) -> None:
     with running_cluster(tmp_path, n=3, speed=240) as (cluster, client):
         wait_for(lambda: all_connected(client), 30, "every agent to connect")
-        client.submit(
-            [
-                J.JobSpec(
-                    job_id="train",
-                    kind=J.JOB_KIND_TRAINING,
-                    work_accelerator_s=8 * 3600,
-                    accelerators=2,
-                    gang_size=1,
-                    checkpoint_interval_s=600,
-                    checkpoint_cost_s=30,
-                )
-            ]
-        )
+        client.submit([training_pb("train")])
 
         def checkpointed_run() -> J.Job | None:
             job = jobs_by_id(client)["train"]
@@ -116,7 +102,9 @@ def test_scheduler_sigkill_and_restart_with_agents(tmp_path: Path) -> None:
     with running_cluster(tmp_path, n=3, speed=360) as (cluster, client):
         wait_for(lambda: all_connected(client), 30, "every agent to connect")
         now = client.now_s()
-        ids = client.submit([inference(f"r-{i}", now, 1500, 2) for i in range(3)])
+        ids = client.submit(
+            [inference_pb(f"r-{i}", now, 1500, 2, **CLUSTER_INFERENCE) for i in range(3)]
+        )
         wait_for(
             lambda: any(j.state == J.JOB_STATE_RUNNING for j in jobs_by_id(client).values()),
             60,

@@ -42,6 +42,9 @@ from scheduler.security.tls import check_listen_security, server_tls
 from scheduler.server import main as scheduler_main
 from scheduler.testbed import image
 
+# Deploy checks run external tools (promtool, compose, kubeconform) and the scheduler.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
@@ -448,6 +451,7 @@ def test_k8s_manifests(k8s: list[dict[str, Any]], cli_help: dict[str, str]) -> N
             "Service",
             "StatefulSet",
             "ConfigMap",
+            "NetworkPolicy",
         ]
     ), kinds
     namespace = by_kind(k8s, "Namespace")[0]["metadata"]["name"]
@@ -508,6 +512,50 @@ def test_k8s_manifests(k8s: list[dict[str, Any]], cli_help: dict[str, str]) -> N
     assert env["ORBIT_SATELLITE_FILE"] == init_env["ORBIT_SATELLITE_FILE"]
 
 
+def test_k8s_runs_mutual_tls_behind_a_network_policy(k8s: list[dict[str, Any]]) -> None:
+    """The scheduler serves mutual TLS from the Secret orbit-tls-scheduler (passing the
+    listen security check without --insecure); each agent gets its own certificate from the
+    init container; only agents (gRPC) and Prometheus (metrics) may reach the scheduler."""
+    deployment = by_kind(k8s, "Deployment")[0]
+    pod = deployment["spec"]["template"]["spec"]
+    sched = pod["containers"][0]
+    args = scheduler_main.build_parser().parse_args(sched["args"][1:])
+    tls = server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
+    assert tls is not None and tls.mutual and not args.insecure
+    check_listen_security(args.listen.rpartition(":")[0], tls, args.insecure)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in sched["volumeMounts"]}
+    for path in (args.tls_cert, args.tls_key, args.tls_client_ca):
+        secret = volumes[mounts[str(Path(path).parent)]]["secret"]
+        assert secret["secretName"] == "orbit-tls-scheduler"
+    for probe in ("readinessProbe", "livenessProbe"):  # kubelet's gRPC probe has no TLS
+        assert "grpc" not in sched[probe]
+    statefulset = by_kind(k8s, "StatefulSet")[0]
+    agent_pod = statefulset["spec"]["template"]["spec"]
+    agent = agent_pod["containers"][0]
+    tls_dir = {
+        str(Path(flag_value(agent["args"], f"--tls-{k}") or "").parent)
+        for k in ("ca", "cert", "key")
+    }
+    init = agent_pod["initContainers"][0]
+    init_env = {e["name"]: e.get("value") for e in init["env"]}
+    assert tls_dir == {init_env["TLS_DIR"]}
+    agent_mounts = {m["mountPath"] for m in agent["volumeMounts"]}
+    assert init_env["TLS_SOURCE_DIR"] not in agent_mounts  # the agent sees its own files only
+    (policy,) = by_kind(k8s, "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"].items() <= (
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    admitted = {
+        (rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"], p["port"])
+        for rule in spec["ingress"]
+        for p in rule["ports"]
+    }
+    grpc_port = int(args.listen.rpartition(":")[2])
+    assert admitted == {("orbit-agent", grpc_port), ("prometheus", args.metrics_port)}
+
+
 def test_k8s_init_step_maps_ordinal_to_satellite(k8s: list[dict[str, Any]], tmp_path: Path) -> None:
     data = by_kind(k8s, "ConfigMap")[0]["data"]
     (tmp_path / "satellites.txt").write_text(data["satellites.txt"])
@@ -529,6 +577,31 @@ def test_k8s_init_step_maps_ordinal_to_satellite(k8s: list[dict[str, Any]], tmp_
         assert out.read_text().strip() == NAMES[ordinal]
     assert init(f"orbit-agent-{len(NAMES)}").returncode != 0
     assert init("orbit-agent").returncode != 0
+    # With the agents' Secret: the pod's own certificate, and nothing else, lands in TLS_DIR.
+    source, own = tmp_path / "all", tmp_path / "own"
+    source.mkdir()
+    own.mkdir()
+    (source / "ca.pem").write_text("ca")
+    for name in NAMES[:3]:
+        (source / f"satellite-{name}.pem").write_text(f"cert {name}")
+        (source / f"satellite-{name}-key.pem").write_text(f"key {name}")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "POD_NAME": "orbit-agent-1",
+        "SATELLITES_FILE": str(tmp_path / "satellites.txt"),
+        "ORBIT_SATELLITE_FILE": str(out),
+        "TLS_SOURCE_DIR": str(source),
+        "TLS_DIR": str(own),
+    }
+    result = run(["sh", str(tmp_path / "satellite-id.sh")], env=env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in own.iterdir()) == ["ca.pem", "cert.pem", "key.pem"]
+    assert (own / "cert.pem").read_text() == f"cert {NAMES[1]}"
+    assert (own / "key.pem").stat().st_mode & 0o077 == 0
+    result = run(
+        ["sh", str(tmp_path / "satellite-id.sh")], env={**env, "POD_NAME": "orbit-agent-5"}
+    )
+    assert result.returncode != 0 and "satellite-" in result.stderr  # no certificate for it
 
 
 # --- image -----------------------------------------------------------------------------------

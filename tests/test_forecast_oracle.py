@@ -42,6 +42,9 @@ from scheduler.forecast.propagate import propagate_teme, teme_to_ecef
 from scheduler.forecast.stations import geodetic_to_ecef_km, local_up, sin_elevation
 from scheduler.forecast.survey import survey
 
+# The Skyfield oracle sweeps take about a minute: `make test` runs them.
+pytestmark = pytest.mark.slow
+
 # --- tolerances -----------------------------------------------------------------------------
 
 TWO_SECONDS = 2.0

@@ -136,3 +136,28 @@ def test_testbed_is_a_front_end_only() -> None:
         if m.startswith(("scheduler.server", "scheduler.planner", "agents"))
     }
     assert not bad, f"the testbed imports server, planner or agent code: {sorted(bad)}"
+
+
+# The server's edge: the servicers and the two modules that convert at the boundary, the
+# wiring, and the transport security it plugs in. Everything else in scheduler/server works
+# on model types (model.py, messages.py, the planner's Plan) and never sees a _pb2 object.
+SERVER_EDGE = {
+    "agent_service.py",
+    "jobs_service.py",
+    "cluster_service.py",
+    "validate.py",
+    "convert.py",
+    "app.py",
+    "main.py",
+}
+
+
+def test_nothing_below_the_servicers_sees_protobuf() -> None:
+    server = REPO / "scheduler" / "server"
+    bad = {
+        (f, m)
+        for f, m in _imports(server)
+        if m.startswith(("orbitalsched", "grpc_health", "grpc_reflection"))
+        and Path(f).name not in SERVER_EDGE
+    }
+    assert not bad, f"protobuf below the servicers (convert at the boundary): {sorted(bad)}"

@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
 from clusterkit import fetch, need, running_cluster, running_prometheus, wait_for
 
 
@@ -26,6 +27,7 @@ def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_exposition_passes_promtool(tmp_path: Path) -> None:
     need("promtool")
     with running_cluster(tmp_path, n=2) as (cluster, client):
@@ -53,6 +55,7 @@ def test_exposition_passes_promtool(tmp_path: Path) -> None:
     assert bad.returncode != 0 or bad.stdout.strip()
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_a_running_cluster(tmp_path: Path) -> None:
     with running_cluster(tmp_path / "cluster", n=2) as (cluster, _):
         targets = [f"127.0.0.1:{cluster.scheduler_metrics_port}"] + [

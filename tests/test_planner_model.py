@@ -148,7 +148,7 @@ def test_training_gang_on_connected_satellites_with_checkpoints() -> None:
         T0,
         gang_size=2,
         accelerators_per_member=2,
-        work_acc_h=10.0,
+        work_acc_s=36000.0,
         checkpoint_interval_s=600.0,
         checkpoint_cost_s=60.0,
         value_per_acc_h=1.0,
@@ -163,7 +163,7 @@ def test_training_gang_on_connected_satellites_with_checkpoints() -> None:
 
 
 def test_gang_larger_than_the_free_connected_satellites() -> None:
-    train = TrainingJob("train", T0, gang_size=4, accelerators_per_member=2, work_acc_h=10.0)
+    train = TrainingJob("train", T0, gang_size=4, accelerators_per_member=2, work_acc_s=36000.0)
     p = problem(ring(4, 40), [train], 40, unavailable=["sat-2"])
     result = run(p)
     assert reasons(result)["train"] == ("GANG", "gang needs 4 connected satellites, 3 free")
@@ -178,7 +178,7 @@ def test_preemption_is_priced() -> None:
         T0,
         gang_size=1,
         accelerators_per_member=4,
-        work_acc_h=100.0,
+        work_acc_s=360000.0,
         checkpoint_interval_s=600.0,
         checkpoint_cost_s=60.0,
         value_per_acc_h=0.1,

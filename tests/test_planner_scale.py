@@ -125,6 +125,7 @@ def test_the_decomposition_moves_a_job_out_of_the_window_the_first_fit_chose() -
     assert result.best_bound >= result.objective - 1e-6
 
 
+@pytest.mark.slow
 def test_plan_keeps_its_time_limit_and_bounds_the_whole_problem() -> None:
     p = synthetic_problem(300, 3000, n_slots=120, seed=4)
     t = time.perf_counter()
@@ -141,6 +142,7 @@ def test_plan_keeps_its_time_limit_and_bounds_the_whole_problem() -> None:
     assert_valid(p, result.plan)
 
 
+@pytest.mark.slow
 def test_local_process_pool_and_threads_give_the_same_plan_in_deterministic_mode() -> None:
     p = synthetic_problem(24, 160, n_slots=90, seed=6, planes=6)
     pool = LocalBackend(2)
@@ -165,7 +167,7 @@ def test_a_solve_task_that_cannot_parse_fails_loudly() -> None:
 
 def test_training_job_needs_connected_gang_reason_from_the_plane_index() -> None:
     sats = [sat("sat-0", 30, plane=0), sat("sat-1", 30, plane=1)]  # no ISL links
-    job = TrainingJob("t", T0, gang_size=2, accelerators_per_member=2, work_acc_h=1.0)
+    job = TrainingJob("t", T0, gang_size=2, accelerators_per_member=2, work_acc_s=3600.0)
     result = plan(problem(sats, [job], 30), policy="greedy")
     (u,) = result.plan.unplaced
     assert u.code == "GANG" and "2 connected satellites, 1 free" in u.reason
@@ -213,3 +215,41 @@ def test_scheduler_flags_choose_the_planner_backend() -> None:
         config_from_args(parser.parse_args(["--planner-workers", "0"]))
     with pytest.raises(SystemExit):
         parser.parse_args(["--planner-backend", "dask"])
+
+
+def test_reasons_without_replay_keep_pruning_reasons_and_say_why_others_are_brief() -> None:
+    from scheduler.planner.assemble import Selection, unplaced_reasons
+
+    p = two_planes_one_blocking_job()
+    huge = InferenceJob("huge", T0, T0 + 3600.0, 8 * 600.0, accelerators=8)
+    p = problem(list(p.satellites), [*p.jobs, huge], 60)  # type: ignore[attr-defined]
+    ctxs = contexts(p)
+    cset = enumerate_candidates(p, ctxs)
+    fast = {u.job_id: u for u in unplaced_reasons(p, ctxs, cset, Selection(), replay=False)}
+    assert fast["huge"].code == "ACCELERATORS"  # from pruning, as with replay
+    assert fast["a"].code == "CAPACITY" and "out of planning time" in fast["a"].reason
+    assert set(fast) == {"a", "b", "huge"}
+
+
+def test_jobs_per_solve_are_sized_from_the_fleet_unless_given() -> None:
+    from types import SimpleNamespace
+
+    from scheduler.server.main import build_parser
+    from scheduler.server.replanner import Replanner
+
+    parser = build_parser()
+    assert parser.parse_args([]).plan_max_jobs == 0  # auto
+    assert parser.parse_args(["--plan-max-jobs", "auto"]).plan_max_jobs == 0
+    assert parser.parse_args(["--plan-max-jobs", "500"]).plan_max_jobs == 500
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--plan-max-jobs", bad])
+
+    def cap(max_jobs: int, n_sats: int) -> int:
+        fake = SimpleNamespace(max_jobs=max_jobs, sessions=SimpleNamespace(sats=range(n_sats)))
+        return Replanner.jobs_cap(fake)  # type: ignore[arg-type]
+
+    assert cap(0, 30) == 2000  # small fleets: at least 2,000
+    assert cap(0, 1584) == 6 * 1584
+    assert cap(0, 10_000) == 60_000
+    assert cap(500, 10_000) == 500

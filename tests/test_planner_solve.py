@@ -23,6 +23,7 @@ from scheduler.planner.validator import validate_plan
 from scheduler.scenario import load_scenario
 
 
+@pytest.mark.slow
 def test_same_input_same_plan_in_deterministic_mode() -> None:
     p = synthetic_problem(6, 40, n_slots=90, seed=3)
     a = plan(p, time_limit_s=0.4, seed=7, deterministic=True)

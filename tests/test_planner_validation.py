@@ -43,7 +43,7 @@ def test_bad_inference_specs_name_the_field(kw: dict[str, object], field: str) -
 
 
 def test_gang_larger_than_constellation() -> None:
-    job = TrainingJob("t", T0, gang_size=5, accelerators_per_member=2, work_acc_h=10.0)
+    job = TrainingJob("t", T0, gang_size=5, accelerators_per_member=2, work_acc_s=36000.0)
     validate_job(job)  # fine on its own
     with pytest.raises(JobSpecError, match=r"gang_size.*larger than the constellation"):
         validate_job(job, n_satellites=4)
@@ -52,7 +52,7 @@ def test_gang_larger_than_constellation() -> None:
 @pytest.mark.parametrize(
     ("kw", "field"),
     [
-        ({"work_acc_h": -1.0}, "work_acc_h"),
+        ({"work_acc_s": -1.0}, "work_acc_s"),
         ({"accelerators_per_member": 0}, "accelerators_per_member"),
         ({"checkpoint_cost_s": 900.0}, "checkpoint_cost_s"),
         ({"checkpoint_interval_s": 0.0}, "checkpoint_interval_s"),
@@ -61,7 +61,7 @@ def test_gang_larger_than_constellation() -> None:
 )
 def test_bad_training_specs_name_the_field(kw: dict[str, object], field: str) -> None:
     base: dict[str, object] = dict(
-        job_id="t", submit_s=T0, gang_size=2, accelerators_per_member=2, work_acc_h=10.0
+        job_id="t", submit_s=T0, gang_size=2, accelerators_per_member=2, work_acc_s=36000.0
     )
     base.update(kw)
     with pytest.raises(JobSpecError) as info:
@@ -72,6 +72,6 @@ def test_bad_training_specs_name_the_field(kw: dict[str, object], field: str) ->
 def test_plan_rejects_bad_and_duplicate_jobs_before_planning() -> None:
     sats = ring(3, 20)
     with pytest.raises(JobSpecError, match="gang_size"):
-        plan(problem(sats, [TrainingJob("t", T0, 4, 1, 1.0)], 20), time_limit_s=1)
+        plan(problem(sats, [TrainingJob("t", T0, 4, 1, 3600.0)], 20), time_limit_s=1)
     with pytest.raises(JobSpecError, match="duplicate"):
         plan(problem(sats, [_inference(), _inference()], 20), time_limit_s=1)

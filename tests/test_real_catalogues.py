@@ -124,6 +124,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ORBITCTL, *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_skips_failing_satellites_and_still_forecasts() -> None:
     path = real_file(STARLINK)
     result = run(
@@ -141,6 +142,7 @@ def test_cli_skips_failing_satellites_and_still_forecasts() -> None:
     assert not failed_names & {r["satellite"] for r in records}
 
 
+@pytest.mark.slow
 def test_cli_max_element_age_silences_the_age_line() -> None:
     path = real_file(ACTIVE)
     result = run(
@@ -153,6 +155,7 @@ def test_cli_max_element_age_silences_the_age_line() -> None:
     assert "OTTER [" in result.stdout
 
 
+@pytest.mark.slow
 def test_tle_scenario_is_screened_too(tmp_path: Path) -> None:
     path = real_file(STARLINK)
     scenario = tmp_path / "real.toml"
@@ -168,6 +171,7 @@ def test_tle_scenario_is_screened_too(tmp_path: Path) -> None:
     assert any("older than 3 days" in ln for ln in lines)
 
 
+@pytest.mark.slow
 def test_diverged_sgp4_is_skipped_and_contacts_still_found() -> None:
     """A month past its epoch one Starlink element set makes SGP4 put the satellite at
     ~51,000 km, jumping ~1,000 km per step, with no error code; the contact search used to

@@ -7,29 +7,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import model_job
 
 from scheduler.planner.domain import Plan, PlanItem, Unplaced
 from scheduler.server.jobs_logic import apply_assignment, lose_placement
-from scheduler.server.model import Assignment, Job, JobSpec, JobState, PlanRecord
+from scheduler.server.model import Assignment, JobState, PlanRecord
 from scheduler.server.store import DuplicateJobError, Store, TransitionError
-
-
-def _job(job_id: str, kind: str = "inference") -> Job:
-    spec = JobSpec(
-        job_id=job_id,
-        kind=kind,
-        priority=1,
-        work_accelerator_s=3600.0,  # type: ignore[arg-type]
-        accelerators=2,
-        gang_size=2 if kind == "training" else 1,
-    )
-    return Job(spec=spec, state=JobState.PENDING, submit_time_s=1000.0)
 
 
 def test_wal_mode_and_survives_reopen(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     store = Store(db)
-    store.insert_jobs([_job("a"), _job("b", "training")], 1000.0)
+    store.insert_jobs([model_job("a"), model_job("b", "training")], 1000.0)
     v1, v2 = store.next_plan_version(), store.next_plan_version()
     store.close()
     assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -41,16 +30,16 @@ def test_wal_mode_and_survives_reopen(tmp_path: Path) -> None:
 
 def test_batch_insert_is_all_or_nothing(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.insert_jobs([_job("a")], 0.0)
+    store.insert_jobs([model_job("a")], 0.0)
     with pytest.raises(DuplicateJobError, match="'a' already exists"):
-        store.insert_jobs([_job("new"), _job("a")], 0.0)
+        store.insert_jobs([model_job("new"), model_job("a")], 0.0)
     assert store.get_job("new") is None
     assert store.events("new") == []
 
 
 def test_state_machine_refuses_illegal_transitions(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.insert_jobs([_job("a")], 0.0)
+    store.insert_jobs([model_job("a")], 0.0)
     job = store.get_job("a")
     assert job is not None
     store.update_job(replace(job, state=JobState.CANCELLED, reason="by test"), "cancelled", 1.0)
@@ -89,24 +78,24 @@ def test_plan_record_round_trip_keeps_nan(tmp_path: Path) -> None:
 
 def test_lost_training_job_resumes_from_checkpoint() -> None:
     job = replace(
-        _job("t", "training"),
+        model_job("t", "training"),
         state=JobState.RUNNING,
         satellite_ids=("s1", "s2"),
         assignment_version=4,
-        done_accelerator_s=2000.0,
-        checkpoint_accelerator_s=1500.0,
+        done_acc_s=2000.0,
+        checkpoint_acc_s=1500.0,
     )
     lost = lose_placement(job, "satellite s1 lost")
     assert lost.state == JobState.CHECKPOINTED
-    assert lost.done_accelerator_s == 1500.0 and lost.satellite_ids == ()
+    assert lost.done_acc_s == 1500.0 and lost.satellite_ids == ()
     assert lost.preemptions == 1
-    inference = replace(_job("i"), state=JobState.RUNNING, satellite_ids=("s1",))
+    inference = replace(model_job("i"), state=JobState.RUNNING, satellite_ids=("s1",))
     assert lose_placement(inference, "lost").state == JobState.PENDING
 
 
 def test_assignment_keeps_its_token_while_placement_is_unchanged() -> None:
     job = replace(
-        _job("a"),
+        model_job("a"),
         state=JobState.RUNNING,
         satellite_ids=("s1",),
         assignment_version=3,
@@ -118,5 +107,5 @@ def test_assignment_keeps_its_token_while_placement_is_unchanged() -> None:
     assert (moved.state, moved.assignment_version, moved.preemptions) == (JobState.PLANNED, 9, 1)
     grown = apply_assignment(job, Assignment("a", ("s1", "s2"), 10.0, 20.0), 9, "")
     assert grown.member_versions == (("s1", 3), ("s2", 9)) and grown.state == JobState.RUNNING
-    pending = apply_assignment(_job("b"), None, 9, "no contact before deadline")
+    pending = apply_assignment(model_job("b"), None, 9, "no contact before deadline")
     assert (pending.state, pending.reason) == (JobState.PENDING, "no contact before deadline")

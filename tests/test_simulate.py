@@ -17,6 +17,7 @@ def _stable(summary: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in summary.items() if k not in ("wall_s", "solve_time_s")}
 
 
+@pytest.mark.slow
 def test_same_seed_same_summary() -> None:
     a = run_simulation(SimConfig(policy="cpsat", seed=3, **SHORT))  # type: ignore[arg-type]
     b = run_simulation(SimConfig(policy="cpsat", seed=3, **SHORT))  # type: ignore[arg-type]
@@ -30,6 +31,7 @@ def test_same_seed_same_summary() -> None:
     assert s["jobs"]["inference"]["submitted"] > 0
 
 
+@pytest.mark.slow
 def test_cli_compare_writes_summary_plan_and_gantt(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -117,6 +119,7 @@ def test_the_simulator_runs_the_servers_job_lifecycle() -> None:
     assert {j.job_id for j in started} <= {job for _, job in spans}
 
 
+@pytest.mark.slow
 def test_modelling_a_live_cluster_replans_on_triggers_with_its_lead() -> None:
     """At 120x with triggers, solves follow the server's replan requests (every submission),
     one at a time, each taking time_limit x speed of simulated time."""

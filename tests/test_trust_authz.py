@@ -8,11 +8,11 @@ import datetime as dt
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import grpc
 import pytest
+from conftest import ORBITCTL
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
@@ -32,7 +32,6 @@ from scheduler.security.certs import (
 )
 from scheduler.security.identity import ANONYMOUS, Kind, Principal, Role, principal_from_names
 
-ORBITCTL = [sys.executable, "-m", "scheduler.cli"]
 OK = grpc.StatusCode.OK
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 UNAUTH = grpc.StatusCode.UNAUTHENTICATED
@@ -61,6 +60,7 @@ EXPECTED = {
     C + "Replan": (UNAUTH, DENIED, DENIED, OK, DENIED, OK),
     J + "ExplainJob": (UNAUTH, OK, OK, OK, DENIED, OK),
     C + "WhatIf": (UNAUTH, OK, OK, OK, DENIED, OK),
+    C + "UpdateElements": (UNAUTH, DENIED, DENIED, OK, DENIED, OK),
     AGENT_CONNECT: (UNAUTH, DENIED, DENIED, DENIED, OK, OK),
     "/grpc.health.v1.Health/Check": (OK, OK, OK, OK, OK, OK),
     "/grpc.health.v1.Health/Watch": (OK, OK, OK, OK, OK, OK),
@@ -184,6 +184,7 @@ def test_certificates_carry_identity_and_role(tmp_path: Path) -> None:
         issue_satellite(tmp_path, "../evil")
 
 
+@pytest.mark.slow
 def test_orbitctl_certs_commands(tmp_path: Path) -> None:
     d = str(tmp_path / "pki")
 

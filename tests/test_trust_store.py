@@ -4,16 +4,21 @@ pages, a corrupt clock row. The lock dies with its process, SIGKILL included."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import signal
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import model_job
 
 from scheduler.server.clock import load_or_create
-from scheduler.server.store import Store, StoreError
+from scheduler.server.model import Job, JobState
+from scheduler.server.store import SCHEMA, Store, StoreError
 
 HOLD = """
 import sys, time
@@ -101,6 +106,7 @@ def _bad_clock(path: Path) -> None:
     db.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("case", "make", "says"),
     [
@@ -125,6 +131,7 @@ def test_unusable_databases_are_one_line_and_exit_2(
         assert db.read_bytes() == before  # refused without writing
 
 
+@pytest.mark.slow
 def test_a_second_scheduler_on_the_same_database_exits_2(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     proc = _holder(db)
@@ -136,3 +143,64 @@ def test_a_second_scheduler_on_the_same_database_exits_2(tmp_path: Path) -> None
         proc.stdout.close()  # type: ignore[union-attr]
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "another scheduler is using this database" in r.stderr
+
+
+def _spec_job(job_id: str) -> Job:
+    return model_job(job_id, submit_s=10.0, work_s=60.0, acc=1)
+
+
+def test_submitters_and_the_principal_of_every_event_are_recorded(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.insert_jobs([_spec_job("a")], 10.0)  # outside an RPC: the scheduler itself
+    store.insert_jobs([replace(_spec_job("b"), submitted_by="user:sam")], 10.0)
+    assert store.get_job("a").submitted_by == "scheduler"  # type: ignore[union-attr]
+    assert store.get_job("b").submitted_by == "user:sam"  # type: ignore[union-attr]
+    b = store.get_job("b")
+    assert b is not None
+    store.update_job(
+        replace(b, state=JobState.CANCELLED, reason="x"), "cancelled", 11.0, "user:olga"
+    )
+    assert [(e.what, e.principal) for e in store.events("b")] == [
+        ("submitted", "user:sam"),
+        ("cancelled", "user:olga"),
+    ]
+    store.close()
+
+
+def test_request_ids_are_remembered_across_restarts_and_pruned_after_a_week(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "s.db")
+    jobs = [replace(_spec_job(f"j{i}"), submitted_by="user:sam") for i in range(3)]
+    store.insert_jobs(jobs, 10.0, request_id="r-1", wall_time_s=1000.0)
+    store.close()
+    store = Store(tmp_path / "s.db")
+    assert store.submitted_ids("user:sam", "r-1") == ["j0", "j1", "j2"]
+    assert store.submitted_ids("user:olga", "r-1") is None  # per principal
+    assert store.submitted_ids("user:sam", "r-2") is None
+    # A day later it is still there; a week and more later the next insert prunes it.
+    later = [replace(_spec_job("k"), submitted_by="user:sam")]
+    store.insert_jobs(later, 10.0, request_id="r-2", wall_time_s=1000.0 + 86400.0)
+    assert store.submitted_ids("user:sam", "r-1") == ["j0", "j1", "j2"]
+    much_later = [replace(_spec_job("m"), submitted_by="user:sam")]
+    store.insert_jobs(much_later, 10.0, request_id="r-3", wall_time_s=1000.0 + 8 * 86400.0)
+    assert store.submitted_ids("user:sam", "r-1") is None
+    store.close()
+
+
+def test_a_database_of_the_first_schema_gains_the_new_columns(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.executescript(SCHEMA)  # the first release's tables (new columns are added on open)
+    con.execute(
+        "INSERT INTO jobs (job_id, kind, spec, state, submit_time_s) VALUES "
+        "('old', 'inference', ?, 'PENDING', 1.0)",
+        (json.dumps(dataclasses.asdict(_spec_job("old").spec)),),
+    )
+    con.commit()
+    con.close()
+    store = Store(db)
+    assert store.get_job("old").submitted_by == ""  # type: ignore[union-attr]
+    store.insert_jobs([_spec_job("a")], 1.0)
+    assert store.events("a")[0].principal == "scheduler"
+    store.close()

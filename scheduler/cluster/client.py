@@ -56,11 +56,17 @@ class Client:
                 raise UserError(f"no scheduler answers at {self.address} ({hint})") from None
             raise UserError(f"{code.name}: {details}") from None
 
-    def submit(self, specs: list[jobs_pb2.JobSpec]) -> list[str]:
+    def submit(self, specs: list[jobs_pb2.JobSpec], request_id: str = "") -> list[str]:
+        """Submit jobs; with a request_id a retry (same id) returns the same job ids."""
         if len(specs) == 1:
-            r = self.call(self.jobs.SubmitJob, jobs_pb2.SubmitJobRequest(job=specs[0]))
+            r = self.call(
+                self.jobs.SubmitJob,
+                jobs_pb2.SubmitJobRequest(job=specs[0], request_id=request_id),
+            )
             return [r.job.spec.job_id]
-        resp = self.call(self.jobs.SubmitJobs, jobs_pb2.SubmitJobsRequest(jobs=specs))
+        resp = self.call(
+            self.jobs.SubmitJobs, jobs_pb2.SubmitJobsRequest(jobs=specs, request_id=request_id)
+        )
         return list(resp.job_ids)
 
     def all_jobs(self, **filters: object) -> Iterator[jobs_pb2.Job]:

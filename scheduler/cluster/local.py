@@ -54,6 +54,7 @@ class LocalCluster:
     agent_metrics_ports: dict[str, int] = field(default_factory=dict)
     scheduler_proc: subprocess.Popen[bytes] | None = None
     agents: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    agents_per_process: int = 1  # > 1: `orbit-agent --satellites` fleets of this many
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -110,9 +111,43 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         self.start_scheduler()
-        for name in self.satellites:
-            self.start_agent(name)
+        if self.agents_per_process > 1:
+            n = self.agents_per_process
+            for first in range(0, len(self.satellites), n):
+                self.start_fleet(self.satellites[first : first + n])
+        else:
+            for name in self.satellites:
+                self.start_agent(name)
         return self
+
+    def start_fleet(self, names: tuple[str, ...]) -> None:
+        """One agent process for several satellites (agents/fleet.py); each satellite keeps
+        its own stream and identity (its own certificate under TLS)."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "agents.agent",
+            "--satellites",
+            ",".join(names),
+            "--scheduler",
+            self.address,
+        ]
+        if self.tls:
+            for name in names:
+                self.satellite_tls_args(name)  # issues the certificate if missing
+            d = self._certs()
+            cmd += ["--tls-ca", str(d / "ca.pem"), "--tls-cert-dir", str(d)]
+        if self.metrics:
+            port = free_port()
+            for name in names:
+                self.agent_metrics_ports[name] = port
+            cmd += ["--metrics-port", str(port)]
+        log = self._log(f"agents-{names[0]}")
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=log, env=_env(), preexec_fn=_die_with_parent
+        )
+        for name in names:
+            self.agents[name] = proc
 
     def start_scheduler(self, port: int | None = None) -> None:
         """Start (or restart, on the same database and address) the scheduler."""
@@ -188,7 +223,7 @@ class LocalCluster:
         )
 
     def kill_agent(self, name: str) -> None:
-        """SIGKILL an agent (a satellite that is gone)."""
+        """SIGKILL an agent (a satellite that is gone; in a fleet, its whole process)."""
         proc = self.agents.pop(name)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -206,7 +241,8 @@ class LocalCluster:
         return all(p is not None and p.poll() is None for p in procs)
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        procs = [p for p in (*self.agents.values(), self.scheduler_proc) if p is not None]
+        unique = {id(p): p for p in (*self.agents.values(), self.scheduler_proc) if p is not None}
+        procs = list(unique.values())
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

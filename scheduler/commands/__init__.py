@@ -2,7 +2,17 @@
 
 from types import ModuleType
 
-from scheduler.commands import certs, cluster, demo, forecast, inquiries, jobs, simulate, testbed
+from scheduler.commands import (
+    certs,
+    cluster,
+    demo,
+    elements,
+    forecast,
+    inquiries,
+    jobs,
+    simulate,
+    testbed,
+)
 
 # Add a command group here: a module with `register(subparsers)` whose parsers set `func`.
 COMMAND_MODULES: tuple[ModuleType, ...] = (
@@ -11,6 +21,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     cluster,
     jobs,
     inquiries,
+    elements,
     simulate,
     certs,
     testbed,

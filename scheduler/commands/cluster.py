@@ -14,7 +14,13 @@ from orbitalsched.v1 import agent_pb2
 
 from scheduler.cluster.client import connect
 from scheduler.cluster.local import LocalCluster
-from scheduler.commands.jobs import add_scheduler_option, print_table, scheduler_of, tls_of
+from scheduler.commands.jobs import (
+    add_scheduler_option,
+    print_table,
+    reason_code_name,
+    scheduler_of,
+    tls_of,
+)
 from scheduler.errors import UserError
 from scheduler.scenario import load_scenario
 
@@ -22,7 +28,7 @@ from scheduler.scenario import load_scenario
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("cluster", help="run a local cluster")
     sub = p.add_subparsers(dest="cluster_command", required=True)
-    up = sub.add_parser("up", help="scheduler + one agent process per satellite, until Ctrl-C")
+    up = sub.add_parser("up", help="scheduler + agent processes (one per satellite by default)")
     up.add_argument("--scenario", help="scenario TOML file or built-in name (default: default)")
     up.add_argument("--satellites", type=int, help="run the first N satellites only")
     up.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
@@ -38,6 +44,13 @@ def register(subparsers: Any) -> None:
         type=int,
         default=9100,
         help="scheduler metrics port (default 9100; 9090 is Prometheus' own)",
+    )
+    up.add_argument(
+        "--agents-per-process",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the agents N satellites to a process (orbit-agent --satellites; default 1)",
     )
     up.add_argument("--db", help="state database (default: a new one under --workdir)")
     up.add_argument("--workdir", help="logs and database (default: a temporary directory)")
@@ -67,6 +80,8 @@ def cluster_up(args: argparse.Namespace) -> int:
     n = args.satellites or len(names)
     if not 1 <= n <= len(names):
         raise UserError(f"--satellites: expected 1 to {len(names)}")
+    if args.agents_per_process < 1:
+        raise UserError(f"--agents-per-process: expected at least 1, got {args.agents_per_process}")
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="orbit-cluster-"))
     cluster = LocalCluster(
         satellites=names[:n],
@@ -78,6 +93,7 @@ def cluster_up(args: argparse.Namespace) -> int:
         db=Path(args.db) if args.db else None,
         scheduler_args=("--isl-relay",) if args.isl_relay else (),
         tls=not args.insecure,
+        agents_per_process=args.agents_per_process,
     )
     stop = False
 
@@ -176,5 +192,8 @@ def plan(args: argparse.Namespace) -> int:
     )
     if p.unplaced:
         print(f"\n{len(p.unplaced)} unplaced:")
-        print_table(("JOB", "REASON"), [(u.job_id, u.reason) for u in p.unplaced])
+        print_table(
+            ("JOB", "CODE", "REASON"),
+            [(u.job_id, reason_code_name(u.code), u.reason) for u in p.unplaced],
+        )
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 import tomllib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--gang", type=int, default=0, help="training: satellites in the gang")
     p.add_argument("--checkpoint-interval-s", type=float, default=0.0)
     p.add_argument("--checkpoint-cost-s", type=float, default=0.0)
+    p.add_argument(
+        "--request-id",
+        default="",
+        help="idempotency key: a retry with the same key returns the same job ids",
+    )
     p.set_defaults(func=submit)
 
-    p = subparsers.add_parser("jobs", help="list jobs")
+    p = subparsers.add_parser("jobs", help="list jobs, or show one (with --events, its history)")
     add_scheduler_option(p)
+    p.add_argument("job", nargs="?", help="one job: its record (and with --events its history)")
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="with JOB: every event of the job, with the principal that caused it",
+    )
     p.add_argument("--state", action="append", choices=sorted(STATES), default=[])
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=list_jobs)
@@ -144,12 +156,15 @@ def submit(args: argparse.Namespace) -> int:
                     checkpoint_cost_s=args.checkpoint_cost_s,
                 )
             ]
-        ids = client.submit(specs)
+        ids = client.submit(specs, request_id=args.request_id)
     for job_id in ids[:20]:
         print(job_id)
     if len(ids) > 20:
         print(f"... {len(ids)} jobs submitted")
     return 0
+
+
+JOB_HEADER = ("JOB", "KIND", "STATE", "SATELLITES", "DONE", "CODE", "REASON")
 
 
 def job_row(job: jobs_pb2.Job) -> tuple[str, ...]:
@@ -162,8 +177,14 @@ def job_row(job: jobs_pb2.Job) -> tuple[str, ...]:
         f"{100 * job.done_accelerator_s / s.work_accelerator_s:.0f}%"
         if s.work_accelerator_s
         else "-",
+        reason_code_name(job.reason_code),
         job.reason[:60],
     )
+
+
+def reason_code_name(code: int) -> str:
+    """BATTERY, HORIZON, ... ("-" when unset)."""
+    return jobs_pb2.ReasonCode.Name(code).removeprefix("REASON_CODE_") if code else "-"
 
 
 def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
@@ -172,7 +193,37 @@ def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Non
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def show_job(args: argparse.Namespace) -> int:
+    with connect(scheduler_of(args), tls_of(args)) as client:
+        resp = client.call(
+            client.jobs.GetJob, jobs_pb2.GetJobRequest(job_id=args.job, include_events=args.events)
+        )
+    if args.json:
+        print(json.dumps(json_format.MessageToDict(resp), sort_keys=True))
+        return 0
+    print_table(JOB_HEADER, [job_row(resp.job)])
+    print(f"submitted by {resp.job.submitted_by or '-'}")
+    if args.events:
+        print()
+        rows = [
+            (
+                datetime.fromtimestamp(e.time_s, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                e.what or "-",
+                jobs_pb2.JobState.Name(e.state).removeprefix("JOB_STATE_"),
+                e.principal or "-",
+                e.reason[:60],
+            )
+            for e in resp.events
+        ]
+        print_table(("TIME (UTC, SIM)", "EVENT", "STATE", "BY", "REASON"), rows)
+    return 0
+
+
 def list_jobs(args: argparse.Namespace) -> int:
+    if args.job:
+        return show_job(args)
+    if args.events:
+        raise UserError("--events needs a JOB (orbitctl jobs JOB --events)")
     with connect(scheduler_of(args), tls_of(args)) as client:
         jobs = list(client.all_jobs(states=[STATES[s] for s in args.state]))
     if args.json:
@@ -180,7 +231,8 @@ def list_jobs(args: argparse.Namespace) -> int:
             print(json.dumps(json_format.MessageToDict(job), sort_keys=True))
         return 0
     print_table(
-        ("JOB", "KIND", "STATE", "SATELLITES", "DONE", "REASON"), [job_row(j) for j in jobs]
+        JOB_HEADER,
+        [job_row(j) for j in jobs],
     )
     return 0
 

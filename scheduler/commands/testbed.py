@@ -31,6 +31,27 @@ def register(subparsers: Any) -> None:
     dn.add_argument("--name", default="orbital-tb")
     dn.set_defaults(func=containers_down)
 
+    n = sub.add_parser("netns", help="the cluster in network namespaces following the contacts")
+    nsub = n.add_subparsers(dest="netns_command", required=True)
+    nup = nsub.add_parser("up", help="namespaces, links, scheduler, agents, link controller")
+    nup.add_argument("--agents", type=int, default=6, help="agents (default 6)")
+    nup.add_argument("--speed", type=float, default=180.0, help="simulated seconds per second")
+    nup.add_argument(
+        "--isl-relay", action="store_true", help="links follow the ISL group's contacts"
+    )
+    nup.add_argument("--port", type=int, default=50051, help="scheduler port on 127.0.0.1")
+    nup.add_argument("--prefix", default="otb", help="prefix of the namespaces")
+    nup.add_argument(
+        "--delay-ms",
+        type=float,
+        default=0.0,
+        help="added one-way delay between agents and scheduler (user-space proxy)",
+    )
+    nup.set_defaults(func=netns_up)
+    ndn = nsub.add_parser("down", help="stop everything and delete the namespaces")
+    ndn.add_argument("--prefix", default="otb")
+    ndn.set_defaults(func=netns_down)
+
 
 def image(args: argparse.Namespace) -> int:
     from scheduler.testbed.image import build_image
@@ -57,4 +78,25 @@ def containers_down(args: argparse.Namespace) -> int:
     from scheduler.testbed import containers
 
     containers.down(args.name, keep_data=args.keep_data)
+    return 0
+
+
+def netns_up(args: argparse.Namespace) -> int:
+    from scheduler.testbed import netns
+
+    netns.up(
+        agents=args.agents,
+        speed=args.speed,
+        isl_relay=args.isl_relay,
+        port=args.port,
+        prefix=args.prefix,
+        delay_ms=args.delay_ms,
+    )
+    return 0
+
+
+def netns_down(args: argparse.Namespace) -> int:
+    from scheduler.testbed import netns
+
+    netns.down(args.prefix)
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,6 +79,14 @@ class Constellation:
             self.slot[idx],
             None,
         )
+
+    def with_elements(self, sets: Mapping[str, Satrec]) -> Constellation:
+        """The same satellites (names, planes, Walker topology) with some satellites'
+        elements replaced; KeyError for a name that is not here."""
+        satrecs = list(self.satrecs)
+        for name, satrec in sets.items():
+            satrecs[self.index(name)] = satrec
+        return Constellation(self.names, tuple(satrecs), self.plane, self.slot, self.walker)
 
     def mean_altitude_km(self) -> NDArray[np.float64]:
         """Altitude from each satellite's mean motion (spherical Earth)."""

@@ -16,6 +16,7 @@ from scheduler.planner.candidates import Candidate, CandidateSet, GangOption, co
 from scheduler.planner.domain import Plan, PlanItem, Priority, Problem, Unplaced
 from scheduler.planner.ledger import Misfit, SatContext, SatLedger, dominant_misfit
 
+REASON_SAMPLE = 6  # candidates replayed per job left out, to name its reason
 # Objective integers are value x VALUE_SCALE (a thousandth of a value unit).
 VALUE_SCALE = 1000
 _MAX_MULTIPLIER = 10**9
@@ -177,11 +178,29 @@ def build_plan(
 
 
 def unplaced_reasons(
-    problem: Problem, ctxs: Sequence[SatContext], cset: CandidateSet, selection: Selection
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    cset: CandidateSet,
+    selection: Selection,
+    replay: bool = True,
 ) -> list[Unplaced]:
     """A reason for every job without a place: from pruning, or by replaying its candidates
-    against what the selection booked and naming the constraint that blocks most of them."""
+    against what the selection booked and naming the constraint that blocks most of them.
+    Without replay (a plan already past its time limit), jobs that had candidates get a
+    CAPACITY reason that says so."""
     placed = {c.job for c in selection.inference} | {o.job for o, b in selection.training if b}
+    if not replay:
+        out_fast = list(cset.rejected.values())
+        out_fast += [
+            Unplaced(
+                problem.jobs[j].job_id,
+                "CAPACITY",
+                "it could run but was not placed (out of planning time to name the constraint)",
+            )
+            for j in [*cset.inference, *cset.training]
+            if j not in placed
+        ]
+        return out_fast
     ledgers = ledgers_for(ctxs, selection)
     volume_used: dict[fz.ContactKey, float] = defaultdict(float)
     for c in selection.inference:
@@ -191,7 +210,10 @@ def unplaced_reasons(
         if j in placed:
             continue
         why: Counter[Misfit] = Counter()
-        for c in cands:
+        # At most REASON_SAMPLE candidates, evenly spread, are replayed: under contention
+        # most jobs are left out and replaying all of them doubles the cost of a plan.
+        step = max(1, -(-len(cands) // REASON_SAMPLE))
+        for c in cands[::step]:
             ledger = ledgers.get(c.sat) or SatLedger(ctxs[c.sat])
             misfit = ledger.misfit(c.start, c.slots, c.accelerators, c.power_w)
             if misfit is not None:

@@ -20,7 +20,7 @@ from scheduler.planner.domain import (
     Unplaced,
 )
 from scheduler.planner.ledger import Misfit, SatContext, SatLedger, dominant_misfit
-from scheduler.planner.timely import Timely, spread_positions, timely_starts_many
+from scheduler.planner.timely import Timely, TimelyRows, spread_positions, timely_starts_many
 
 _T = TypeVar("_T")
 
@@ -142,7 +142,7 @@ def check_uplink(
 
 def check_horizon(problem: Problem, k0: int, d: int) -> Misfit | None:
     if k0 + d > problem.n_slots:
-        return Misfit("DEADLINE", "does not fit in the planning horizon")
+        return Misfit("HORIZON", "does not fit in the planning horizon")
     return None
 
 
@@ -404,8 +404,8 @@ def training_options(
     assert isinstance(job, TrainingJob)
     tindex = tindex or _training_index(problem, ctxs, sat_pool)
     progress = problem.training_progress.get(job.job_id)
-    done_h = progress.done_acc_h if progress else 0.0
-    remaining_h = job.work_acc_h - done_h
+    done_h = progress.done_acc_s / 3600.0 if progress else 0.0
+    remaining_h = job.work_acc_s / 3600.0 - done_h
     if remaining_h <= 1e-9:
         return [], Unplaced(job.job_id, "DONE", "all work is done")
     gix = tindex.gang_index(job.gang_size, job.accelerators_per_member)
@@ -513,7 +513,7 @@ def _batch_timely(
     usable: _Usable,
     running: set[str],
     opts: PruneOptions,
-) -> dict[int, tuple[list[int], dict[int, Timely]]]:
+) -> dict[int, tuple[list[int], dict[int, TimelyRows]]]:
     """Per inference job: its satellites and its timely starts per route group, computed a
     group at a time with numpy (timely.py). Empty where candidates are checked alone
     (small problems): those go through the scalar chain."""
@@ -530,7 +530,7 @@ def _batch_timely(
         sats = picks[j] = _pick_sats(usable(job.accelerators), j, opts.max_sats_per_job)
         for g in {groups[s] for s in sats}:
             by_group.setdefault(g, []).append(j)
-    timely: dict[int, dict[int, Timely]] = {j: {} for j in picks}
+    timely: dict[int, dict[int, TimelyRows]] = {j: {} for j in picks}
     for g, jobs in by_group.items():
         got = timely_starts_many(
             problem, jobs, contacts.get(g, _EMPTY), opts.start_stride_slots, opts.max_starts_per_sat
@@ -545,36 +545,20 @@ def _batch_candidates(
     j: int,
     ctxs: Sequence[SatContext],
     groups: Sequence[int],
-    picked: tuple[list[int], dict[int, Timely]],
+    picked: tuple[list[int], dict[int, TimelyRows]],
 ) -> list[Candidate]:
     """The candidates inference_candidates makes (without the fit alone) from precomputed
     timely starts."""
     job = problem.jobs[j]
     assert isinstance(job, InferenceJob)
     sats, timely = picked
-    now, slot = problem.now_s, problem.slot_s
-    d = fz.duration_slots(job.duration_s, slot)
+    d = fz.duration_slots(job.duration_s, problem.slot_s)
     acc = job.accelerators
-    rows: dict[int, list[tuple[int, float, float, float, fz.ContactKey, str]]] = {}
     out: list[Candidate] = []
     for s in sats:
-        g = groups[s]
-        if g not in rows:
-            rows[g] = [
-                (
-                    k,
-                    value,
-                    late_s,
-                    max(rc.window.start_s, now + (k + d) * slot)
-                    + fz.transfer_s(job.output_mb, rc.window.downlink_mbps),
-                    rc.key,
-                    rc.window.station,
-                )
-                for k, value, late_s, rc in timely[g]
-            ]
         power = job.draw_w(ctxs[s].bus)
         out.extend(
             Candidate(j, s, k, d, acc, power, v, late, done, key, station)
-            for k, v, late, done, key, station in rows[g]
+            for k, v, late, done, key, station in timely[groups[s]]
         )
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any, Literal
 
 import numpy as np
@@ -81,7 +81,7 @@ class SatelliteState:
 @dataclass(frozen=True)
 class TrainingProgress:
     job_id: str
-    done_acc_h: float = 0.0
+    done_acc_s: float = 0.0
     last_checkpoint_s: float | None = None
     gang: tuple[str, ...] = ()
 
@@ -121,7 +121,7 @@ class TrainingJob:
     submit_s: float
     gang_size: int
     accelerators_per_member: int
-    work_acc_h: float
+    work_acc_s: float  # the whole gang's, accelerator-seconds
     checkpoint_interval_s: float = 900.0
     checkpoint_cost_s: float = 60.0
     value_per_acc_h: float = 1.0
@@ -191,11 +191,34 @@ class PlanItem:
     station: str | None = None
 
 
+class ReasonCode(StrEnum):
+    """Why work does not fit (ledger.Misfit) or a job is not placed (Unplaced). One list for
+    the planner, the scheduler's store and the contract (proto ReasonCode)."""
+
+    BATTERY = "BATTERY"  # the battery would cross its floor (in an eclipse)
+    THERMAL = "THERMAL"  # the node would pass its temperature limit
+    ACCELERATORS = "ACCELERATORS"  # not enough free accelerators
+    DOWNLINK_VOLUME = "DOWNLINK_VOLUME"  # the contacts cannot carry the output in time
+    GANG = "GANG"  # not enough connected satellites for the gang
+    NO_CONTACT = "NO_CONTACT"  # no contact for its input or output
+    DEADLINE = "DEADLINE"  # cannot be done before its deadline
+    HORIZON = "HORIZON"  # does not fit in the planning horizon (may in a later one)
+    CAPACITY = "CAPACITY"  # fits, but other work won
+    NO_CANDIDATE_SATELLITE = "NO_CANDIDATE_SATELLITE"  # no satellite is available
+    DONE = "DONE"  # all work is done
+
+
 @dataclass(frozen=True)
 class Unplaced:
+    """A job the plan does not place: why, as a ReasonCode (given as its value or the enum;
+    an unknown code is a ValueError) and as a sentence for people."""
+
     job_id: str
     code: str
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", ReasonCode(self.code))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from scheduler.planner.domain import (
     Job,
     Plan,
     PlanItem,
+    Priority,
     Problem,
     RunningJob,
 )
@@ -133,8 +134,30 @@ def _fits(
     return min(items, key=lambda i: i.start_s)
 
 
+def _replan_places(problem: Problem, plan: Plan, job: Job, uncordon: str | None) -> bool:
+    """Does the planner's greedy, replanning the whole problem with the change (the current
+    plan as the one to repair), place the job? Other waiting jobs compete for the room the
+    one-job check found; this is the check that counts them."""
+    from scheduler.planner.solve import plan as run_planner
+
+    states = dict(problem.states)
+    if uncordon is not None:
+        states[uncordon] = replace(states[uncordon], available=True)
+    jobs = tuple(job if j.job_id == job.job_id else j for j in problem.jobs)
+    result = run_planner(replace(problem, jobs=jobs, states=states), policy="greedy", previous=plan)
+    return job.job_id in result.plan.placed_job_ids()
+
+
 def _relaxations(job: Job) -> list[tuple[str, Job]]:
     out: list[tuple[str, Job]] = []
+    if job.priority < Priority.CRITICAL:
+        # Other waiting jobs compete for any room found: a higher class wins it.
+        for level in range(int(job.priority) + 1, int(Priority.CRITICAL) + 1):
+            p = Priority(level)
+            out.append(
+                (f"a priority {p.name.lower()} instead of {job.priority.name.lower()}",
+                 replace(job, priority=p)),
+            )  # fmt: skip
     if isinstance(job, InferenceJob):
         for minutes in DEADLINE_STEPS_MIN:
             out.append(
@@ -179,8 +202,11 @@ def explain(
     job_id: str,
     cordoned: Collection[str] = (),
     max_suggestions: int = 3,
+    max_replans: int = 8,
 ) -> Explanation:
-    """The explanation of one job of the problem (KeyError if it is not there)."""
+    """The explanation of one job of the problem (KeyError if it is not there). A change
+    that fits against the plan held fixed is suggested only if a greedy replan of the whole
+    problem with that change places the job (at most max_replans such replans)."""
     jobs = {j.job_id: j for j in problem.jobs}
     job = jobs[job_id]
     items = [i for i in plan.items if i.job_id == job_id]
@@ -190,18 +216,26 @@ def explain(
     base = _held_fixed(problem, plan, without={job_id})
     suggestions: list[Suggestion] = []
     kinds_done: set[str] = set()
+    replans = [max_replans]
+
+    def holds(changed: Job, uncordon: str | None = None) -> bool:
+        if replans[0] <= 0:
+            return False
+        replans[0] -= 1
+        return _replan_places(problem, plan, changed, uncordon)
+
     for change, relaxed in _relaxations(job):
         kind = change.split(" ")[1] if change.startswith("a ") else "accelerators"
         if kind in kinds_done:
             continue
         item = _fits(base, relaxed, whole=(problem, plan))
-        if item is not None:
+        if item is not None and holds(relaxed):
             suggestions.append(Suggestion(f"fits on {item.satellite} with {change}", relaxed, item))
             kinds_done.add(kind)
     for name in sorted(cordoned):
         if name in base.states:
             item = _fits(base, job, uncordon=name, whole=(problem, plan))
-            if item is not None:
+            if item is not None and holds(job, name):
                 suggestions.append(Suggestion(f"fits if {name} is uncordoned", job, item, name))
                 break
     return Explanation(

@@ -170,8 +170,8 @@ def sat_context(problem: Problem, index: int) -> SatContext:
 
 @dataclass(frozen=True)
 class Misfit:
-    """Why a piece of work does not fit: a code and a sentence (formatted on demand, with
-    each of times_s as UTC HH:MM)."""
+    """Why a piece of work does not fit: a code (a domain.ReasonCode value) and a sentence
+    (formatted on demand, with each of times_s as UTC HH:MM)."""
 
     code: str
     template: str
@@ -202,7 +202,7 @@ class SatLedger:
         if not ctx.available:
             return Misfit("NO_CANDIDATE_SATELLITE", f"{name} is not available")
         if k < 0 or k + d > ctx.n_slots:
-            return Misfit("DEADLINE", "does not fit in the horizon")
+            return Misfit("HORIZON", "does not fit in the horizon")
         if self.acc[k : k + d].max() + accelerators > ctx.bus.accelerators:
             t = ctx.now_s + k * ctx.slot_s
             return Misfit(
@@ -238,6 +238,7 @@ _REASON_ORDER = (
     "GANG",
     "NO_CONTACT",
     "DEADLINE",
+    "HORIZON",
     "CAPACITY",
     "NO_CANDIDATE_SATELLITE",
 )

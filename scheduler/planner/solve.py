@@ -255,6 +255,30 @@ def _plan(
         dense = greedy_select(problem, ctxs, cset, order="density")
         if score(problem, ctxs, dense, mults)[0] > g_obj:
             hint_sel = dense
+    out_of_time = not deterministic and spent_s + fit_s > time_limit_s
+    if out_of_time:  # the first plan took (nearly) all the time: it stands, with its reasons
+        log.warning("plan: first fit at %.1f s of %.1f s: no improvement", spent_s, time_limit_s)
+        groups = fz.route_groups(problem.satellites)
+        n_windows = len(first_windows(cset, groups, partition_literals))
+        return _result(
+            problem,
+            ctxs,
+            cset,
+            greedy,
+            version,
+            "cpsat",
+            "FALLBACK",
+            g_obj,
+            max(relaxed_bound(problem, ctxs, cset, mults), g_obj),
+            t0,
+            greedy_s,
+            g_obj,
+            g_val,
+            n_windows,
+            None,
+            deadline=t0 + time_limit_s,
+            reasons_s=fit_s,
+        )
     if previous is not None:
         repaired = greedy_select(problem, ctxs, cset, selection_from_plan(problem, cset, previous))
         if score(problem, ctxs, repaired, mults)[0] > score(problem, ctxs, hint_sel, mults)[0]:
@@ -273,9 +297,10 @@ def _plan(
     else:
         chosen = backend or default_backend()
         per_solve = max(1, num_workers // chosen.workers)
-    # Time kept for assembling the plan and the reasons (measured ~0.1 ms per job on a
-    # loaded 2-core machine).
-    reserve_s = min(0.25 * time_limit_s, 0.1 + 8e-5 * len(problem.jobs))
+    # Time kept for assembling the plan and the reasons: ~0.1 ms per job measured on a
+    # loaded 2-core machine, or, where most jobs are left out, about what the first fit
+    # took (the reasons replay candidates the way the first fit tried them).
+    reserve_s = min(0.4 * time_limit_s, max(0.1 + 8e-5 * len(problem.jobs), fit_s))
     selection, stats = improve(
         problem,
         ctxs,
@@ -294,9 +319,9 @@ def _plan(
     )
     log.debug("plan: improvement done at %.2f s: %s", time.perf_counter() - t0, stats)
     objective, value = score(problem, ctxs, selection, mults)
-    # The open first round's bound (whole pruned problem) where it ran, else relaxations.
-    bound = stats.bound if not math.isinf(stats.bound) else relaxed(cset)
-    bound = objective if stats.proved else max(min(bound, relaxed(cset)), objective)
+    # The open first round's bound (whole pruned problem) where it ran, and a relaxation
+    # of all of it.
+    bound = objective if stats.proved else max(min(stats.bound, relaxed(cset)), objective)
     solved = sum(n for st, n in stats.statuses.items() if st in ("OPTIMAL", "FEASIBLE"))
     if stats.proved or objective >= bound - 1e-6 * max(abs(bound), 1.0):
         status = "OPTIMAL"
@@ -320,6 +345,8 @@ def _plan(
         value,
         len(windows),
         stats,
+        deadline=t0 + time_limit_s,
+        reasons_s=fit_s,
     )
 
 
@@ -399,8 +426,13 @@ def _result(
     value: float,
     n_parts: int,
     stats: LnsStats | None = None,
+    deadline: float = math.inf,
+    reasons_s: float = 0.0,
 ) -> PlanResult:
-    unplaced = unplaced_reasons(problem, ctxs, cset, selection)
+    # Reasons replay candidates (about as long as the first fit took): skipped when that
+    # would overrun the time limit by more than its second of grace.
+    replay = time.perf_counter() + reasons_s <= deadline + 1.0
+    unplaced = unplaced_reasons(problem, ctxs, cset, selection, replay=replay)
     plan_ = build_plan(problem, selection, unplaced, version)
     log.debug("plan: reasons and plan at %.2f s", time.perf_counter() - t0)
     gap = (bound - objective) / max(abs(bound), 1e-9) if not math.isnan(bound) else math.nan

@@ -22,6 +22,8 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 Timely = list[tuple[int, float, float, fz.RoutedContact]]
+# Per kept start: slot, value after lateness, lateness, delivery time, contact, station.
+TimelyRows = list[tuple[int, float, float, float, fz.ContactKey, str]]
 
 
 def first_transfers(
@@ -70,9 +72,9 @@ def timely_starts_many(
     index: fz.ContactIndex,
     stride: int,
     max_starts: int,
-) -> dict[int, Timely]:
-    """Timely starts of each job (index into problem.jobs) through this group's contacts;
-    jobs with none are absent."""
+) -> dict[int, TimelyRows]:
+    """Timely starts of each job (index into problem.jobs) through this group's contacts,
+    with the delivery each gives; jobs with none are absent."""
     if not jobs:
         return {}
     js = [problem.jobs[j] for j in jobs]
@@ -120,30 +122,39 @@ def timely_starts_many(
         ok = deliver(rows[open_], mid)[0]
         lo[open_] = np.where(ok, mid, lo[open_])
         hi[open_] = np.where(ok, hi[open_], mid)
-    # The starts kept: spread over steps 0 .. lo (the positions of candidates._spread).
-    kept_rows: list[int] = []
-    kept_t: list[int] = []
-    for r, n in zip(rows.tolist(), (lo + 1).tolist(), strict=True):
-        picked = spread_positions(n, max_starts)
-        kept_rows.extend([r] * len(picked))
-        kept_t.extend(picked)
-    out: dict[int, Timely] = {}
-    if not kept_rows:
+    # The starts kept: spread over steps 0 .. lo, at the positions spread_positions keeps
+    # (round(i * (n - 1) / (limit - 1)), distinct when n > limit; numpy rounds half to
+    # even as Python does).
+    out: dict[int, TimelyRows] = {}
+    n = lo + 1
+    m = np.minimum(n, max_starts)
+    kr = np.repeat(rows, m)
+    first = np.cumsum(m) - m
+    i = np.arange(int(m.sum())) - np.repeat(first, m)
+    n_rep = np.repeat(n, m)
+    step = (n_rep - 1) / max(max_starts - 1, 1)
+    kt = np.where(n_rep <= max_starts, i, np.round(i * step)).astype(np.int64)
+    if kr.size == 0:
         return out
-    kr = np.array(kept_rows, dtype=np.int64)
-    kt = np.array(kept_t, dtype=np.int64)
     ok, value, late, where = deliver(kr, kt)
-    starts = (k0[kr] + kt * stride).tolist()
+    k = k0[kr] + kt * stride
+    end_s = now + (k + d[kr]) * slot
+    rate = np.asarray(index.rate_mbps)[np.maximum(where, 0)]
+    start = np.asarray(index.start_s)[np.maximum(where, 0)]
+    bits = output_mb[kr] * 8.0
+    done = np.maximum(start, end_s) + np.where(bits > 0, bits / rate, 0.0)
     contacts = index.contacts
-    for r, k, good, v, lt, p in zip(
-        kept_rows,
-        starts,
+    for r, kk, good, v, lt, dn, p in zip(
+        kr.tolist(),
+        k.tolist(),
         ok.tolist(),
         value.tolist(),
         late.tolist(),
+        done.tolist(),
         where.tolist(),
         strict=True,
     ):
         if good:
-            out.setdefault(jobs[r], []).append((k, v, lt, contacts[p]))
+            rc = contacts[p]
+            out.setdefault(jobs[r], []).append((kk, v, lt, dn, rc.key, rc.window.station))
     return out

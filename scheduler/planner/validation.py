@@ -67,7 +67,7 @@ def validate_job(job: Job, n_satellites: int | None = None) -> None:
     elif isinstance(job, TrainingJob):
         gang = _whole(job, "gang_size")
         _whole(job, "accelerators_per_member")
-        _positive(job, "work_acc_h")
+        _positive(job, "work_acc_s")
         interval_s = _positive(job, "checkpoint_interval_s")
         cost_s = _non_negative(job, "checkpoint_cost_s")
         if cost_s >= interval_s:

@@ -143,7 +143,7 @@ def _check_power_and_heat(
 def _delivery(
     contacts: list[ContactWindow], ready_s: float, size_mb: float
 ) -> tuple[float, ContactWindow] | None:
-    for w in sorted(contacts, key=lambda c: c.start_s):
+    for w in contacts:  # in the order given (by start)
         begin = max(w.start_s, ready_s)
         done = begin + (size_mb * 8.0 / w.downlink_mbps if size_mb > 0 else 0.0)
         if w.end_s >= ready_s and done <= w.end_s + TIME_TOL_S:
@@ -155,6 +155,7 @@ def validate_plan(problem: Problem, plan: Plan) -> list[Violation]:
     """Every broken rule of the plan; [] when it is sound."""
     out: list[Violation] = []
     sats = {s.name: s for s in problem.satellites}
+    sat_index = {s.name: i for i, s in enumerate(problem.satellites)}
     jobs = {j.job_id: j for j in problem.jobs}
     groups = _groups(problem)
     by_sat: dict[str, list[PlanItem]] = defaultdict(list)
@@ -208,7 +209,20 @@ def validate_plan(problem: Problem, plan: Plan) -> list[Violation]:
                         "too few accelerator-seconds for the work",
                     )
                 )
-            routed = [c for n in groups[it.satellite] for c in sats[n].forecast.contacts]
+            # The route group's contacts in the planner's order (start, then satellite and
+            # contact index: contacts of a plane often start together, cut at the horizon
+            # start), those of the station the plan names where it names one.
+            routed_at = sorted(
+                (
+                    (c.start_s, sat_index[n], k, n, c)
+                    for n in groups[it.satellite]
+                    for k, c in enumerate(sats[n].forecast.contacts)
+                    if it.station is None or c.station == it.station
+                ),
+                key=lambda t: t[:3],
+            )
+            owner_of = {id(t[4]): t[3] for t in routed_at}
+            routed = [t[4] for t in routed_at]
             found = _delivery(routed, it.end_s, job.output_mb)
             if found is None:
                 out.append(
@@ -232,7 +246,7 @@ def validate_plan(problem: Problem, plan: Plan) -> list[Violation]:
                         "output delivered past the deadline and its grace",
                     )
                 )
-            owner = next(n for n in groups[it.satellite] if window in sats[n].forecast.contacts)
+            owner = owner_of[id(window)]
             key = (owner, window.station, window.start_s)
             volume_used[key] += job.output_mb
             volume_cap[key] = window.volume_mb

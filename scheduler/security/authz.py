@@ -4,7 +4,7 @@ Roles are ordered viewer < submitter < operator:
   viewer     GetJob, ListJobs, WatchJobs, ExplainJob, ListSatellites, GetForecast, GetPlan,
              WhatIf (it changes nothing)
   submitter  viewer + SubmitJob, SubmitJobs, CancelJob of the jobs it submitted
-  operator   everything: cancelling any job, Cordon, Drain, Replan
+  operator   everything: cancelling any job, Cordon, Drain, Replan, UpdateElements
 A satellite certificate may only open the agent stream, and only for its own satellite.
 Health checking is open to every caller (no certificate needed); reflection to every
 authenticated principal. Without TLS every caller is the anonymous operator, which may
@@ -42,6 +42,7 @@ REQUIRED_ROLE: dict[str, Role] = {
     CLUSTER + "Cordon": Role.OPERATOR,
     CLUSTER + "Drain": Role.OPERATOR,
     CLUSTER + "Replan": Role.OPERATOR,
+    CLUSTER + "UpdateElements": Role.OPERATOR,
 }
 
 
@@ -90,7 +91,7 @@ def authorize(
         )
     if method.startswith(REFLECTION):
         return ALLOW
-    if principal.kind is Kind.ANONYMOUS:
+    if principal.kind in (Kind.ANONYMOUS, Kind.SCHEDULER):  # no TLS; or internal calls
         return ALLOW
     if method == AGENT_CONNECT:
         if principal.kind is not Kind.SATELLITE:

@@ -13,6 +13,8 @@ instead of grpc's UNKNOWN with a traceback per request.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -25,19 +27,27 @@ import grpc
 
 from scheduler.security.authz import authorize
 from scheduler.security.certs import principal_of_pem
-from scheduler.security.identity import ANONYMOUS, Principal
+from scheduler.security.identity import ANONYMOUS, SCHEDULER, Principal
 
 log = logging.getLogger("orbit-scheduler.trust")
 
+# Outside any RPC (the replanner, housekeeping) the actor is the scheduler itself; tasks an
+# RPC creates inherit its caller.
 _current: contextvars.ContextVar[Principal] = contextvars.ContextVar(
-    "orbital_principal", default=ANONYMOUS
+    "orbital_principal", default=SCHEDULER
 )
 
 
 def current_principal() -> Principal:
-    """The authenticated caller of the RPC being served (the anonymous operator without TLS
-    or outside an intercepted call)."""
+    """The authenticated caller of the RPC being served (the anonymous operator without TLS),
+    or the scheduler itself outside an RPC."""
     return _current.get()
+
+
+def act_as(principal: Principal) -> None:
+    """From here on in this task (and the tasks it creates), changes are recorded as made by
+    principal: an agent stream without TLS speaks for the satellite its Hello names."""
+    _current.set(principal)
 
 
 class RateLimitedLog:
@@ -66,8 +76,14 @@ class RateLimitedLog:
 rate_log = RateLimitedLog(log)
 
 
+# Per-message size limits below the server-wide one: an agent stream carries small messages
+# (hello, telemetry, reports), 64 KiB each at most.
+MAX_MESSAGE_BYTES_BY_METHOD = {"/orbitalsched.v1.AgentService/Connect": 64 * 1024}
+
+
 class Undecodable:
-    """What the wrapped deserializer returns for bytes that are not a valid message."""
+    """What the wrapped deserializer returns for bytes that are not a valid message (or a
+    message bigger than its method allows)."""
 
     __slots__ = ("error",)
 
@@ -76,12 +92,14 @@ class Undecodable:
 
 
 def _safe_deserializer(
-    deserialize: Callable[[bytes], Any] | None,
+    deserialize: Callable[[bytes], Any] | None, max_bytes: int | None = None
 ) -> Callable[[bytes], Any] | None:
     if deserialize is None:
         return None
 
     def wrapped(data: bytes) -> Any:
+        if max_bytes is not None and len(data) > max_bytes:
+            return Undecodable(f"a message of {len(data)} bytes; at most {max_bytes} here")
         try:
             return deserialize(data)
         except Exception as exc:
@@ -133,13 +151,24 @@ class TrustInterceptor(grpc.aio.ServerInterceptor):
         return _wrap_handler(handler, handler_call_details.method, self.authenticate)
 
 
+# A refused client stream is answered after its first message (or this long): a client that
+# writes first (an agent's Hello) then sees the refusal itself, not a failed write.
+REFUSE_STREAM_AFTER_S = 2.0
+
+
 async def _admit(
-    method: str, authenticate: Authenticator, context: grpc.aio.ServicerContext[Any, Any]
+    method: str,
+    authenticate: Authenticator,
+    context: grpc.aio.ServicerContext[Any, Any],
+    streaming: bool = False,
 ) -> None:
     found = authenticate(context)
     principal = found if isinstance(found, Principal) else None
     decision = authorize(principal, method)
     if not decision.allowed:
+        if streaming:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(context.read(), REFUSE_STREAM_AFTER_S)
         # A CA-signed certificate naming no orbital identity: say so rather than "no cert".
         reason = found if isinstance(found, str) else decision.reason
         rate_log.warning(f"deny:{method}", "refused %s from %s: %s", method, context.peer(), reason)
@@ -169,7 +198,9 @@ def _wrap_handler(
     handler: grpc.RpcMethodHandler, method: str, authenticate: Authenticator
 ) -> grpc.RpcMethodHandler:
     h: Any = handler
-    deserializer = _safe_deserializer(h.request_deserializer)
+    deserializer = _safe_deserializer(
+        h.request_deserializer, MAX_MESSAGE_BYTES_BY_METHOD.get(method)
+    )
 
     async def checked_stream(
         requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
@@ -211,7 +242,7 @@ def _wrap_handler(
         inner = h.stream_unary
 
         async def stream_unary(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            await _admit(method, authenticate, context)
+            await _admit(method, authenticate, context, streaming=True)
             return await inner(checked_stream(requests, context), context)
 
         return h._replace(stream_unary=stream_unary, request_deserializer=deserializer)
@@ -221,14 +252,14 @@ def _wrap_handler(
         async def stream_stream_gen(
             requests: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            await _admit(method, authenticate, context)
+            await _admit(method, authenticate, context, streaming=True)
             async for item in inner(checked_stream(requests, context), context):
                 yield item
 
         return h._replace(stream_stream=stream_stream_gen, request_deserializer=deserializer)
 
     async def stream_stream(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await _admit(method, authenticate, context)
+        await _admit(method, authenticate, context, streaming=True)
         return await inner(checked_stream(requests, context), context)
 
     return h._replace(stream_stream=stream_stream, request_deserializer=deserializer)

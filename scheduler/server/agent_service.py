@@ -19,7 +19,8 @@ import grpc
 from orbitalsched.v1 import agent_pb2, agent_pb2_grpc
 
 from scheduler.security.authz import AGENT_CONNECT, Resource, authorize
-from scheduler.security.interceptor import current_principal
+from scheduler.security.identity import Kind, Principal
+from scheduler.security.interceptor import Undecodable, act_as, current_principal, rate_log
 from scheduler.server import validate
 from scheduler.server.convert import clock_to_pb, to_agent_pb
 from scheduler.server.fleet import Outbox, SatRuntime
@@ -56,6 +57,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 scheduler_id=self.scheduler_id,
                 link_model=s.link_model,
                 link_until_s=s.link_until_s(rt.name),
+                lease_s=s.lease_s,
             )
         )
 
@@ -66,16 +68,29 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             await context.abort(
                 grpc.StatusCode.DEADLINE_EXCEEDED, f"no Hello within {HELLO_TIMEOUT_S:.0f} s"
             )
+        if isinstance(first, Undecodable):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"not an AgentMessage: {first.error}"
+            )
         if first is EOF or not first.HasField("hello"):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, "the first message on the stream must be a Hello"
             )
-        hello = validate.hello_from_pb(first.hello)
         decision = authorize(
-            current_principal(), AGENT_CONNECT, Resource(satellite_id=hello.satellite_id)
+            current_principal(),
+            AGENT_CONNECT,
+            Resource(satellite_id=first.hello.satellite_id[: validate.MAX_SHORT_STRING + 1]),
         )
         if not decision.allowed:
             await context.abort(decision.code, decision.reason)
+        try:
+            hello = validate.hello_from_pb(first.hello)  # before anything changes
+        except RequestError as exc:
+            rate_log.warning("hello", "refused a Hello from %s: %s", context.peer(), exc.message)
+            await context.abort(exc.code, exc.message)
+        principal = current_principal()
+        if principal.kind in (Kind.ANONYMOUS, Kind.SCHEDULER):  # no TLS: the Hello names it
+            act_as(Principal(Kind.SATELLITE, hello.satellite_id))
         s = self.sessions
         if hello.satellite_id not in s.sats:
             await context.abort(
@@ -90,7 +105,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         await context.write(self.welcome(rt))
         self.lifecycle.reconcile(rt.name, hello.running)  # cancels go to the outbox first
         s.send_plan(rt.name)
-        reader = asyncio.create_task(self._read(rt, outbox, context))
+        failure: list[RequestError] = []
+        reader = asyncio.create_task(self._read(rt, outbox, context, failure))
         try:
             while True:
                 queued = await outbox.get()
@@ -102,16 +118,29 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
             s.disconnected(rt, outbox)
+        if failure:
+            await context.abort(failure[0].code, failure[0].message)
 
     async def _read(
-        self, rt: SatRuntime, outbox: Outbox, context: grpc.aio.ServicerContext
+        self,
+        rt: SatRuntime,
+        outbox: Outbox,
+        context: grpc.aio.ServicerContext,
+        failure: list[RequestError],
     ) -> None:
+        """Reads the stream until it ends; a message that cannot be decoded ends it (with
+        INVALID_ARGUMENT, through failure); an invalid report or telemetry sample is
+        dropped and counted, changing nothing."""
         s = self.sessions
         m = s.metrics.agent_messages_total
         try:
             while True:
                 msg = await context.read()
                 if msg is EOF:
+                    break
+                if isinstance(msg, Undecodable):
+                    rate_log.warning("agent-decode", "%s: undecodable message", rt.name)
+                    failure.append(validate.invalid(f"not an AgentMessage: {msg.error}"))
                     break
                 s.seen(rt.name)
                 body = msg.WhichOneof("body")
@@ -121,19 +150,33 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                         tel = validate.telemetry_from_pb(msg.telemetry)
                     except RequestError as exc:  # agents are validated like any client
                         m.labels("invalid").inc()
-                        log.warning("%s: telemetry ignored: %s", rt.name, exc.message)
+                        rate_log.warning(
+                            f"tel:{rt.name}", "%s: telemetry ignored: %s", rt.name, exc.message
+                        )
                         continue
                     s.telemetry(rt.name, tel)
                 elif body == "job_report":
                     report = validate.report_from_pb(msg.job_report)
                     if report is None:
+                        m.labels("invalid").inc()
+                        rate_log.warning(
+                            f"rep:{rt.name}",
+                            "%s: report ignored: %s",
+                            rt.name,
+                            validate.report_problem(msg.job_report),
+                        )
                         continue
+                    if report.kind != "progress":  # the periodic ones would flood the log
+                        log.info("%s: %s %s report", rt.name, report.job_id, report.kind.value)
                     try:
                         self.lifecycle.report(rt.name, report)
                     except TransitionError as exc:  # a report that cannot apply is dropped
                         log.warning("%s: report %s ignored: %s", rt.name, report.kind, exc)
                 elif body == "plan_ack":
-                    s.plan_acked(rt.name, msg.plan_ack.plan_version)
+                    if 0 <= msg.plan_ack.plan_version <= s.plan.version:
+                        s.plan_acked(rt.name, msg.plan_ack.plan_version)
+                elif body == "heartbeat":
+                    s.heartbeat(rt.name, msg.heartbeat.seq)
         except asyncio.CancelledError:
             raise
         except Exception:  # a broken stream ends the connection, never the server

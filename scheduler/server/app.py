@@ -32,6 +32,7 @@ from prometheus_client import start_http_server
 
 from scheduler.errors import UserError
 from scheduler.forecast.isl import isl_groups
+from scheduler.forecast.screening import element_ages_s
 from scheduler.scenario import load_scenario
 from scheduler.security.interceptor import interceptor_for
 from scheduler.security.tls import ServerTls, TlsConfigError, bind_server
@@ -83,7 +84,7 @@ class ServerConfig:
 
 def split_hostport(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()):
         raise UserError(f"--listen: expected HOST:PORT, got {value!r}")
     return host, int(port)
 
@@ -150,6 +151,8 @@ class Server:
             self.metrics.job_counts(self.store.count_by_state())
             predicted = self.replanner.predicted
             now = self.clock.now_s()
+            ages_s = element_ages_s(self.world.constellation, now)
+            self.metrics.element_ages(self.world.names, ages_s.tolist())
             for name in self.world.names:
                 lost = self.sessions.flags[name].lost
                 at = predicted.at(name, now) if predicted is not None and not lost else None
@@ -184,11 +187,30 @@ def build_world(config: ServerConfig) -> tuple[World, str | None]:
     return world, config.scenario
 
 
-def build_server(config: ServerConfig) -> Server:
-    """Every part, wired once; nothing starts until Server.start()."""
+@dataclass
+class Core:
+    """The scheduler below the servicers: everything but gRPC (unit tests drive it as is)."""
+
+    store: Store
+    world: World
+    clock: SimClock
+    metrics: SchedulerMetrics
+    plan: CurrentPlan
+    replans: ReplanRequests
+    sessions: AgentSessions
+    lifecycle: JobLifecycle
+    replanner: Replanner
+
+
+def build_core(config: ServerConfig, clock: SimClock | None = None) -> Core:
+    """State, sessions, lifecycle and replanner, wired once (clock: the stored one, or a new
+    one, unless given)."""
     world, _ = build_world(config)
     store = Store(Path(config.db))  # StoreError (a UserError) says why it cannot be used
-    clock = load_or_create(store, world.epoch_s, config.speed)
+    stored = {n: lines for n, lines in store.element_sets().items() if n in world.names}
+    if stored:  # orbitctl elements update, before a restart
+        world.update_elements(stored)
+    clock = clock or load_or_create(store, world.epoch_s, config.speed)
     metrics = SchedulerMetrics()
     bus = world.bus
     metrics.fleet(world.names, bus.battery_floor_fraction, bus.max_temperature_c)
@@ -207,7 +229,19 @@ def build_server(config: ServerConfig) -> Server:
     )
     lifecycle = JobLifecycle(store, clock, metrics, plan, sessions, replans)
     replanner = Replanner(store, lifecycle, sessions, replans, config.replan)
+    return Core(store, world, clock, metrics, plan, replans, sessions, lifecycle, replanner)
 
+
+def build_server(config: ServerConfig) -> Server:
+    """Every part, wired once; nothing starts until Server.start()."""
+    core = build_core(config)
+    store, world, sessions, lifecycle, replanner = (
+        core.store,
+        core.world,
+        core.sessions,
+        core.lifecycle,
+        core.replanner,
+    )
     tls = config.tls
     server = grpc.aio.server(
         interceptors=[interceptor_for(tls is not None and tls.mutual)],
@@ -241,8 +275,8 @@ def build_server(config: ServerConfig) -> Server:
         config,
         store,
         world,
-        clock,
-        metrics,
+        core.clock,
+        core.metrics,
         sessions,
         lifecycle,
         replanner,

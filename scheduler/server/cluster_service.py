@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import replace
 
@@ -9,7 +10,11 @@ import grpc
 from orbitalsched.v1 import cluster_pb2, cluster_pb2_grpc
 
 from scheduler.forecast.budget import BudgetSeries, budget_series, load_from_intervals
+from scheduler.forecast.screening import element_epoch_s, propagation_failures
+from scheduler.forecast.timeconv import iso8601
+from scheduler.forecast.tle import TleError, parse_tle_records
 from scheduler.planner.problem_builder import forecast_book
+from scheduler.scenario import DEFAULT_MAX_ELEMENT_AGE_DAYS, stale_elements_line
 from scheduler.server import validate
 from scheduler.server.convert import clock_to_pb, plan_to_pb, telemetry_to_pb, window
 from scheduler.server.inquiries import Inquiries
@@ -19,6 +24,13 @@ from scheduler.server.triggers import ReplanTrigger
 from scheduler.server.validate import RequestError
 
 MAX_FORECAST_S = 7 * 86400.0
+# Element updates: about 25,000 three-line element sets per call at most.
+MAX_TLE_TEXT = 4 * 1024 * 1024
+# GetForecast windows lie within [now - 1 day, now + 30 days] (simulation time).
+FORECAST_PAST_S = 86400.0
+FORECAST_FUTURE_S = 30 * 86400.0
+# Forecasts computed at once (in worker threads, off the event loop); more wait their turn.
+FORECAST_CONCURRENCY = 2
 # The budget series of GetForecast covers at most this much of the window.
 MAX_BUDGET_S = 86400.0
 
@@ -27,6 +39,7 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
     def __init__(self, sessions: AgentSessions, replanner: Replanner, inquiries: Inquiries) -> None:
         self.sessions = sessions
         self.replanner = replanner
+        self._forecasts = asyncio.Semaphore(FORECAST_CONCURRENCY)
         self.inquiries = inquiries
         bus = sessions.world.bus
         self.limits = validate.Limits(
@@ -69,24 +82,36 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
     async def GetForecast(
         self, request: cluster_pb2.GetForecastRequest, context: grpc.aio.ServicerContext
     ) -> cluster_pb2.GetForecastResponse:
+        now = self.sessions.clock.now_s()
         try:
             sat = self._known(request.satellite_id)
             start = validate._number("request", "start_s", request.start_s)
             duration = validate._number(
                 "request", "duration_s", request.duration_s, upper=MAX_FORECAST_S
             )
+            if 0 < duration < 1.0:
+                raise validate.invalid(f"duration_s: {duration:g} s; at least 1 s (or 0)")
+            start = start or now
+            end = start + (duration or min(self.replanner.horizon_s, MAX_FORECAST_S))
+            if start < now - FORECAST_PAST_S or end > now + FORECAST_FUTURE_S:
+                raise validate.invalid(
+                    f"start_s/duration_s: the window [{start:.0f}, {end:.0f}) must lie within "
+                    f"[now - 1 day, now + 30 days] = [{now - FORECAST_PAST_S:.0f}, "
+                    f"{now + FORECAST_FUTURE_S:.0f}] (simulation time, POSIX seconds)"
+                )
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
-        start = start or self.sessions.clock.now_s()
-        end = start + (duration or self.replanner.horizon_s)
-        series = self._budget(sat, start, end)
+        async with self._forecasts:  # in a worker thread, a bounded window, two at a time
+            (eclipses, contacts), series = await asyncio.to_thread(
+                self._forecast_and_budget, sat, start, end
+            )
         bus = self.sessions.world.bus
         return cluster_pb2.GetForecastResponse(
             satellite_id=sat,
             start_s=start,
             end_s=end,
-            eclipses=[window(a, b) for a, b in self.sessions.world.eclipses(sat, start, end)],
-            contacts=[window(a, b) for a, b in self.sessions.world.contacts(sat, start, end)],
+            eclipses=[window(a, b) for a, b in eclipses],
+            contacts=[window(a, b) for a, b in contacts],
             budget=[
                 cluster_pb2.BudgetSlot(
                     start_s=series.start_s + k * series.step_s,
@@ -105,6 +130,14 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             battery_floor_wh=bus.battery_floor_wh,
             max_temperature_c=bus.max_temperature_c,
         )
+
+    def _forecast_and_budget(
+        self, sat: str, start_s: float, end_s: float
+    ) -> tuple[tuple[list[tuple[float, float]], list[tuple[float, float]]], BudgetSeries]:
+        """Runs in a worker thread: touches no shared cache (World.forecast) and only reads
+        the current plan record and the last telemetry sample (both replaced, never
+        mutated)."""
+        return self.sessions.world.forecast(sat, start_s, end_s), self._budget(sat, start_s, end_s)
 
     def _budget(self, sat: str, start_s: float, end_s: float) -> BudgetSeries:
         """The satellite's power and thermal budget under its current plan, from its last
@@ -230,4 +263,69 @@ class ClusterService(cluster_pb2_grpc.ClusterServiceServicer):
             solver_status=report.status,
             solve_duration_s=report.solve_s,
             based_on_plan_version=version,
+        )
+
+    def _validated_elements(self, text: str) -> tuple[dict[str, tuple[str, str]], list[str]]:
+        """Every element set of the text, all valid or a RequestError naming what is wrong:
+        TLE format and checksums, satellites of the run, SGP4 over the planning horizon."""
+        if not text.strip():
+            raise validate.invalid("tle_text: empty; send CelesTrak TLE text")
+        if len(text) > MAX_TLE_TEXT:
+            raise RequestError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"tle_text: {len(text)} characters; at most {MAX_TLE_TEXT} per call",
+            )
+        notes: list[str] = []
+        try:
+            records = parse_tle_records(text, "tle_text", warn=notes.append)
+        except TleError as exc:
+            raise validate.invalid(str(exc)) from None
+        world = self.sessions.world
+        unknown = [r.name for r in records if r.name not in set(world.names)]
+        if unknown:
+            raise validate.invalid(
+                f"tle_text: not satellites of this run: {', '.join(unknown[:5])}"
+                + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                + " (each name line must name one; orbitctl sats lists them)"
+            )
+        sets = {r.name: (r.line1, r.line2) for r in records}
+        now = self.sessions.clock.now_s()
+        c = world.constellation.with_elements({r.name: r.satrec for r in records})
+        c = c.subset([c.index(n) for n in sets])
+        failures = propagation_failures(c, now, now + self.replanner.horizon_s)
+        if failures:
+            f = failures[0]
+            raise validate.invalid(
+                f"tle_text: {f.name}: SGP4 fails from {iso8601(f.time_s)}: {f.message}"
+                + (f" (and {len(failures) - 1} more satellites)" if len(failures) > 1 else "")
+                + "; nothing was changed"
+            )
+        stale = stale_elements_line(c, now, DEFAULT_MAX_ELEMENT_AGE_DAYS * 86400.0)
+        return sets, [*notes, *([stale] if stale else [])]
+
+    async def UpdateElements(
+        self, request: cluster_pb2.UpdateElementsRequest, context: grpc.aio.ServicerContext
+    ) -> cluster_pb2.UpdateElementsResponse:
+        try:
+            sets, warnings = self._validated_elements(request.tle_text)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        s = self.sessions
+        s.store.save_element_sets(sets, s.clock.now_s())  # durable before anything uses them
+        s.world.update_elements(sets)
+        for name in sets:
+            s.send_elements(name)
+        s.replans.request(ReplanTrigger.ELEMENTS, f"elements of {len(sets)} satellite(s) updated")
+        epochs = {
+            n: element_epoch_s(s.world.constellation.satrecs[s.world.constellation.index(n)])
+            for n in sets
+        }
+        return cluster_pb2.UpdateElementsResponse(
+            updated=[
+                cluster_pb2.ElementSet(
+                    satellite_id=n, tle_line1=l1, tle_line2=l2, epoch_s=epochs[n]
+                )
+                for n, (l1, l2) in sets.items()
+            ],
+            warnings=warnings,
         )

@@ -6,19 +6,22 @@ import math
 
 from orbitalsched.v1 import agent_pb2, cluster_pb2, jobs_pb2
 
-from scheduler.planner.domain import PlanItem
+from scheduler.planner.domain import PlanItem, ReasonCode
 from scheduler.server.clock import SimClock
 from scheduler.server.lifecycle import JobEvent
 from scheduler.server.messages import (
     Cancel,
     Drain,
+    HeartbeatAck,
     LinkDown,
+    NewElements,
     PlanEntry,
     SatellitePlan,
     Telemetry,
     ToAgent,
 )
 from scheduler.server.model import Job, JobSpec, JobState, PlanRecord
+from scheduler.server.store import Event as StoredEvent
 
 STATE_TO_PB = {
     JobState.PENDING: jobs_pb2.JOB_STATE_PENDING,
@@ -32,6 +35,9 @@ STATE_TO_PB = {
 PB_TO_STATE = {v: k for k, v in STATE_TO_PB.items()}
 KIND_TO_PB = {"inference": jobs_pb2.JOB_KIND_INFERENCE, "training": jobs_pb2.JOB_KIND_TRAINING}
 PB_TO_KIND = {v: k for k, v in KIND_TO_PB.items()}
+REASON_CODE_TO_PB: dict[ReasonCode, jobs_pb2.ReasonCode] = {
+    code: getattr(jobs_pb2, f"REASON_CODE_{code.value}") for code in ReasonCode
+}
 PRIORITY_TO_PB = {
     0: jobs_pb2.JOB_PRIORITY_BATCH,
     1: jobs_pb2.JOB_PRIORITY_STANDARD,
@@ -44,7 +50,7 @@ def spec_to_pb(spec: JobSpec) -> jobs_pb2.JobSpec:
         job_id=spec.job_id,
         kind=KIND_TO_PB[spec.kind],
         priority=PRIORITY_TO_PB[spec.priority],
-        work_accelerator_s=spec.work_accelerator_s,
+        work_accelerator_s=spec.work_acc_s,
         accelerators=spec.accelerators,
         power_w=spec.power_w,
         input_mb=spec.input_mb,
@@ -69,10 +75,16 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
         satellite_ids=list(job.satellite_ids),
         planned_start_s=job.planned_start_s,
         planned_end_s=job.planned_end_s,
-        done_accelerator_s=job.done_accelerator_s,
-        checkpoint_accelerator_s=job.checkpoint_accelerator_s,
+        done_accelerator_s=job.done_acc_s,
+        checkpoint_accelerator_s=job.checkpoint_acc_s,
         assignment_version=job.assignment_version,
         preemptions=job.preemptions,
+        submitted_by=job.submitted_by,
+        reason_code=(
+            REASON_CODE_TO_PB[job.reason_code]
+            if job.reason_code
+            else jobs_pb2.REASON_CODE_UNSPECIFIED
+        ),
     )
 
 
@@ -107,7 +119,12 @@ def plan_to_pb(record: PlanRecord, versions: dict[str, int]) -> cluster_pb2.Plan
         solve_duration_s=record.solve_duration_s,
         trigger=record.trigger,
         assignments=assignments,
-        unplaced=[cluster_pb2.Unplaced(job_id=u.job_id, reason=u.reason) for u in record.unplaced],
+        unplaced=[
+            cluster_pb2.Unplaced(
+                job_id=u.job_id, reason=u.reason, code=REASON_CODE_TO_PB[ReasonCode(u.code)]
+            )
+            for u in record.unplaced
+        ],
     )
 
 
@@ -140,7 +157,28 @@ def telemetry_to_pb(tel: Telemetry | None) -> agent_pb2.Telemetry:
 
 
 def job_event_to_pb(event: JobEvent) -> jobs_pb2.JobEvent:
-    return jobs_pb2.JobEvent(job=job_to_pb(event.job), time_s=event.time_s, what=event.what)
+    return jobs_pb2.JobEvent(
+        job=job_to_pb(event.job),
+        time_s=event.time_s,
+        what=event.what,
+        principal=event.principal,
+        state=STATE_TO_PB[event.job.state],
+        reason=event.job.reason,
+    )
+
+
+def history_to_pb(events: list[StoredEvent]) -> list[jobs_pb2.JobEvent]:
+    """A job's stored history (GetJob include_events)."""
+    return [
+        jobs_pb2.JobEvent(
+            time_s=e.time_s,
+            what=e.what,
+            principal=e.principal,
+            state=STATE_TO_PB[JobState(e.state)],
+            reason=e.reason,
+        )
+        for e in events
+    ]
 
 
 def plan_entry_to_pb(e: PlanEntry) -> agent_pb2.PlanEntry:
@@ -174,7 +212,10 @@ def to_agent_pb(msg: ToAgent, clock: SimClock) -> agent_pb2.SchedulerMessage:
                 created_s=msg.created_s,
                 horizon_end_s=msg.horizon_end_s,
                 entries=[plan_entry_to_pb(e) for e in msg.entries],
-                contacts=[window(a, b) for a, b in msg.contacts],
+                contacts=[
+                    agent_pb2.Window(start_s=a, end_s=b, downlink_mbps=r)
+                    for a, b, r in msg.contacts
+                ],
                 wall_queued_s=msg.wall_queued_s,
             )
         )
@@ -184,6 +225,12 @@ def to_agent_pb(msg: ToAgent, clock: SimClock) -> agent_pb2.SchedulerMessage:
         )
     if isinstance(msg, Drain):
         return agent_pb2.SchedulerMessage(drain=agent_pb2.Drain(reason=msg.reason))
+    if isinstance(msg, NewElements):
+        return agent_pb2.SchedulerMessage(
+            elements=agent_pb2.SatelliteConfig(tle_line1=msg.line1, tle_line2=msg.line2)
+        )
+    if isinstance(msg, HeartbeatAck):
+        return agent_pb2.SchedulerMessage(heartbeat_ack=agent_pb2.HeartbeatAck(seq=msg.seq))
     assert isinstance(msg, LinkDown)
     return agent_pb2.SchedulerMessage(
         link_down=agent_pb2.LinkDown(

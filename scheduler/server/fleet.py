@@ -51,13 +51,13 @@ class JobProgress:
     old members' last reports stop counting once they are older than the window."""
 
     window_s: float = 180.0
-    done_accelerator_s: dict[str, tuple[float, float]] = field(default_factory=dict)
-    checkpoint_accelerator_s: dict[str, tuple[float, float]] = field(default_factory=dict)
+    done_acc_s: dict[str, tuple[float, float]] = field(default_factory=dict)
+    checkpoint_acc_s: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def update(self, sat: str, done: float, ckpt: float, time_s: float) -> None:
-        self.done_accelerator_s[sat] = (done, time_s)
+        self.done_acc_s[sat] = (done, time_s)
         if ckpt:
-            self.checkpoint_accelerator_s[sat] = (ckpt, time_s)
+            self.checkpoint_acc_s[sat] = (ckpt, time_s)
 
     def _agg(
         self, values: dict[str, tuple[float, float]], members: tuple[str, ...], gang_size: int
@@ -71,7 +71,7 @@ class JobProgress:
         return min(recent[:gang_size]) if recent else 0.0
 
     def done(self, members: tuple[str, ...], gang_size: int = 1) -> float:
-        return self._agg(self.done_accelerator_s, members, gang_size)
+        return self._agg(self.done_acc_s, members, gang_size)
 
     def checkpoint(self, members: tuple[str, ...], gang_size: int = 1) -> float:
-        return self._agg(self.checkpoint_accelerator_s, members, gang_size)
+        return self._agg(self.checkpoint_acc_s, members, gang_size)

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from scheduler.planner.domain import ReasonCode
 from scheduler.server.model import Assignment, Job, JobState
 
 
-def lose_placement(job: Job, reason: str) -> Job:
+def lose_placement(job: Job, reason: str, code: ReasonCode | None = None) -> Job:
     """The job's satellite(s) went away or a plan dropped it: back to PENDING, or to
     CHECKPOINTED (resuming from the checkpoint) when it has one."""
     cleared = replace(
         job,
         reason=reason,
+        reason_code=code,
         satellite_ids=(),
         planned_start_s=0.0,
         planned_end_s=0.0,
@@ -25,23 +27,30 @@ def lose_placement(job: Job, reason: str) -> Job:
     )
     if job.state not in (JobState.RUNNING, JobState.CHECKPOINTED, JobState.PLANNED):
         return cleared
-    has_checkpoint = job.spec.kind == "training" and job.checkpoint_accelerator_s > 0
+    has_checkpoint = job.spec.kind == "training" and job.checkpoint_acc_s > 0
     return replace(
         cleared,
         state=JobState.CHECKPOINTED if has_checkpoint else JobState.PENDING,
-        done_accelerator_s=job.checkpoint_accelerator_s if has_checkpoint else 0.0,
+        done_acc_s=job.checkpoint_acc_s if has_checkpoint else 0.0,
         preemptions=job.preemptions + (1 if job.state == JobState.RUNNING else 0),
     )
 
 
-def apply_assignment(job: Job, assignment: Assignment | None, version: int, reason: str) -> Job:
-    """The job's placement in a new plan of `version` (None: not placed, with reason)."""
+def apply_assignment(
+    job: Job,
+    assignment: Assignment | None,
+    version: int,
+    reason: str,
+    code: ReasonCode | None = None,
+) -> Job:
+    """The job's placement in a new plan of `version` (None: not placed, with the planner's
+    reason and its code)."""
     if job.state.terminal:
         return job
     if assignment is None:
         if not job.satellite_ids and job.state in (JobState.PENDING, JobState.CHECKPOINTED):
-            return replace(job, reason=reason)
-        return lose_placement(job, reason)
+            return replace(job, reason=reason, reason_code=code)
+        return lose_placement(job, reason, code)
     # Members that stay keep their token (what they run stays valid); new members get this
     # plan's version. The job's token is the newest of them.
     old = dict(job.member_versions)
@@ -49,7 +58,7 @@ def apply_assignment(job: Job, assignment: Assignment | None, version: int, reas
     same = bool(old) and set(old) <= set(assignment.satellite_ids)
     token = max(v for _, v in members)
     state = job.state
-    done = job.done_accelerator_s
+    done = job.done_acc_s
     preemptions = job.preemptions
     if state == JobState.PENDING:
         state = JobState.PLANNED
@@ -57,19 +66,20 @@ def apply_assignment(job: Job, assignment: Assignment | None, version: int, reas
         # Moved while running: the old satellites stop it (their new plan omits it).
         state = JobState.PLANNED
         preemptions += 1
-        done = job.checkpoint_accelerator_s if job.spec.kind == "training" else 0.0
-        if job.spec.kind == "training" and job.checkpoint_accelerator_s > 0:
+        done = job.checkpoint_acc_s if job.spec.kind == "training" else 0.0
+        if job.spec.kind == "training" and job.checkpoint_acc_s > 0:
             state = JobState.CHECKPOINTED
     return replace(
         job,
         state=state,
         reason="",
+        reason_code=None,
         satellite_ids=tuple(sorted(assignment.satellite_ids)),
         planned_start_s=assignment.start_s,
         planned_end_s=assignment.end_s,
         assignment_version=token,
         member_versions=members,
-        done_accelerator_s=done,
+        done_acc_s=done,
         preemptions=preemptions,
     )
 
@@ -79,42 +89,45 @@ def on_started(job: Job, time_s: float) -> Job | None:
         return None
     if job.state == JobState.RUNNING:
         return None
-    return replace(job, state=JobState.RUNNING, reason="", start_time_s=job.start_time_s or time_s)
+    return replace(
+        job,
+        state=JobState.RUNNING,
+        reason="",
+        reason_code=None,
+        start_time_s=job.start_time_s or time_s,
+    )
 
 
-def on_progress(job: Job, done_accelerator_s: float) -> Job | None:
-    if done_accelerator_s <= job.done_accelerator_s:
+def on_progress(job: Job, done_acc_s: float) -> Job | None:
+    if done_acc_s <= job.done_acc_s:
         return None
-    done = min(done_accelerator_s, job.spec.work_accelerator_s)
+    done = min(done_acc_s, job.spec.work_acc_s)
     state = (
         JobState.RUNNING if job.state in (JobState.PLANNED, JobState.CHECKPOINTED) else job.state
     )
-    return replace(job, done_accelerator_s=done, state=state)
+    return replace(job, done_acc_s=done, state=state)
 
 
-def on_checkpoint(job: Job, checkpoint_accelerator_s: float) -> Job | None:
-    if checkpoint_accelerator_s <= job.checkpoint_accelerator_s:
+def on_checkpoint(job: Job, checkpoint_acc_s: float) -> Job | None:
+    if checkpoint_acc_s <= job.checkpoint_acc_s:
         return None
     return replace(
         job,
-        checkpoint_accelerator_s=checkpoint_accelerator_s,
-        done_accelerator_s=max(job.done_accelerator_s, checkpoint_accelerator_s),
+        checkpoint_acc_s=checkpoint_acc_s,
+        done_acc_s=max(job.done_acc_s, checkpoint_acc_s),
     )
 
 
 def between_blocks(job: Job, next_start_s: float) -> Job:
     """A block ended and the plan has the job's next block on the same satellite(s)."""
     training = job.spec.kind == "training"
-    state = (
-        JobState.CHECKPOINTED
-        if training and job.checkpoint_accelerator_s > 0
-        else (JobState.PLANNED)
-    )
+    state = JobState.CHECKPOINTED if training and job.checkpoint_acc_s > 0 else (JobState.PLANNED)
     return replace(
         job,
         state=state,
         reason="waiting for its next planned block",
-        done_accelerator_s=job.checkpoint_accelerator_s if training else 0.0,
+        reason_code=None,
+        done_acc_s=job.checkpoint_acc_s if training else 0.0,
         planned_start_s=next_start_s,
     )
 
@@ -125,5 +138,12 @@ def on_stopped(job: Job, reason: str) -> Job:
 
 
 def finish(job: Job, state: JobState, time_s: float, reason: str) -> Job:
-    done = job.spec.work_accelerator_s if state == JobState.SUCCEEDED else job.done_accelerator_s
-    return replace(job, state=state, reason=reason, end_time_s=time_s, done_accelerator_s=done)
+    done = job.spec.work_acc_s if state == JobState.SUCCEEDED else job.done_acc_s
+    return replace(
+        job,
+        state=state,
+        reason=reason,
+        reason_code=None,
+        end_time_s=time_s,
+        done_acc_s=done,
+    )

@@ -10,11 +10,13 @@ from dataclasses import replace
 import grpc
 from orbitalsched.v1 import jobs_pb2, jobs_pb2_grpc
 
+from scheduler.security.interceptor import current_principal
 from scheduler.server import validate
 from scheduler.server.convert import (
     PB_TO_KIND,
     PB_TO_STATE,
     STATE_TO_PB,
+    history_to_pb,
     job_event_to_pb,
     job_to_pb,
     spec_to_pb,
@@ -25,6 +27,10 @@ from scheduler.server.planning import changed_fields
 from scheduler.server.store import DuplicateJobError
 from scheduler.server.validate import Limits, RequestError
 from scheduler.server.world import World
+
+# Bounded cost of WatchJobs: ids per watch, and open watches (each holds a queue).
+MAX_WATCHED_IDS = 10_000
+MAX_WATCHERS = 256
 
 
 class JobService(jobs_pb2_grpc.JobServiceServicer):
@@ -43,10 +49,15 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self, request: jobs_pb2.SubmitJobRequest, context: grpc.aio.ServicerContext
     ) -> jobs_pb2.SubmitJobResponse:
         try:
+            rid = validate.request_id(request.request_id)
+            if rid and (ids := self._submitted(rid)) is not None:  # a retry: same answer
+                job = self.lifecycle.store.get_job(ids[0]) if ids else None
+                if job is not None:
+                    return jobs_pb2.SubmitJobResponse(job=job_to_pb(job))
             if not request.HasField("job"):
                 raise validate.invalid("job: required")
             spec = validate.job_spec_from_pb(request.job, self.lifecycle.clock.now_s(), self.limits)
-            (job,) = self.lifecycle.submit([spec])
+            (job,) = self.lifecycle.submit([spec], request_id=rid)
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
         except DuplicateJobError as exc:
@@ -57,10 +68,13 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self, request: jobs_pb2.SubmitJobsRequest, context: grpc.aio.ServicerContext
     ) -> jobs_pb2.SubmitJobsResponse:
         try:
+            rid = validate.request_id(request.request_id)
+            if rid and (ids := self._submitted(rid)) is not None:  # a retry: same answer
+                return jobs_pb2.SubmitJobsResponse(job_ids=ids)
             specs = validate.job_specs_from_pb(
                 list(request.jobs), self.lifecycle.clock.now_s(), self.limits
             )
-            jobs = self.lifecycle.submit(specs)
+            jobs = self.lifecycle.submit(specs, request_id=rid)
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
         except DuplicateJobError as exc:
@@ -69,11 +83,16 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             )
         return jobs_pb2.SubmitJobsResponse(job_ids=[j.job_id for j in jobs])
 
+    def _submitted(self, request_id: str) -> list[str] | None:
+        return self.lifecycle.store.submitted_ids(current_principal().id, request_id)
+
     async def GetJob(
         self, request: jobs_pb2.GetJobRequest, context: grpc.aio.ServicerContext
     ) -> jobs_pb2.GetJobResponse:
-        if not request.job_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: required")
+        try:
+            validate.check_job_id("request", request.job_id)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
         job = self.lifecycle.store.get_job(request.job_id)
         if job is None:
             await context.abort(
@@ -81,7 +100,10 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
                 f"job_id: no job {request.job_id[:80]!r} (orbitctl jobs lists them)",
             )
         assert job is not None
-        return jobs_pb2.GetJobResponse(job=job_to_pb(job))
+        events = (
+            history_to_pb(self.lifecycle.store.events(job.job_id)) if request.include_events else []
+        )
+        return jobs_pb2.GetJobResponse(job=job_to_pb(job), events=events)
 
     async def ListJobs(
         self, request: jobs_pb2.ListJobsRequest, context: grpc.aio.ServicerContext
@@ -109,8 +131,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self, request: jobs_pb2.CancelJobRequest, context: grpc.aio.ServicerContext
     ) -> jobs_pb2.CancelJobResponse:
         try:
-            if not request.job_id:
-                raise validate.invalid("job_id: required")
+            validate.check_job_id("request", request.job_id)
             if len(request.reason) > 500:
                 raise validate.invalid("reason: at most 500 characters")
             job = self.lifecycle.cancel(request.job_id, request.reason)
@@ -121,6 +142,18 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
     async def WatchJobs(
         self, request: jobs_pb2.WatchJobsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[jobs_pb2.JobEvent]:
+        try:
+            if len(request.job_ids) > MAX_WATCHED_IDS:
+                raise validate.invalid(f"job_ids: at most {MAX_WATCHED_IDS}")
+            for job_id in request.job_ids:
+                validate.check_job_id("job_ids", job_id)
+            if len(self.lifecycle.watchers) >= MAX_WATCHERS:
+                raise RequestError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"{MAX_WATCHERS} watches are open; try again later",
+                )
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
         wanted = set(request.job_ids)
         queue: asyncio.Queue[JobEvent] = asyncio.Queue()
         self.lifecycle.watchers.add(queue)

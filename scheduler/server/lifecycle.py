@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import grpc
 
+from scheduler.planner.domain import ReasonCode
+from scheduler.security.authz import CANCEL_JOB, Resource, authorize
+from scheduler.security.interceptor import current_principal, rate_log
 from scheduler.server import jobs_logic
 from scheduler.server.clock import SimClock
 from scheduler.server.current_plan import CurrentPlan
@@ -32,7 +36,7 @@ from scheduler.server.model import Assignment, Job, JobSpec, JobState, PlanRecor
 from scheduler.server.sessions import PLACED, AgentSessions
 from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests, ReplanTrigger
-from scheduler.server.validate import RequestError
+from scheduler.server.validate import MAX_WORK_OVERRUN, RequestError
 
 log = logging.getLogger("orbit-scheduler")
 
@@ -49,6 +53,7 @@ class JobEvent:
     job: Job
     time_s: float
     what: str
+    principal: str = ""
 
 
 class JobLifecycle:
@@ -71,10 +76,15 @@ class JobLifecycle:
         self.watchers: set[asyncio.Queue[JobEvent]] = set()
 
     # --- requests -----------------------------------------------------------------------
-    def submit(self, specs: Sequence[JobSpec]) -> list[Job]:
+    def submit(self, specs: Sequence[JobSpec], request_id: str = "") -> list[Job]:
+        """Store new jobs (all or none), submitted by the caller of the RPC; with a
+        request_id the ids are remembered with it (JobService answers retries from them)."""
         now = self.clock.now_s()
-        jobs = [Job(spec=s, state=JobState.PENDING, submit_time_s=now) for s in specs]
-        self.store.insert_jobs(jobs, now)
+        who = current_principal().id
+        jobs = [
+            Job(spec=s, state=JobState.PENDING, submit_time_s=now, submitted_by=who) for s in specs
+        ]
+        self.store.insert_jobs(jobs, now, request_id=request_id, wall_time_s=time.time())
         for kind in ("inference", "training"):
             n = sum(1 for j in jobs if j.spec.kind == kind)
             if n:
@@ -88,7 +98,12 @@ class JobLifecycle:
     def cancel(self, job_id: str, reason: str) -> Job:
         job = self.store.get_job(job_id)
         if job is None:
-            raise RequestError(grpc.StatusCode.NOT_FOUND, f"job_id: no job {job_id!r}")
+            raise RequestError(grpc.StatusCode.NOT_FOUND, f"job_id: no job {job_id[:80]!r}")
+        decision = authorize(
+            current_principal(), CANCEL_JOB, Resource(job_submitter=job.submitted_by)
+        )
+        if not decision.allowed:
+            raise RequestError(decision.code, decision.reason)
         if job.state.terminal:
             raise RequestError(
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -111,7 +126,7 @@ class JobLifecycle:
     def _notify(self, job: Job, what: str, now: float) -> None:
         if not self.watchers:
             return
-        event = JobEvent(job, now, what)
+        event = JobEvent(job, now, what, current_principal().id)
         for queue in list(self.watchers):
             if queue.qsize() < MAX_WATCH_QUEUE:
                 queue.put_nowait(event)
@@ -122,7 +137,7 @@ class JobLifecycle:
         now = self.clock.now_s()
         self.store.save_plan(record)
         self.plan.set(record)
-        reasons = {u.job_id: u.reason for u in record.unplaced}
+        reasons = {u.job_id: (u.reason, ReasonCode(u.code)) for u in record.unplaced}
         changes: list[tuple[Job, str]] = []
         moves: list[tuple[str, str]] = []
         for job_id in sorted(considered):
@@ -138,8 +153,10 @@ class JobLifecycle:
                     min(i.start_s for i in items),
                     max(i.end_s for i in items),
                 )
-            reason = reasons.get(job.job_id, "not placed in this horizon")
-            new = jobs_logic.apply_assignment(job, assignment, record.version, reason)
+            reason, code = reasons.get(
+                job.job_id, ("not placed in this horizon", ReasonCode.CAPACITY)
+            )
+            new = jobs_logic.apply_assignment(job, assignment, record.version, reason, code)
             if new != job:
                 what = "planned" if assignment else "unplaced"
                 changes.append((new, what if new.state != job.state or assignment else ""))
@@ -177,19 +194,17 @@ class JobLifecycle:
         members = job.satellite_ids
         gang = job.spec.gang_size
         new = job
-        if ckpt and (c := prog.checkpoint(members, gang)) > new.checkpoint_accelerator_s:
+        if ckpt and (c := prog.checkpoint(members, gang)) > new.checkpoint_acc_s:
             new = jobs_logic.on_checkpoint(new, c) or new
             self.store.record_checkpoint(job.job_id, sat, now, c)
         new = jobs_logic.on_progress(new, prog.done(members, gang)) or new
         if new != job:
             self.store.update_job(
                 new,
-                "checkpointed"
-                if ckpt and new.checkpoint_accelerator_s > job.checkpoint_accelerator_s
-                else "",
+                "checkpointed" if ckpt and new.checkpoint_acc_s > job.checkpoint_acc_s else "",
                 now,
             )
-        if new.spec.kind == "training" and new.done_accelerator_s >= new.spec.work_accelerator_s:
+        if new.spec.kind == "training" and new.done_acc_s >= new.spec.work_acc_s:
             # Training is done when its gang has done all the work (the executor runs blocks).
             self._succeed(new, now, sat)
 
@@ -202,11 +217,32 @@ class JobLifecycle:
         self.replans.request(ReplanTrigger.FINISHED, "job finished")
 
     def report(self, sat: str, rep: JobReport) -> None:
-        """A job report from the agent of `sat`; replies (cancels) go to its stream."""
-        now = rep.time_s or self.clock.now_s()
+        """A job report from the agent of `sat`: a claim, checked before it counts. It must
+        name a job that satellite holds (or once held) under the fencing token it quotes;
+        anything else changes nothing. Its time is clamped between the job's submission (or
+        start) and the scheduler's clock. Replies (cancels) go to its stream."""
         job = self.store.get_job(rep.job_id)
         if job is None or not math.isfinite(rep.done_acc_s + rep.checkpoint_acc_s + rep.time_s):
+            self.metrics.fenced_reports_total.inc()
             return
+        current = _current(job, sat, rep.assignment_version)
+        if not current and not self.store.held(job.job_id, sat, rep.assignment_version):
+            self.metrics.fenced_reports_total.inc()
+            rate_log.warning(
+                f"claim:{sat}",
+                "%s: report %s for job %s under token %d refused: never held there",
+                sat,
+                rep.kind,
+                job.job_id,
+                rep.assignment_version,
+            )
+            return
+        clock_s = self.clock.now_s()
+        now = min(max(rep.time_s or clock_s, job.submit_time_s, job.start_time_s), clock_s)
+        if rep.done_acc_s > job.spec.work_acc_s * MAX_WORK_OVERRUN + 1.0:
+            rep = replace(rep, done_acc_s=job.spec.work_acc_s)
+        if rep.checkpoint_acc_s > rep.done_acc_s:
+            rep = replace(rep, checkpoint_acc_s=rep.done_acc_s)
         K = ReportKind
         if job.state.terminal:
             if rep.kind in (K.STARTED, K.PROGRESS, K.CHECKPOINTED):
@@ -216,7 +252,7 @@ class JobLifecycle:
             # Work done and delivered counts even from a superseded placement.
             self._succeed(job, now, sat)
             return
-        if not _current(job, sat, rep.assignment_version):
+        if not current:
             self.metrics.fenced_reports_total.inc()
             if rep.kind not in (K.STOPPED, K.FAILED):
                 self.sessions.cancel(
@@ -273,7 +309,11 @@ class JobLifecycle:
         now = self.clock.now_s()
         changes = []
         for job in self.store.list_jobs(states=PLACED, satellite_id=sat, limit=100_000):
-            new = jobs_logic.lose_placement(job, reason)
+            why = reason
+            if job.spec.kind == "training" and job.state == JobState.RUNNING:
+                redo = max(0.0, job.done_acc_s - job.checkpoint_acc_s)
+                why = f"{reason}; {redo:.0f} accelerator-s since its last checkpoint to redo"
+            new = jobs_logic.lose_placement(job, why)
             changes.append((new, "placement lost"))
             if job.state == JobState.RUNNING:
                 self.metrics.preempted(job.spec.kind, PreemptionCause.SATELLITE_LOST)
@@ -287,9 +327,10 @@ class JobLifecycle:
 
 
 def _current(job: Job, sat: str, version: int) -> bool:
-    """Fencing: a report counts only from a member quoting a token at least its own."""
+    """Fencing: a report counts only from a member quoting a token at least its own and no
+    newer than the placement's (a token from the future was never handed out)."""
     since = job.member_version(sat)
-    return since is not None and version >= since
+    return since is not None and since <= version <= job.assignment_version
 
 
 def _preemption_cause(cause: StopCause) -> PreemptionCause:

@@ -27,6 +27,16 @@ from scheduler.server.replanner import ReplanConfig
 log = logging.getLogger("orbit-scheduler")
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
+    if not (0.1 <= value <= 86400.0):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{value:g}: expected 0.1 to 86400 seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="orbit-scheduler", description=__doc__.splitlines()[0])
     p.add_argument(
@@ -73,9 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--agent-timeout",
-        type=float,
+        type=_positive_seconds,
         default=3.0,
-        help="wall seconds without a stream before a reachable satellite is lost",
+        help="wall seconds a reachable satellite may stay unheard (any message) before it is "
+        "lost; agents hold their work after half of it without word from the scheduler (the "
+        "lease, always-linked model)",
     )
     p.add_argument(
         "--telemetry-interval",
@@ -85,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--plan-max-jobs",
-        type=int,
-        default=2000,
-        help="jobs one solve considers (placed ones, then pending by priority and age)",
+        type=_max_jobs,
+        default=0,
+        metavar="N|auto",
+        help="jobs one solve considers (placed ones, then pending by priority and age); "
+        "default auto: 6 per satellite, at least 2,000",
     )
     p.add_argument(
         "--planner-backend",
@@ -116,6 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_server_tls_arguments(p)
     p.add_argument("--log-level", default="INFO")
     return p
+
+
+def _max_jobs(text: str) -> int:
+    """--plan-max-jobs: a positive count, or auto (0: sized from the fleet)."""
+    if text == "auto":
+        return 0
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or auto, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 (or auto), got {n}")
+    return n
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:

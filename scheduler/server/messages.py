@@ -120,7 +120,8 @@ class SatellitePlan:
     created_s: float
     horizon_end_s: float
     entries: tuple[PlanEntry, ...]
-    contacts: tuple[tuple[float, float], ...]
+    # Downlink windows (start_s, end_s, downlink_mbps): passes with an antenna held.
+    contacts: tuple[tuple[float, float, float], ...]
     wall_queued_s: float = 0.0
 
 
@@ -140,4 +141,19 @@ class LinkDown:
     next_contact_start_s: float
 
 
-ToAgent = SatellitePlan | Cancel | Drain | LinkDown
+@dataclass(frozen=True)
+class NewElements:
+    """New orbital elements of the satellite (orbitctl elements update)."""
+
+    line1: str
+    line2: str
+
+
+@dataclass(frozen=True)
+class HeartbeatAck:
+    """The scheduler heard the agent's heartbeat seq (the agent's lease, agents/lease.py)."""
+
+    seq: int
+
+
+ToAgent = SatellitePlan | Cancel | Drain | LinkDown | HeartbeatAck | NewElements

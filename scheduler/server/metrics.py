@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import platform
 import time
+from collections.abc import Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -166,6 +167,12 @@ class SchedulerMetrics:
             sat,
             registry=r,
         )
+        self.element_age = Gauge(
+            "orbital_satellite_element_age_seconds",
+            "Age of the orbital elements the forecasts use (now minus their epoch)",
+            sat,
+            registry=r,
+        )
         self.time_to_ground_seconds = Histogram(
             "orbital_inference_time_to_ground_seconds",
             "Simulated time from submission to output on the ground",
@@ -254,6 +261,10 @@ class SchedulerMetrics:
         for gauge in self._reported:
             with contextlib.suppress(KeyError):  # KeyError: it never reported
                 gauge.remove(sat)
+
+    def element_ages(self, names: tuple[str, ...], ages_s: Sequence[float]) -> None:
+        for name, age in zip(names, ages_s, strict=True):
+            self.element_age.labels(name).set(float(age))
 
     def predicted(self, sat: str, values: tuple[float, float, float] | None) -> None:
         """(soc_wh, temperature_c, headroom_w) predicted for now, or None: no series."""

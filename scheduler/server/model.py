@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from scheduler.planner.domain import Plan, Unplaced
+from scheduler.planner.domain import Plan, ReasonCode, Unplaced
 
 JobKindName = Literal["inference", "training"]
 
@@ -78,7 +78,7 @@ class JobSpec:
     job_id: str
     kind: JobKindName
     priority: int  # scheduler.planner.domain.Priority value: 0 batch, 1 standard, 2 critical
-    work_accelerator_s: float
+    work_acc_s: float
     accelerators: int
     power_w: float = 0.0  # 0: accelerators x the bus accelerator power
     input_mb: float = 0.0
@@ -105,14 +105,18 @@ class Job:
     satellite_ids: tuple[str, ...] = ()
     planned_start_s: float = 0.0
     planned_end_s: float = 0.0
-    done_accelerator_s: float = 0.0
-    checkpoint_accelerator_s: float = 0.0
+    done_acc_s: float = 0.0
+    checkpoint_acc_s: float = 0.0
     assignment_version: int = 0
     preemptions: int = 0
     seq: int = 0  # submission order
     # Fencing tokens per member: the plan version at which each satellite joined the
     # placement. A report from a satellite counts only with a token at least this.
     member_versions: tuple[tuple[str, int], ...] = ()
+    # Who submitted it: user:NAME, or anonymous without TLS (see scheduler/security).
+    submitted_by: str = ""
+    # Why the last plan did not place it (with `reason`); None once placed or finished.
+    reason_code: ReasonCode | None = None
 
     def member_version(self, sat: str) -> int | None:
         return dict(self.member_versions).get(sat)

@@ -51,6 +51,8 @@ class SolveRequest:
     time_limit_s: float
     version: int
     committed_items: tuple[PlanItem, ...] = ()
+    # Elements that replace the scenario's: (satellite, TLE line 1, TLE line 2).
+    elements: tuple[tuple[str, str, str], ...] = ()
     considered: frozenset[str] = field(default_factory=frozenset)
     seed: int | None = None  # solve on one worker, deterministically, with this seed
 
@@ -81,7 +83,7 @@ def planner_job(job: Job) -> PlannerJob:
             deadline_s=(
                 s.deadline_s if s.deadline_s is not None else job.submit_time_s + NO_DEADLINE_S
             ),
-            work_acc_s=s.work_accelerator_s,
+            work_acc_s=s.work_acc_s,
             accelerators=s.accelerators,
             power_w=s.power_w or None,
             input_mb=s.input_mb,
@@ -94,7 +96,7 @@ def planner_job(job: Job) -> PlannerJob:
         submit_s=job.submit_time_s,
         gang_size=s.gang_size,
         accelerators_per_member=s.accelerators,
-        work_acc_h=s.work_accelerator_s / 3600.0,
+        work_acc_s=s.work_acc_s,
         checkpoint_interval_s=s.checkpoint_interval_s,
         checkpoint_cost_s=s.checkpoint_cost_s,
         value_per_acc_h=s.value,
@@ -190,7 +192,7 @@ def build_request(
         if (
             job.spec.kind == "inference"
             and job.state == JobState.RUNNING
-            and job.done_accelerator_s >= job.spec.work_accelerator_s
+            and job.done_acc_s >= job.spec.work_acc_s
         ):
             continue  # computed, its output waits for a contact on its satellite
         planner_jobs.append(planner_job(job))
@@ -198,7 +200,7 @@ def build_request(
         if job.spec.kind == "training":
             # Work a committed block will have saved counts as done (the planner plans what
             # follows it): progress at its last checkpoint, each checkpoint costing its time.
-            done_acc_s = job.checkpoint_accelerator_s
+            done_acc_s = job.checkpoint_acc_s
             lead_sat = job.satellite_ids[0] if job.satellite_ids else ""
             rate = job.spec.accelerators * job.spec.gang_size
             for i in fixed:
@@ -208,11 +210,11 @@ def build_request(
                 if ahead:
                     running_s = max(ahead) - max(i.start_s, now_s)
                     cost_s = len(ahead) * job.spec.checkpoint_cost_s
-                    base = max(job.done_accelerator_s, job.checkpoint_accelerator_s)
+                    base = max(job.done_acc_s, job.checkpoint_acc_s)
                     done_acc_s = max(done_acc_s, base + rate * max(0.0, running_s - cost_s))
             progress[job.job_id] = TrainingProgress(
                 job.job_id,
-                done_acc_h=min(done_acc_s, job.spec.work_accelerator_s) / 3600.0,
+                done_acc_s=min(done_acc_s, job.spec.work_acc_s),
                 gang=gang_of(job, fixed),
             )
     return SolveRequest(

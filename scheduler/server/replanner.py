@@ -30,6 +30,10 @@ from scheduler.server.triggers import ReplanRequests, ReplanTrigger
 log = logging.getLogger("orbit-scheduler")
 
 
+JOBS_PER_SATELLITE = 6
+MIN_JOBS_PER_SOLVE = 2000
+
+
 @dataclass(frozen=True)
 class ReplanConfig:
     scenario: str | None = None
@@ -40,7 +44,7 @@ class ReplanConfig:
     interval_s: float = 600.0  # periodic replanning, simulated seconds
     startup_grace_s: float = 5.0
     in_process: bool = False  # solve in a thread (tests, profiling)
-    max_jobs: int = 2000
+    max_jobs: int = 0  # jobs one solve considers; 0: sized from the fleet (jobs_cap)
     seed: int | None = None  # solve on one worker, deterministically (the simulator)
     planner_backend: str = "local"  # where partition solves run (planner/backends.py)
     ray_address: str | None = None
@@ -87,12 +91,21 @@ class Replanner:
             initargs=(os.getpid(),),
         )
 
+    def jobs_cap(self) -> int:
+        """max_jobs, or sized from the fleet: JOBS_PER_SATELLITE per satellite served (about
+        twice what a 4-accelerator satellite runs in a 3 h horizon, so the planner has a
+        choice), at least MIN_JOBS_PER_SOLVE. The planner keeps its time limit at any size
+        (planner/lns.py), so the cap only bounds the work of one solve."""
+        if self.max_jobs > 0:
+            return self.max_jobs
+        return max(MIN_JOBS_PER_SOLVE, JOBS_PER_SATELLITE * len(self.sessions.sats))
+
     def window(self, jobs: list[Job]) -> list[Job]:
         """The jobs one solve considers: every placed job, then the pending ones by priority
         and age up to max_jobs (a queue of 100,000 jobs is planned a window at a time)."""
         placed = [j for j in jobs if j.satellite_ids or j.state == JobState.RUNNING]
         waiting = [j for j in jobs if not (j.satellite_ids or j.state == JobState.RUNNING)]
-        room = max(0, self.max_jobs - len(placed))
+        room = max(0, self.jobs_cap() - len(placed))
         waiting.sort(key=lambda j: (-j.spec.priority, j.seq))
         return placed + waiting[:room]
 
@@ -117,9 +130,11 @@ class Replanner:
             cfg.planner_workers,
         )
         started = time.time()
-        while time.time() - started < self.startup_grace_s and not all(
-            rt.connected for rt in self.sessions.sats.values()
-        ):
+        while (
+            time.time() - started < self.startup_grace_s
+            and not all(rt.connected for rt in self.sessions.sats.values())
+            and not any(t == ReplanTrigger.REQUESTED for t, _ in self.replans.pending)
+        ):  # wait for the agents, unless an operator asks for a plan now
             await asyncio.sleep(0.1)
         self.replans.request(ReplanTrigger.STARTUP)
         while True:
@@ -215,7 +230,8 @@ class Replanner:
             time_limit_s=time_limit_s,
             version=version,
         )
-        return request
+        elements = tuple(sorted((n, l1, l2) for n, (l1, l2) in world.overrides.items()))
+        return replace(request, elements=elements)
 
     def adopt(
         self,

@@ -21,8 +21,10 @@ from scheduler.server.forecast_check import ForecastChecker
 from scheduler.server.messages import (
     Cancel,
     Drain,
+    HeartbeatAck,
     Hello,
     LinkDown,
+    NewElements,
     PlanEntry,
     SatellitePlan,
     Telemetry,
@@ -85,6 +87,7 @@ class AgentSessions:
         outbox: Outbox = asyncio.Queue()
         rt.outbox = outbox
         rt.boot_id = hello.boot_id
+        rt.wall_last_seen_s = time.time()  # the Hello is heard
         rt.applied_plan_version = hello.last_plan_version
         rt.sent_plan_version = 0
         rt.ever_connected = True
@@ -141,34 +144,45 @@ class AgentSessions:
                 rt.send(self.link_down(rt.name))
                 rt.send_close()
 
+    @property
+    def lease_s(self) -> float:
+        """The agents' lease (agents/lease.py): half the agent timeout in the always-linked
+        model, so an agent cut off stops computing at least timeout/2 before it is declared
+        lost and its work given to another satellite; none in the contacts model."""
+        return self.agent_timeout_s / 2 if self.link_model == "always" else 0.0
+
+    def heartbeat(self, sat: str, seq: int) -> None:
+        self.sats[sat].send(HeartbeatAck(seq))
+
     def find_lost(self) -> list[tuple[str, str]]:
-        """Satellites that should be reachable but stayed silent: flagged lost now;
-        (satellite, reason) each (the lifecycle then takes their jobs away)."""
+        """Satellites that should be reachable but were not heard (any message) for the
+        agent timeout, whether or not their stream is still open: flagged lost now, their
+        silent streams closed; (satellite, reason) each (the lifecycle then takes their jobs
+        away). Never-seen satellites get ten timeouts from the scheduler's start. In the
+        contacts model silence out of contact is expected: a satellite is lost only when it
+        stayed silent for the timeout inside a contact window it should have used."""
         wall = time.time()
         now = self.clock.now_s()
         out = []
         for rt in self.sats.values():
             flags = self.flags[rt.name]
-            if rt.connected or flags.lost:
+            if flags.lost:
                 continue
-            if wall - rt.wall_disconnected_s < self.agent_timeout_s * (
-                1 if rt.ever_connected else 10
-            ):
+            if rt.ever_connected:
+                silent_s, limit_s = wall - rt.wall_last_seen_s, self.agent_timeout_s
+            else:
+                silent_s, limit_s = wall - rt.wall_disconnected_s, 10 * self.agent_timeout_s
+            if silent_s < limit_s:
                 continue
             if self.link_model == "contacts":
                 window = self.world.contact_at(rt.name, now)
-                # Lost only when it missed a contact it should have used.
                 if window is None or (now - window[0]) / self.clock.speed < self.agent_timeout_s:
                     continue
             self.set_flags(replace(flags, lost=True))
             self.metrics.satellite_lost(rt.name)
-            out.append(
-                (
-                    rt.name,
-                    f"satellite {rt.name} lost (no agent for "
-                    f"{wall - rt.wall_disconnected_s:.0f} s)",
-                )
-            )
+            if rt.connected:  # a silent (frozen) agent: end its stream; it reconciles later
+                rt.send_close()
+            out.append((rt.name, f"satellite {rt.name} lost (not heard for {silent_s:.1f} s)"))
         return out
 
     def set_flags(self, flags: SatelliteFlags) -> None:
@@ -193,6 +207,12 @@ class AgentSessions:
 
     def drain(self, sat: str, reason: str) -> None:
         self.sats[sat].send(Drain(reason))
+
+    def send_elements(self, sat: str) -> None:
+        """The satellite's current elements to its agent, if its stream is open (an agent
+        that connects later gets them in its Welcome)."""
+        if self.sats[sat].connected:
+            self.sats[sat].send(NewElements(*self.world.tle_lines(sat)))
 
     def placed_jobs(self, sat: str | None = None) -> dict[str, list[Job]]:
         """Active jobs with a placement, by satellite (one query for all satellites)."""
@@ -226,8 +246,8 @@ class AgentSessions:
                         end_s=end_s,
                         accelerators=spec.accelerators,
                         power_w=power_w,
-                        work_acc_s=spec.work_accelerator_s,
-                        resume_from_acc_s=job.checkpoint_accelerator_s,
+                        work_acc_s=spec.work_acc_s,
+                        resume_from_acc_s=job.checkpoint_acc_s,
                         checkpoint_interval_s=spec.checkpoint_interval_s,
                         checkpoint_cost_s=spec.checkpoint_cost_s,
                         output_mb=spec.output_mb,
@@ -238,9 +258,7 @@ class AgentSessions:
                         delivery_s=delivery_s,
                     )
                 )
-        contacts = tuple(
-            self.world.contacts(sat, now, max(horizon_end, now + 3600), via_group=True)
-        )
+        contacts = tuple(self.world.downlink_windows(sat, now, max(horizon_end, now + 3600)))
         return SatellitePlan(
             plan_version=self.plan.version,
             satellite_id=sat,

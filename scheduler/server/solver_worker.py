@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from sgp4.api import Satrec
 
 from scheduler.forecast.budget import budget_series, load_from_intervals
 from scheduler.forecast.isl import in_plane_neighbours
@@ -115,15 +116,17 @@ def _scenario(ref: str | None) -> Scenario:
 # A forecast book covers this many horizons; it is recomputed when the horizon leaves it.
 BOOK_HORIZONS = 4
 _book: ForecastBook | None = None
+_book_elements: tuple[tuple[str, str, str], ...] = ()
 
 
 def book_for(request: SolveRequest) -> ForecastBook:
     """The run's forecast book (scheduler.planner.problem_builder), cached in the worker."""
-    global _book
+    global _book, _book_elements
     horizon_s = request.slot_s * request.n_slots
     book = _book
     if (
         book is None
+        or _book_elements != request.elements
         or book.names != request.satellite_names
         or book.slot_s != request.slot_s
         or request.now_s < book.start_s
@@ -131,6 +134,8 @@ def book_for(request: SolveRequest) -> ForecastBook:
     ):
         scenario = _scenario(request.scenario)
         c = scenario.constellation
+        if request.elements:
+            c = c.with_elements({n: Satrec.twoline2rv(l1, l2) for n, l1, l2 in request.elements})
         sub = c.subset([c.index(n) for n in request.satellite_names])
         start = math.floor(request.now_s / request.slot_s) * request.slot_s
         book = forecast_book(
@@ -138,7 +143,7 @@ def book_for(request: SolveRequest) -> ForecastBook:
         )
         nbrs = in_plane_neighbours(scenario.constellation, request.satellite_names)
         book = replace(book, neighbours=tuple(nbrs[n] for n in request.satellite_names))
-        _book = book
+        _book, _book_elements = book, request.elements
     return book
 
 

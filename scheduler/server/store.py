@@ -28,10 +28,11 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from scheduler.errors import UserError
-from scheduler.planner.domain import Plan
+from scheduler.planner.domain import Plan, ReasonCode
+from scheduler.security.interceptor import current_principal
 from scheduler.server.model import (
     Job,
     JobSpec,
@@ -60,7 +61,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     checkpoint_accelerator_s REAL NOT NULL DEFAULT 0,
     assignment_version INTEGER NOT NULL DEFAULT 0,
     preemptions INTEGER NOT NULL DEFAULT 0,
-    member_versions TEXT NOT NULL DEFAULT '[]'
+    member_versions TEXT NOT NULL DEFAULT '[]',
+    reason_code TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE TABLE IF NOT EXISTS job_events (
@@ -93,19 +95,56 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     time_s REAL NOT NULL,
     accelerator_s REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS memberships (
+    job_id TEXT NOT NULL,
+    satellite_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (job_id, satellite_id, version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS submit_requests (
+    request_id TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    job_ids TEXT NOT NULL,
+    wall_time_s REAL NOT NULL,
+    PRIMARY KEY (principal, request_id)
+);
 CREATE TABLE IF NOT EXISTS satellites (
     satellite_id TEXT PRIMARY KEY,
     cordoned INTEGER NOT NULL DEFAULT 0,
     draining INTEGER NOT NULL DEFAULT 0,
     lost INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS elements (
+    satellite_id TEXT PRIMARY KEY,
+    line1 TEXT NOT NULL,
+    line2 TEXT NOT NULL,
+    updated_s REAL NOT NULL
+);
 """
 
 _JOB_COLUMNS = (
     "seq, job_id, spec, state, reason, submit_time_s, start_time_s, end_time_s, satellite_ids, "
     "planned_start_s, planned_end_s, done_accelerator_s, checkpoint_accelerator_s, "
-    "assignment_version, preemptions, member_versions"
+    "assignment_version, preemptions, member_versions, submitted_by, reason_code"
 )
+# Columns added after the first release, with their definitions: added on open if missing.
+_ADDED_COLUMNS = {
+    "jobs": (
+        ("submitted_by", "TEXT NOT NULL DEFAULT ''"),
+        ("reason_code", "TEXT NOT NULL DEFAULT ''"),
+    ),
+    "job_events": (("principal", "TEXT NOT NULL DEFAULT 'scheduler'"),),
+}
+# SubmitJobs request ids are remembered this long (wall seconds), at least.
+REQUEST_ID_TTL_S = 7 * 24 * 3600.0
+
+
+class Event(NamedTuple):
+    time_s: float
+    what: str
+    state: str
+    reason: str
+    principal: str
 
 
 # PRAGMA application_id of scheduler databases ("ORBT").
@@ -160,6 +199,8 @@ def _real(x: float) -> float | None:
 
 def _spec_from_json(text: str) -> JobSpec:
     fields = json.loads(text)
+    if "work_accelerator_s" in fields:  # databases from before the unit names were one
+        fields["work_acc_s"] = fields.pop("work_accelerator_s")
     if not fields.get("deadline_s"):  # databases before deadlines were optional stored 0
         fields["deadline_s"] = None
     return JobSpec(**fields)
@@ -177,11 +218,13 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         satellite_ids=tuple(json.loads(row[8])),
         planned_start_s=row[9],
         planned_end_s=row[10],
-        done_accelerator_s=row[11],
-        checkpoint_accelerator_s=row[12],
+        done_acc_s=row[11],
+        checkpoint_acc_s=row[12],
         assignment_version=row[13],
         preemptions=row[14],
         member_versions=tuple((str(s), int(v)) for s, v in json.loads(row[15])),
+        submitted_by=row[16],
+        reason_code=ReasonCode(row[17]) if row[17] else None,
     )
 
 
@@ -227,6 +270,11 @@ class Store:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(SCHEMA)
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+            for name, definition in columns:
+                if name not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
         if app_id != APPLICATION_ID:
             db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
@@ -270,8 +318,15 @@ class Store:
         return version
 
     # --- jobs -------------------------------------------------------------------------
-    def insert_jobs(self, jobs: Sequence[Job], time_s: float) -> None:
-        """Insert new jobs, all or none; DuplicateJobError names the first id that exists."""
+    def insert_jobs(
+        self, jobs: Sequence[Job], time_s: float, request_id: str = "", wall_time_s: float = 0.0
+    ) -> None:
+        """Insert new jobs, all or none; DuplicateJobError names the first id that exists.
+        With a request_id, the ids are remembered under (submitter, request_id) in the same
+        transaction (see submitted_ids). A job without submitted_by is recorded as submitted
+        by the caller of the RPC being served."""
+        caller = current_principal().id
+        jobs = [j if j.submitted_by else dataclasses.replace(j, submitted_by=caller) for j in jobs]
         rows = [
             (
                 job.job_id,
@@ -279,24 +334,56 @@ class Store:
                 json.dumps(dataclasses.asdict(job.spec)),
                 job.state.value,
                 job.submit_time_s,
+                job.submitted_by,
             )
             for job in jobs
         ]
         try:
             with self._tx() as db:
                 db.executemany(
-                    "INSERT INTO jobs (job_id, kind, spec, state, submit_time_s) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO jobs (job_id, kind, spec, state, submit_time_s, submitted_by) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 db.executemany(
-                    "INSERT INTO job_events (job_id, time_s, what, state) VALUES (?, ?, ?, ?)",
-                    [(job.job_id, time_s, "submitted", job.state.value) for job in jobs],
+                    "INSERT INTO job_events (job_id, time_s, what, state, principal) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (job.job_id, time_s, "submitted", job.state.value, job.submitted_by)
+                        for job in jobs
+                    ],
                 )
+                if request_id:
+                    principal = jobs[0].submitted_by if jobs else ""
+                    db.execute(
+                        "DELETE FROM submit_requests WHERE wall_time_s < ?",
+                        (wall_time_s - REQUEST_ID_TTL_S,),
+                    )
+                    db.execute(
+                        "INSERT INTO submit_requests (request_id, principal, job_ids, "
+                        "wall_time_s) VALUES (?, ?, ?, ?)",
+                        (request_id, principal, json.dumps([j.job_id for j in jobs]), wall_time_s),
+                    )
         except sqlite3.IntegrityError:  # rolled back; name the first id that exists
             taken = self.existing_ids(j.job_id for j in jobs)
             first = next((j.job_id for j in jobs if j.job_id in taken), jobs[0].job_id)
             raise DuplicateJobError(first) from None
+
+    def held(self, job_id: str, satellite_id: str, version: int) -> bool:
+        """Did satellite_id ever hold a placement of job_id under fencing token version?"""
+        row = self._db.execute(
+            "SELECT 1 FROM memberships WHERE job_id = ? AND satellite_id = ? AND version = ?",
+            (job_id, satellite_id, version),
+        ).fetchone()
+        return row is not None
+
+    def submitted_ids(self, principal: str, request_id: str) -> list[str] | None:
+        """The job ids a SubmitJobs with this request id created (None if none did)."""
+        row = self._db.execute(
+            "SELECT job_ids FROM submit_requests WHERE principal = ? AND request_id = ?",
+            (principal, request_id),
+        ).fetchone()
+        return None if row is None else [str(x) for x in json.loads(row[0])]
 
     def get_job(self, job_id: str) -> Job | None:
         row = self._db.execute(
@@ -348,11 +435,16 @@ class Store:
         rows = self._db.execute("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state")
         return {(k, s): n for k, s, n in rows}
 
-    def update_job(self, job: Job, what: str, time_s: float) -> Job:
+    def update_job(self, job: Job, what: str, time_s: float, actor: str | None = None) -> Job:
         """Write a changed job and record the event; the state change must be allowed."""
-        return self.update_jobs([(job, what)], time_s)[0]
+        return self.update_jobs([(job, what)], time_s, actor)[0]
 
-    def update_jobs(self, changes: Sequence[tuple[Job, str]], time_s: float) -> list[Job]:
+    def update_jobs(
+        self, changes: Sequence[tuple[Job, str]], time_s: float, actor: str | None = None
+    ) -> list[Job]:
+        """actor: the principal that caused the changes (default: the caller of the RPC being
+        served, or the scheduler itself outside one; see scheduler.security)."""
+        who = actor or current_principal().id
         with self._tx() as db:
             for job, what in changes:
                 row = db.execute(
@@ -369,7 +461,7 @@ class Store:
                     "UPDATE jobs SET state=?, reason=?, start_time_s=?, end_time_s=?, "
                     "satellite_ids=?, planned_start_s=?, planned_end_s=?, done_accelerator_s=?, "
                     "checkpoint_accelerator_s=?, assignment_version=?, preemptions=?, "
-                    "member_versions=? "
+                    "member_versions=?, reason_code=? "
                     "WHERE job_id=?",
                     (
                         job.state.value,
@@ -379,29 +471,37 @@ class Store:
                         json.dumps(list(job.satellite_ids)),
                         job.planned_start_s,
                         job.planned_end_s,
-                        job.done_accelerator_s,
-                        job.checkpoint_accelerator_s,
+                        job.done_acc_s,
+                        job.checkpoint_acc_s,
                         job.assignment_version,
                         job.preemptions,
                         json.dumps([list(m) for m in job.member_versions]),
+                        job.reason_code.value if job.reason_code else "",
                         job.job_id,
                     ),
                 )
+                if job.member_versions:  # every placement a satellite ever held (held())
+                    db.executemany(
+                        "INSERT OR IGNORE INTO memberships (job_id, satellite_id, version) "
+                        "VALUES (?, ?, ?)",
+                        [(job.job_id, sat, v) for sat, v in job.member_versions],
+                    )
                 if what:
                     db.execute(
-                        "INSERT INTO job_events (job_id, time_s, what, state, reason) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (job.job_id, time_s, what, job.state.value, job.reason),
+                        "INSERT INTO job_events (job_id, time_s, what, state, reason, principal) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (job.job_id, time_s, what, job.state.value, job.reason, who),
                     )
         return [job for job, _ in changes]
 
-    def events(self, job_id: str) -> list[tuple[float, str, str, str]]:
-        """(time_s, what, state, reason) of one job, oldest first."""
+    def events(self, job_id: str, limit: int = 10_000) -> list[Event]:
+        """(time_s, what, state, reason, principal) of one job, oldest first."""
         rows = self._db.execute(
-            "SELECT time_s, what, state, reason FROM job_events WHERE job_id = ? ORDER BY id",
-            (job_id,),
+            "SELECT time_s, what, state, reason, principal FROM job_events WHERE job_id = ? "
+            "ORDER BY id LIMIT ?",
+            (job_id, limit),
         )
-        return [tuple(r) for r in rows]
+        return [Event(*r) for r in rows]
 
     def record_checkpoint(
         self, job_id: str, satellite_id: str, time_s: float, accelerator_s: float
@@ -470,6 +570,20 @@ class Store:
     def satellite_flags(self) -> dict[str, SatelliteFlags]:
         rows = self._db.execute("SELECT satellite_id, cordoned, draining, lost FROM satellites")
         return {r[0]: SatelliteFlags(r[0], bool(r[1]), bool(r[2]), bool(r[3])) for r in rows}
+
+    def element_sets(self) -> dict[str, tuple[str, str]]:
+        """Elements that replace the scenario's (orbitctl elements update), by satellite."""
+        rows = self._db.execute("SELECT satellite_id, line1, line2 FROM elements")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def save_element_sets(self, sets: dict[str, tuple[str, str]], now_s: float) -> None:
+        """Store new elements of several satellites in one transaction (all or nothing)."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO elements (satellite_id, line1, line2, updated_s) "
+                "VALUES (?, ?, ?, ?)",
+                [(name, l1, l2, now_s) for name, (l1, l2) in sets.items()],
+            )
 
     def set_satellite_flags(self, flags: SatelliteFlags) -> None:
         with self._tx() as db:

@@ -26,6 +26,7 @@ class ReplanTrigger(StrEnum):
     PERIODIC = "periodic"
     STARTUP = "startup"
     REQUESTED = "requested"
+    ELEMENTS = "elements"
 
 
 class ReplanRequests:

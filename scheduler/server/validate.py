@@ -24,6 +24,14 @@ from scheduler.server.messages import (
 from scheduler.server.model import JobKindName, JobSpec
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
+# Agent messages: size and string bounds (the interceptor refuses bigger agent messages).
+MAX_AGENT_MESSAGE_BYTES = 64 * 1024
+MAX_RUNNING_JOBS = 256
+MAX_SHORT_STRING = 128
+MAX_REASON_CHARS = 500
+# Reports may not claim more work than this multiple of the job's own work.
+MAX_WORK_OVERRUN = 1.01
 MAX_BATCH_JOBS = 100_000
 MAX_LABELS = 16
 MAX_LABEL_CHARS = 64
@@ -77,6 +85,19 @@ def _number(
     return float(value)
 
 
+def short(value: str, n: int = 80) -> str:
+    """A quotable prefix of a value a client sent (error messages never echo it whole)."""
+    return repr(value[:n]) + ("..." if len(value) > n else "")
+
+
+def request_id(value: str) -> str:
+    if value and not REQUEST_ID_RE.match(value):
+        raise invalid(
+            f"request_id: {short(value, 40)} must be 1-128 printable ASCII characters, no spaces"
+        )
+    return value
+
+
 def check_job_id(where: str, job_id: str) -> str:
     if not JOB_ID_RE.match(job_id):
         raise invalid(
@@ -98,8 +119,8 @@ def job_spec_from_pb(
     else:
         raise invalid(f"{where}.kind: set it to JOB_KIND_INFERENCE or JOB_KIND_TRAINING")
     job_id = pb.job_id or f"{kind[:5]}-{uuid.uuid4().hex[:12]}"
+    check_job_id(where, job_id)  # first: quotes only a prefix of a long id
     where = f"{where} {job_id!r}" if pb.job_id else where
-    check_job_id(where, job_id)
     if pb.priority == jobs_pb2.JOB_PRIORITY_UNSPECIFIED:
         priority = 1 if kind == "inference" else 0
     elif pb.priority in PRIORITY_BY_PB:
@@ -165,7 +186,7 @@ def job_spec_from_pb(
         job_id=job_id,
         kind=kind,
         priority=priority,
-        work_accelerator_s=work,
+        work_acc_s=work,
         accelerators=int(pb.accelerators),
         power_w=power,
         input_mb=input_mb,
@@ -209,7 +230,7 @@ def page_token(token: str) -> int:
     """Page tokens are the last submission sequence number seen, as decimal text."""
     if not token:
         return 0
-    if not token.isdigit() or len(token) > 18:
+    if not (token.isascii() and token.isdigit()) or len(token) > 18:  # not "²"
         raise invalid(f"page_token: {token[:40]!r} is not a token this server returned")
     return int(token)
 
@@ -253,6 +274,14 @@ _TELEMETRY_NUMBERS = (
 
 def telemetry_problem(tel: agent_pb2.Telemetry) -> str:
     """What is wrong with a telemetry sample ("" when nothing)."""
+    if len(tel.running_job_ids) > MAX_RUNNING_JOBS:
+        return f"more than {MAX_RUNNING_JOBS} running_job_ids"
+    if any(not JOB_ID_RE.match(j) for j in tel.running_job_ids):
+        return "a running_job_id is not a job id"
+    if len(tel.self_protection) > MAX_REASON_CHARS:
+        return f"self_protection longer than {MAX_REASON_CHARS} characters"
+    if not 0 <= tel.accelerators_busy <= 10_000:
+        return f"accelerators_busy {tel.accelerators_busy} is not plausible"
     for name in _TELEMETRY_NUMBERS:
         if not math.isfinite(getattr(tel, name)):
             return f"{name} is not a finite number"
@@ -285,11 +314,29 @@ def telemetry_from_pb(tel: agent_pb2.Telemetry) -> Telemetry:
     )
 
 
+def report_problem(rep: agent_pb2.JobReport) -> str:
+    """What is wrong with a job report ("" when nothing)."""
+    if rep.kind not in REPORT_KIND_BY_PB:
+        return f"kind {rep.kind} is not a report kind"
+    if not JOB_ID_RE.match(rep.job_id):
+        return f"job_id {short(rep.job_id, 40)} is not a job id"
+    for name in ("time_s", "done_accelerator_s", "checkpoint_accelerator_s"):
+        value = getattr(rep, name)
+        if not math.isfinite(value) or value < 0:
+            return f"{name} must be a finite number, 0 or more, got {value!r}"
+    if rep.checkpoint_accelerator_s > rep.done_accelerator_s + 1e-6 and rep.done_accelerator_s:
+        return "checkpoint_accelerator_s is more than done_accelerator_s"
+    if rep.assignment_version < 0:
+        return "assignment_version is negative"
+    if len(rep.reason) > MAX_REASON_CHARS:
+        return f"reason longer than {MAX_REASON_CHARS} characters"
+    return ""
+
+
 def report_from_pb(rep: agent_pb2.JobReport) -> JobReport | None:
-    """A job report; None for one that says nothing usable (no kind, a number not finite)."""
+    """A job report; None for one that says nothing usable (report_problem says why)."""
     kind = REPORT_KIND_BY_PB.get(rep.kind)
-    numbers = (rep.time_s, rep.done_accelerator_s, rep.checkpoint_accelerator_s)
-    if kind is None or not all(math.isfinite(x) for x in numbers):
+    if kind is None or report_problem(rep):
         return None
     return JobReport(
         job_id=rep.job_id,
@@ -303,7 +350,43 @@ def report_from_pb(rep: agent_pb2.JobReport) -> JobReport | None:
     )
 
 
+def hello_problem(hello: agent_pb2.Hello) -> str:
+    """What is wrong with a Hello ("" when nothing): every number finite and not negative,
+    strings and lists bounded."""
+    if not hello.satellite_id:
+        return "hello.satellite_id: required"
+    if len(hello.satellite_id) > MAX_SHORT_STRING:
+        return f"hello.satellite_id: longer than {MAX_SHORT_STRING} characters"
+    for name in ("boot_id", "agent_version"):
+        if len(getattr(hello, name)) > MAX_SHORT_STRING:
+            return f"hello.{name}: longer than {MAX_SHORT_STRING} characters"
+    if hello.last_plan_version < 0:
+        return "hello.last_plan_version: negative"
+    if len(hello.running_jobs) > MAX_RUNNING_JOBS:
+        return f"hello.running_jobs: more than {MAX_RUNNING_JOBS}"
+    for i, r in enumerate(hello.running_jobs):
+        where = f"hello.running_jobs[{i}]"
+        if not JOB_ID_RE.match(r.job_id):
+            return f"{where}.job_id: {short(r.job_id, 40)} is not a job id"
+        if r.assignment_version < 0:
+            return f"{where}.assignment_version: negative"
+        for name in ("done_accelerator_s", "checkpoint_accelerator_s"):
+            value = getattr(r, name)
+            if not math.isfinite(value) or value < 0:
+                return f"{where}.{name}: must be a finite number, 0 or more, got {value!r}"
+    caps = hello.capabilities
+    if caps.accelerators < 0 or not (
+        math.isfinite(caps.accelerator_power_w) and caps.accelerator_power_w >= 0
+    ):
+        return "hello.capabilities: negative or not finite"
+    return ""
+
+
 def hello_from_pb(hello: agent_pb2.Hello) -> Hello:
+    """A Hello, or RequestError (INVALID_ARGUMENT) saying what is wrong with it."""
+    problem = hello_problem(hello)
+    if problem:
+        raise invalid(problem)
     return Hello(
         satellite_id=hello.satellite_id,
         boot_id=hello.boot_id,

@@ -29,15 +29,11 @@ class Outcome:
 def job_value(job: Job, weights: Weights) -> float:
     s = job.spec
     if s.kind == "training":
-        done_s = (
-            s.work_accelerator_s
-            if job.state == JobState.SUCCEEDED
-            else job.checkpoint_accelerator_s
-        )
+        done_s = s.work_acc_s if job.state == JobState.SUCCEEDED else job.checkpoint_acc_s
         return s.value * done_s / 3600.0
     if job.state != JobState.SUCCEEDED:
         return 0.0
-    late_s = max(0.0, job.end_time_s - s.deadline_s) if s.deadline_s else 0.0
+    late_s = max(0.0, job.end_time_s - s.deadline_s) if s.deadline_s is not None else 0.0
     if late_s > weights.late_grace_s:
         return 0.0
     return max(0.0, s.value - weights.lateness_per_s * late_s)
@@ -45,7 +41,7 @@ def job_value(job: Job, weights: Weights) -> float:
 
 def missed_deadline(job: Job, end_s: float) -> bool:
     deadline = job.spec.deadline_s
-    if not deadline or deadline > end_s:
+    if deadline is None or deadline > end_s:
         return False
     return not (job.state == JobState.SUCCEEDED and job.end_time_s <= deadline)
 
@@ -53,8 +49,8 @@ def missed_deadline(job: Job, end_s: float) -> bool:
 def accelerator_hours(job: Job) -> float:
     s = job.spec
     if job.state == JobState.SUCCEEDED:
-        return s.work_accelerator_s / 3600.0
-    return job.checkpoint_accelerator_s / 3600.0 if s.kind == "training" else 0.0
+        return s.work_acc_s / 3600.0
+    return job.checkpoint_acc_s / 3600.0 if s.kind == "training" else 0.0
 
 
 def outcome(jobs: Iterable[Job], end_s: float, weights: Weights | None = None) -> Outcome:

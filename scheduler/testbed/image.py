@@ -137,6 +137,11 @@ def build_image(base: str | None = None, tag: str = IMAGE, engine: Engine | None
         "build", "--file", str(repo / "deploy" / "Dockerfile"), "--build-arg",
         f"BASE_IMAGE={base_image}", "--tag", tag, str(repo),
     )  # fmt: skip
+    # Earlier builds' final images, now untagged (not the cached stages: they lack the label).
+    engine.run(
+        "image", "prune", "--force", "--filter", "label=org.orbital.image=orbital-scheduler",
+        check=False,
+    )  # fmt: skip
     log(f"{tag} built in {time.monotonic() - t0:.0f} s, {image_size_mb(engine, tag):.0f} MB")
     return tag
 

@@ -141,16 +141,30 @@ class PlanAck(_message.Message):
     def __init__(self, plan_version: _Optional[int] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "telemetry", "job_report", "plan_ack")
+    __slots__ = ("hello", "telemetry", "job_report", "plan_ack", "heartbeat")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     TELEMETRY_FIELD_NUMBER: _ClassVar[int]
     JOB_REPORT_FIELD_NUMBER: _ClassVar[int]
     PLAN_ACK_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     telemetry: Telemetry
     job_report: JobReport
     plan_ack: PlanAck
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., telemetry: _Optional[_Union[Telemetry, _Mapping]] = ..., job_report: _Optional[_Union[JobReport, _Mapping]] = ..., plan_ack: _Optional[_Union[PlanAck, _Mapping]] = ...) -> None: ...
+    heartbeat: Heartbeat
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., telemetry: _Optional[_Union[Telemetry, _Mapping]] = ..., job_report: _Optional[_Union[JobReport, _Mapping]] = ..., plan_ack: _Optional[_Union[PlanAck, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("seq",)
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    def __init__(self, seq: _Optional[int] = ...) -> None: ...
+
+class HeartbeatAck(_message.Message):
+    __slots__ = ("seq",)
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class SatelliteConfig(_message.Message):
     __slots__ = ("satellite_id", "tle_line1", "tle_line2", "bus", "telemetry_interval_s")
@@ -174,26 +188,30 @@ class SatelliteConfig(_message.Message):
     def __init__(self, satellite_id: _Optional[str] = ..., tle_line1: _Optional[str] = ..., tle_line2: _Optional[str] = ..., bus: _Optional[_Mapping[str, float]] = ..., telemetry_interval_s: _Optional[float] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("clock", "config", "scheduler_id", "link_model", "link_until_s")
+    __slots__ = ("clock", "config", "scheduler_id", "link_model", "link_until_s", "lease_s")
     CLOCK_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_ID_FIELD_NUMBER: _ClassVar[int]
     LINK_MODEL_FIELD_NUMBER: _ClassVar[int]
     LINK_UNTIL_S_FIELD_NUMBER: _ClassVar[int]
+    LEASE_S_FIELD_NUMBER: _ClassVar[int]
     clock: Clock
     config: SatelliteConfig
     scheduler_id: str
     link_model: str
     link_until_s: float
-    def __init__(self, clock: _Optional[_Union[Clock, _Mapping]] = ..., config: _Optional[_Union[SatelliteConfig, _Mapping]] = ..., scheduler_id: _Optional[str] = ..., link_model: _Optional[str] = ..., link_until_s: _Optional[float] = ...) -> None: ...
+    lease_s: float
+    def __init__(self, clock: _Optional[_Union[Clock, _Mapping]] = ..., config: _Optional[_Union[SatelliteConfig, _Mapping]] = ..., scheduler_id: _Optional[str] = ..., link_model: _Optional[str] = ..., link_until_s: _Optional[float] = ..., lease_s: _Optional[float] = ...) -> None: ...
 
 class Window(_message.Message):
-    __slots__ = ("start_s", "end_s")
+    __slots__ = ("start_s", "end_s", "downlink_mbps")
     START_S_FIELD_NUMBER: _ClassVar[int]
     END_S_FIELD_NUMBER: _ClassVar[int]
+    DOWNLINK_MBPS_FIELD_NUMBER: _ClassVar[int]
     start_s: float
     end_s: float
-    def __init__(self, start_s: _Optional[float] = ..., end_s: _Optional[float] = ...) -> None: ...
+    downlink_mbps: float
+    def __init__(self, start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., downlink_mbps: _Optional[float] = ...) -> None: ...
 
 class PlanEntry(_message.Message):
     __slots__ = ("job_id", "kind", "start_s", "end_s", "accelerators", "power_w", "work_accelerator_s", "resume_from_accelerator_s", "checkpoint_interval_s", "checkpoint_cost_s", "output_mb", "deadline_s", "gang_satellite_ids", "assignment_version", "checkpoint_times_s", "delivery_s")
@@ -272,15 +290,19 @@ class LinkDown(_message.Message):
     def __init__(self, next_contact_start_s: _Optional[float] = ..., clock: _Optional[_Union[Clock, _Mapping]] = ...) -> None: ...
 
 class SchedulerMessage(_message.Message):
-    __slots__ = ("welcome", "plan", "cancel", "drain", "link_down")
+    __slots__ = ("welcome", "plan", "cancel", "drain", "link_down", "heartbeat_ack", "elements")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
     LINK_DOWN_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
+    ELEMENTS_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     plan: Plan
     cancel: CancelJob
     drain: Drain
     link_down: LinkDown
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., cancel: _Optional[_Union[CancelJob, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., link_down: _Optional[_Union[LinkDown, _Mapping]] = ...) -> None: ...
+    heartbeat_ack: HeartbeatAck
+    elements: SatelliteConfig
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., cancel: _Optional[_Union[CancelJob, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., link_down: _Optional[_Union[LinkDown, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., elements: _Optional[_Union[SatelliteConfig, _Mapping]] = ...) -> None: ...

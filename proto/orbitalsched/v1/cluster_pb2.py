@@ -26,7 +26,7 @@ from orbitalsched.v1 import agent_pb2 as orbitalsched_dot_v1_dot_agent__pb2
 from orbitalsched.v1 import jobs_pb2 as orbitalsched_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dorbitalsched/v1/cluster.proto\x12\x0forbitalsched.v1\x1a\x1borbitalsched/v1/agent.proto\x1a\x1aorbitalsched/v1/jobs.proto\"\xa1\x02\n\tSatellite\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\r\n\x05plane\x18\x02 \x01(\x05\x12\x11\n\tconnected\x18\x03 \x01(\x08\x12\x0c\n\x04lost\x18\x04 \x01(\x08\x12\x10\n\x08\x63ordoned\x18\x05 \x01(\x08\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12-\n\ttelemetry\x18\x07 \x01(\x0b\x32\x1a.orbitalsched.v1.Telemetry\x12\x18\n\x10wall_last_seen_s\x18\x08 \x01(\x01\x12\x1c\n\x14\x61pplied_plan_version\x18\t \x01(\x03\x12-\n\x0cnext_contact\x18\n \x01(\x0b\x32\x17.orbitalsched.v1.Window\x12\x14\n\x0c\x61\x63\x63\x65lerators\x18\x0b \x01(\x05\"\x17\n\x15ListSatellitesRequest\"~\n\x16ListSatellitesResponse\x12.\n\nsatellites\x18\x01 \x03(\x0b\x32\x1a.orbitalsched.v1.Satellite\x12\r\n\x05now_s\x18\x02 \x01(\x01\x12%\n\x05\x63lock\x18\x03 \x01(\x0b\x32\x16.orbitalsched.v1.Clock\"O\n\x12GetForecastRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x0f\n\x07start_s\x18\x02 \x01(\x01\x12\x12\n\nduration_s\x18\x03 \x01(\x01\"\xd4\x02\n\x13GetForecastResponse\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12)\n\x08\x65\x63lipses\x18\x02 \x03(\x0b\x32\x17.orbitalsched.v1.Window\x12)\n\x08\x63ontacts\x18\x03 \x03(\x0b\x32\x17.orbitalsched.v1.Window\x12\x0f\n\x07start_s\x18\x04 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x05 \x01(\x01\x12+\n\x06\x62udget\x18\x06 \x03(\x0b\x32\x1b.orbitalsched.v1.BudgetSlot\x12\x15\n\rbudget_step_s\x18\x07 \x01(\x01\x12\x1b\n\x13headroom_interval_s\x18\x08 \x01(\x01\x12\x1b\n\x13\x62\x61ttery_capacity_wh\x18\t \x01(\x01\x12\x18\n\x10\x62\x61ttery_floor_wh\x18\n \x01(\x01\x12\x19\n\x11max_temperature_c\x18\x0b \x01(\x01\"\x9f\x01\n\nBudgetSlot\x12\x0f\n\x07start_s\x18\x01 \x01(\x01\x12\x17\n\x0fsunlit_fraction\x18\x02 \x01(\x01\x12\x14\n\x0cgeneration_w\x18\x03 \x01(\x01\x12\x0e\n\x06load_w\x18\x04 \x01(\x01\x12\x0e\n\x06soc_wh\x18\x05 \x01(\x01\x12\x15\n\rtemperature_c\x18\x06 \x01(\x01\x12\x1a\n\x12thermal_headroom_w\x18\x07 \x01(\x01\"o\n\nAssignment\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rsatellite_ids\x18\x02 \x03(\t\x12\x0f\n\x07start_s\x18\x03 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x04 \x01(\x01\x12\x1a\n\x12\x61ssignment_version\x18\x05 \x01(\x03\"*\n\x08Unplaced\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xc1\x02\n\x0bPlanSummary\x12\x14\n\x0cplan_version\x18\x01 \x01(\x03\x12\x11\n\tcreated_s\x18\x02 \x01(\x01\x12\x17\n\x0fhorizon_start_s\x18\x03 \x01(\x01\x12\x15\n\rhorizon_end_s\x18\x04 \x01(\x01\x12\x11\n\tobjective\x18\x05 \x01(\x01\x12\x12\n\nbest_bound\x18\x06 \x01(\x01\x12\x11\n\tgap_ratio\x18\x07 \x01(\x01\x12\x15\n\rsolver_status\x18\x08 \x01(\t\x12\x18\n\x10solve_duration_s\x18\t \x01(\x01\x12\x0f\n\x07trigger\x18\n \x01(\t\x12\x30\n\x0b\x61ssignments\x18\x0b \x03(\x0b\x32\x1b.orbitalsched.v1.Assignment\x12+\n\x08unplaced\x18\x0c \x03(\x0b\x32\x19.orbitalsched.v1.Unplaced\"\x10\n\x0eGetPlanRequest\"=\n\x0fGetPlanResponse\x12*\n\x04plan\x18\x01 \x01(\x0b\x32\x1c.orbitalsched.v1.PlanSummary\"7\n\rCordonRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x10\n\x08\x63ordoned\x18\x02 \x01(\x08\"?\n\x0e\x43ordonResponse\x12-\n\tsatellite\x18\x01 \x01(\x0b\x32\x1a.orbitalsched.v1.Satellite\"4\n\x0c\x44rainRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\">\n\rDrainResponse\x12-\n\tsatellite\x18\x01 \x01(\x0b\x32\x1a.orbitalsched.v1.Satellite\"@\n\rStationOutage\x12\x0f\n\x07station\x18\x01 \x01(\t\x12\x0f\n\x07start_s\x18\x02 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x03 \x01(\x01\"\x9f\x01\n\rWhatIfRequest\x12\x35\n\rstations_down\x18\x01 \x03(\x0b\x32\x1e.orbitalsched.v1.StationOutage\x12\x17\n\x0fsatellites_lost\x18\x02 \x03(\t\x12(\n\x06submit\x18\x03 \x03(\x0b\x32\x18.orbitalsched.v1.JobSpec\x12\x14\n\x0ctime_limit_s\x18\x04 \x01(\x01\"f\n\tJobChange\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06\x62\x65\x66ore\x18\x03 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x04 \x01(\t\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\xcc\x01\n\x0eWhatIfResponse\x12\x12\n\nhypothesis\x18\x01 \x01(\t\x12+\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x1a.orbitalsched.v1.JobChange\x12\x14\n\x0cvalue_before\x18\x03 \x01(\x01\x12\x13\n\x0bvalue_after\x18\x04 \x01(\x01\x12\x15\n\rsolver_status\x18\x05 \x01(\t\x12\x18\n\x10solve_duration_s\x18\x06 \x01(\x01\x12\x1d\n\x15\x62\x61sed_on_plan_version\x18\x07 \x01(\x03\"\x1f\n\rReplanRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"<\n\x0eReplanResponse\x12*\n\x04plan\x18\x01 \x01(\x0b\x32\x1c.orbitalsched.v1.PlanSummary2\xc4\x04\n\x0e\x43lusterService\x12\x61\n\x0eListSatellites\x12&.orbitalsched.v1.ListSatellitesRequest\x1a\'.orbitalsched.v1.ListSatellitesResponse\x12X\n\x0bGetForecast\x12#.orbitalsched.v1.GetForecastRequest\x1a$.orbitalsched.v1.GetForecastResponse\x12L\n\x07GetPlan\x12\x1f.orbitalsched.v1.GetPlanRequest\x1a .orbitalsched.v1.GetPlanResponse\x12I\n\x06\x43ordon\x12\x1e.orbitalsched.v1.CordonRequest\x1a\x1f.orbitalsched.v1.CordonResponse\x12\x46\n\x05\x44rain\x12\x1d.orbitalsched.v1.DrainRequest\x1a\x1e.orbitalsched.v1.DrainResponse\x12I\n\x06Replan\x12\x1e.orbitalsched.v1.ReplanRequest\x1a\x1f.orbitalsched.v1.ReplanResponse\x12I\n\x06WhatIf\x12\x1e.orbitalsched.v1.WhatIfRequest\x1a\x1f.orbitalsched.v1.WhatIfResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dorbitalsched/v1/cluster.proto\x12\x0forbitalsched.v1\x1a\x1borbitalsched/v1/agent.proto\x1a\x1aorbitalsched/v1/jobs.proto\"\xa1\x02\n\tSatellite\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\r\n\x05plane\x18\x02 \x01(\x05\x12\x11\n\tconnected\x18\x03 \x01(\x08\x12\x0c\n\x04lost\x18\x04 \x01(\x08\x12\x10\n\x08\x63ordoned\x18\x05 \x01(\x08\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12-\n\ttelemetry\x18\x07 \x01(\x0b\x32\x1a.orbitalsched.v1.Telemetry\x12\x18\n\x10wall_last_seen_s\x18\x08 \x01(\x01\x12\x1c\n\x14\x61pplied_plan_version\x18\t \x01(\x03\x12-\n\x0cnext_contact\x18\n \x01(\x0b\x32\x17.orbitalsched.v1.Window\x12\x14\n\x0c\x61\x63\x63\x65lerators\x18\x0b \x01(\x05\"\x17\n\x15ListSatellitesRequest\"~\n\x16ListSatellitesResponse\x12.\n\nsatellites\x18\x01 \x03(\x0b\x32\x1a.orbitalsched.v1.Satellite\x12\r\n\x05now_s\x18\x02 \x01(\x01\x12%\n\x05\x63lock\x18\x03 \x01(\x0b\x32\x16.orbitalsched.v1.Clock\"O\n\x12GetForecastRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x0f\n\x07start_s\x18\x02 \x01(\x01\x12\x12\n\nduration_s\x18\x03 \x01(\x01\"\xd4\x02\n\x13GetForecastResponse\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12)\n\x08\x65\x63lipses\x18\x02 \x03(\x0b\x32\x17.orbitalsched.v1.Window\x12)\n\x08\x63ontacts\x18\x03 \x03(\x0b\x32\x17.orbitalsched.v1.Window\x12\x0f\n\x07start_s\x18\x04 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x05 \x01(\x01\x12+\n\x06\x62udget\x18\x06 \x03(\x0b\x32\x1b.orbitalsched.v1.BudgetSlot\x12\x15\n\rbudget_step_s\x18\x07 \x01(\x01\x12\x1b\n\x13headroom_interval_s\x18\x08 \x01(\x01\x12\x1b\n\x13\x62\x61ttery_capacity_wh\x18\t \x01(\x01\x12\x18\n\x10\x62\x61ttery_floor_wh\x18\n \x01(\x01\x12\x19\n\x11max_temperature_c\x18\x0b \x01(\x01\"\x9f\x01\n\nBudgetSlot\x12\x0f\n\x07start_s\x18\x01 \x01(\x01\x12\x17\n\x0fsunlit_fraction\x18\x02 \x01(\x01\x12\x14\n\x0cgeneration_w\x18\x03 \x01(\x01\x12\x0e\n\x06load_w\x18\x04 \x01(\x01\x12\x0e\n\x06soc_wh\x18\x05 \x01(\x01\x12\x15\n\rtemperature_c\x18\x06 \x01(\x01\x12\x1a\n\x12thermal_headroom_w\x18\x07 \x01(\x01\"o\n\nAssignment\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rsatellite_ids\x18\x02 \x03(\t\x12\x0f\n\x07start_s\x18\x03 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x04 \x01(\x01\x12\x1a\n\x12\x61ssignment_version\x18\x05 \x01(\x03\"U\n\x08Unplaced\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12)\n\x04\x63ode\x18\x03 \x01(\x0e\x32\x1b.orbitalsched.v1.ReasonCode\"\xc1\x02\n\x0bPlanSummary\x12\x14\n\x0cplan_version\x18\x01 \x01(\x03\x12\x11\n\tcreated_s\x18\x02 \x01(\x01\x12\x17\n\x0fhorizon_start_s\x18\x03 \x01(\x01\x12\x15\n\rhorizon_end_s\x18\x04 \x01(\x01\x12\x11\n\tobjective\x18\x05 \x01(\x01\x12\x12\n\nbest_bound\x18\x06 \x01(\x01\x12\x11\n\tgap_ratio\x18\x07 \x01(\x01\x12\x15\n\rsolver_status\x18\x08 \x01(\t\x12\x18\n\x10solve_duration_s\x18\t \x01(\x01\x12\x0f\n\x07trigger\x18\n \x01(\t\x12\x30\n\x0b\x61ssignments\x18\x0b \x03(\x0b\x32\x1b.orbitalsched.v1.Assignment\x12+\n\x08unplaced\x18\x0c \x03(\x0b\x32\x19.orbitalsched.v1.Unplaced\"\x10\n\x0eGetPlanRequest\"=\n\x0fGetPlanResponse\x12*\n\x04plan\x18\x01 \x01(\x0b\x32\x1c.orbitalsched.v1.PlanSummary\"7\n\rCordonRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x10\n\x08\x63ordoned\x18\x02 \x01(\x08\"?\n\x0e\x43ordonResponse\x12-\n\tsatellite\x18\x01 \x01(\x0b\x32\x1a.orbitalsched.v1.Satellite\"4\n\x0c\x44rainRequest\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\">\n\rDrainResponse\x12-\n\tsatellite\x18\x01 \x01(\x0b\x32\x1a.orbitalsched.v1.Satellite\"@\n\rStationOutage\x12\x0f\n\x07station\x18\x01 \x01(\t\x12\x0f\n\x07start_s\x18\x02 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x03 \x01(\x01\"\x9f\x01\n\rWhatIfRequest\x12\x35\n\rstations_down\x18\x01 \x03(\x0b\x32\x1e.orbitalsched.v1.StationOutage\x12\x17\n\x0fsatellites_lost\x18\x02 \x03(\t\x12(\n\x06submit\x18\x03 \x03(\x0b\x32\x18.orbitalsched.v1.JobSpec\x12\x14\n\x0ctime_limit_s\x18\x04 \x01(\x01\"f\n\tJobChange\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06\x62\x65\x66ore\x18\x03 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x04 \x01(\t\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\xcc\x01\n\x0eWhatIfResponse\x12\x12\n\nhypothesis\x18\x01 \x01(\t\x12+\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x1a.orbitalsched.v1.JobChange\x12\x14\n\x0cvalue_before\x18\x03 \x01(\x01\x12\x13\n\x0bvalue_after\x18\x04 \x01(\x01\x12\x15\n\rsolver_status\x18\x05 \x01(\t\x12\x18\n\x10solve_duration_s\x18\x06 \x01(\x01\x12\x1d\n\x15\x62\x61sed_on_plan_version\x18\x07 \x01(\x03\")\n\x15UpdateElementsRequest\x12\x10\n\x08tle_text\x18\x01 \x01(\t\"Y\n\nElementSet\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x11\n\ttle_line1\x18\x02 \x01(\t\x12\x11\n\ttle_line2\x18\x03 \x01(\t\x12\x0f\n\x07\x65poch_s\x18\x04 \x01(\x01\"X\n\x16UpdateElementsResponse\x12,\n\x07updated\x18\x01 \x03(\x0b\x32\x1b.orbitalsched.v1.ElementSet\x12\x10\n\x08warnings\x18\x02 \x03(\t\"\x1f\n\rReplanRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"<\n\x0eReplanResponse\x12*\n\x04plan\x18\x01 \x01(\x0b\x32\x1c.orbitalsched.v1.PlanSummary2\xa7\x05\n\x0e\x43lusterService\x12\x61\n\x0eListSatellites\x12&.orbitalsched.v1.ListSatellitesRequest\x1a\'.orbitalsched.v1.ListSatellitesResponse\x12X\n\x0bGetForecast\x12#.orbitalsched.v1.GetForecastRequest\x1a$.orbitalsched.v1.GetForecastResponse\x12L\n\x07GetPlan\x12\x1f.orbitalsched.v1.GetPlanRequest\x1a .orbitalsched.v1.GetPlanResponse\x12I\n\x06\x43ordon\x12\x1e.orbitalsched.v1.CordonRequest\x1a\x1f.orbitalsched.v1.CordonResponse\x12\x46\n\x05\x44rain\x12\x1d.orbitalsched.v1.DrainRequest\x1a\x1e.orbitalsched.v1.DrainResponse\x12I\n\x06Replan\x12\x1e.orbitalsched.v1.ReplanRequest\x1a\x1f.orbitalsched.v1.ReplanResponse\x12I\n\x06WhatIf\x12\x1e.orbitalsched.v1.WhatIfRequest\x1a\x1f.orbitalsched.v1.WhatIfResponse\x12\x61\n\x0eUpdateElements\x12&.orbitalsched.v1.UpdateElementsRequest\x1a\'.orbitalsched.v1.UpdateElementsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,33 +48,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASSIGNMENT']._serialized_start=1138
   _globals['_ASSIGNMENT']._serialized_end=1249
   _globals['_UNPLACED']._serialized_start=1251
-  _globals['_UNPLACED']._serialized_end=1293
-  _globals['_PLANSUMMARY']._serialized_start=1296
-  _globals['_PLANSUMMARY']._serialized_end=1617
-  _globals['_GETPLANREQUEST']._serialized_start=1619
-  _globals['_GETPLANREQUEST']._serialized_end=1635
-  _globals['_GETPLANRESPONSE']._serialized_start=1637
-  _globals['_GETPLANRESPONSE']._serialized_end=1698
-  _globals['_CORDONREQUEST']._serialized_start=1700
-  _globals['_CORDONREQUEST']._serialized_end=1755
-  _globals['_CORDONRESPONSE']._serialized_start=1757
-  _globals['_CORDONRESPONSE']._serialized_end=1820
-  _globals['_DRAINREQUEST']._serialized_start=1822
-  _globals['_DRAINREQUEST']._serialized_end=1874
-  _globals['_DRAINRESPONSE']._serialized_start=1876
-  _globals['_DRAINRESPONSE']._serialized_end=1938
-  _globals['_STATIONOUTAGE']._serialized_start=1940
-  _globals['_STATIONOUTAGE']._serialized_end=2004
-  _globals['_WHATIFREQUEST']._serialized_start=2007
-  _globals['_WHATIFREQUEST']._serialized_end=2166
-  _globals['_JOBCHANGE']._serialized_start=2168
-  _globals['_JOBCHANGE']._serialized_end=2270
-  _globals['_WHATIFRESPONSE']._serialized_start=2273
-  _globals['_WHATIFRESPONSE']._serialized_end=2477
-  _globals['_REPLANREQUEST']._serialized_start=2479
-  _globals['_REPLANREQUEST']._serialized_end=2510
-  _globals['_REPLANRESPONSE']._serialized_start=2512
-  _globals['_REPLANRESPONSE']._serialized_end=2572
-  _globals['_CLUSTERSERVICE']._serialized_start=2575
-  _globals['_CLUSTERSERVICE']._serialized_end=3155
+  _globals['_UNPLACED']._serialized_end=1336
+  _globals['_PLANSUMMARY']._serialized_start=1339
+  _globals['_PLANSUMMARY']._serialized_end=1660
+  _globals['_GETPLANREQUEST']._serialized_start=1662
+  _globals['_GETPLANREQUEST']._serialized_end=1678
+  _globals['_GETPLANRESPONSE']._serialized_start=1680
+  _globals['_GETPLANRESPONSE']._serialized_end=1741
+  _globals['_CORDONREQUEST']._serialized_start=1743
+  _globals['_CORDONREQUEST']._serialized_end=1798
+  _globals['_CORDONRESPONSE']._serialized_start=1800
+  _globals['_CORDONRESPONSE']._serialized_end=1863
+  _globals['_DRAINREQUEST']._serialized_start=1865
+  _globals['_DRAINREQUEST']._serialized_end=1917
+  _globals['_DRAINRESPONSE']._serialized_start=1919
+  _globals['_DRAINRESPONSE']._serialized_end=1981
+  _globals['_STATIONOUTAGE']._serialized_start=1983
+  _globals['_STATIONOUTAGE']._serialized_end=2047
+  _globals['_WHATIFREQUEST']._serialized_start=2050
+  _globals['_WHATIFREQUEST']._serialized_end=2209
+  _globals['_JOBCHANGE']._serialized_start=2211
+  _globals['_JOBCHANGE']._serialized_end=2313
+  _globals['_WHATIFRESPONSE']._serialized_start=2316
+  _globals['_WHATIFRESPONSE']._serialized_end=2520
+  _globals['_UPDATEELEMENTSREQUEST']._serialized_start=2522
+  _globals['_UPDATEELEMENTSREQUEST']._serialized_end=2563
+  _globals['_ELEMENTSET']._serialized_start=2565
+  _globals['_ELEMENTSET']._serialized_end=2654
+  _globals['_UPDATEELEMENTSRESPONSE']._serialized_start=2656
+  _globals['_UPDATEELEMENTSRESPONSE']._serialized_end=2744
+  _globals['_REPLANREQUEST']._serialized_start=2746
+  _globals['_REPLANREQUEST']._serialized_end=2777
+  _globals['_REPLANRESPONSE']._serialized_start=2779
+  _globals['_REPLANRESPONSE']._serialized_end=2839
+  _globals['_CLUSTERSERVICE']._serialized_start=2842
+  _globals['_CLUSTERSERVICE']._serialized_end=3521
 # @@protoc_insertion_point(module_scope)

@@ -117,12 +117,14 @@ class Assignment(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., assignment_version: _Optional[int] = ...) -> None: ...
 
 class Unplaced(_message.Message):
-    __slots__ = ("job_id", "reason")
+    __slots__ = ("job_id", "reason", "code")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     reason: str
-    def __init__(self, job_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    code: _jobs_pb2.ReasonCode
+    def __init__(self, job_id: _Optional[str] = ..., reason: _Optional[str] = ..., code: _Optional[_Union[_jobs_pb2.ReasonCode, str]] = ...) -> None: ...
 
 class PlanSummary(_message.Message):
     __slots__ = ("plan_version", "created_s", "horizon_start_s", "horizon_end_s", "objective", "best_bound", "gap_ratio", "solver_status", "solve_duration_s", "trigger", "assignments", "unplaced")
@@ -245,6 +247,32 @@ class WhatIfResponse(_message.Message):
     solve_duration_s: float
     based_on_plan_version: int
     def __init__(self, hypothesis: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[JobChange, _Mapping]]] = ..., value_before: _Optional[float] = ..., value_after: _Optional[float] = ..., solver_status: _Optional[str] = ..., solve_duration_s: _Optional[float] = ..., based_on_plan_version: _Optional[int] = ...) -> None: ...
+
+class UpdateElementsRequest(_message.Message):
+    __slots__ = ("tle_text",)
+    TLE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    tle_text: str
+    def __init__(self, tle_text: _Optional[str] = ...) -> None: ...
+
+class ElementSet(_message.Message):
+    __slots__ = ("satellite_id", "tle_line1", "tle_line2", "epoch_s")
+    SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    TLE_LINE1_FIELD_NUMBER: _ClassVar[int]
+    TLE_LINE2_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_S_FIELD_NUMBER: _ClassVar[int]
+    satellite_id: str
+    tle_line1: str
+    tle_line2: str
+    epoch_s: float
+    def __init__(self, satellite_id: _Optional[str] = ..., tle_line1: _Optional[str] = ..., tle_line2: _Optional[str] = ..., epoch_s: _Optional[float] = ...) -> None: ...
+
+class UpdateElementsResponse(_message.Message):
+    __slots__ = ("updated", "warnings")
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    updated: _containers.RepeatedCompositeFieldContainer[ElementSet]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, updated: _Optional[_Iterable[_Union[ElementSet, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ReplanRequest(_message.Message):
     __slots__ = ("reason",)

@@ -70,6 +70,11 @@ class ClusterServiceStub:
                 request_serializer=orbitalsched_dot_v1_dot_cluster__pb2.WhatIfRequest.SerializeToString,
                 response_deserializer=orbitalsched_dot_v1_dot_cluster__pb2.WhatIfResponse.FromString,
                 _registered_method=True)
+        self.UpdateElements = channel.unary_unary(
+                '/orbitalsched.v1.ClusterService/UpdateElements',
+                request_serializer=orbitalsched_dot_v1_dot_cluster__pb2.UpdateElementsRequest.SerializeToString,
+                response_deserializer=orbitalsched_dot_v1_dot_cluster__pb2.UpdateElementsResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServiceServicer:
@@ -125,6 +130,14 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateElements(self, request, context):
+        """Replace satellites' orbital elements (validated all or nothing, stored durably),
+        re-forecast, replan and send the agents their new elements.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +175,11 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.WhatIf,
                     request_deserializer=orbitalsched_dot_v1_dot_cluster__pb2.WhatIfRequest.FromString,
                     response_serializer=orbitalsched_dot_v1_dot_cluster__pb2.WhatIfResponse.SerializeToString,
+            ),
+            'UpdateElements': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateElements,
+                    request_deserializer=orbitalsched_dot_v1_dot_cluster__pb2.UpdateElementsRequest.FromString,
+                    response_serializer=orbitalsched_dot_v1_dot_cluster__pb2.UpdateElementsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +372,33 @@ class ClusterService:
             '/orbitalsched.v1.ClusterService/WhatIf',
             orbitalsched_dot_v1_dot_cluster__pb2.WhatIfRequest.SerializeToString,
             orbitalsched_dot_v1_dot_cluster__pb2.WhatIfResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateElements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orbitalsched.v1.ClusterService/UpdateElements',
+            orbitalsched_dot_v1_dot_cluster__pb2.UpdateElementsRequest.SerializeToString,
+            orbitalsched_dot_v1_dot_cluster__pb2.UpdateElementsResponse.FromString,
             options,
             channel_credentials,
             insecure,

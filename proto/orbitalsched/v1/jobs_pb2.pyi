@@ -30,6 +30,21 @@ class JobPriority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_PRIORITY_BATCH: _ClassVar[JobPriority]
     JOB_PRIORITY_STANDARD: _ClassVar[JobPriority]
     JOB_PRIORITY_CRITICAL: _ClassVar[JobPriority]
+
+class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REASON_CODE_UNSPECIFIED: _ClassVar[ReasonCode]
+    REASON_CODE_BATTERY: _ClassVar[ReasonCode]
+    REASON_CODE_THERMAL: _ClassVar[ReasonCode]
+    REASON_CODE_ACCELERATORS: _ClassVar[ReasonCode]
+    REASON_CODE_DOWNLINK_VOLUME: _ClassVar[ReasonCode]
+    REASON_CODE_GANG: _ClassVar[ReasonCode]
+    REASON_CODE_NO_CONTACT: _ClassVar[ReasonCode]
+    REASON_CODE_DEADLINE: _ClassVar[ReasonCode]
+    REASON_CODE_HORIZON: _ClassVar[ReasonCode]
+    REASON_CODE_CAPACITY: _ClassVar[ReasonCode]
+    REASON_CODE_NO_CANDIDATE_SATELLITE: _ClassVar[ReasonCode]
+    REASON_CODE_DONE: _ClassVar[ReasonCode]
 JOB_KIND_UNSPECIFIED: JobKind
 JOB_KIND_INFERENCE: JobKind
 JOB_KIND_TRAINING: JobKind
@@ -45,6 +60,18 @@ JOB_PRIORITY_UNSPECIFIED: JobPriority
 JOB_PRIORITY_BATCH: JobPriority
 JOB_PRIORITY_STANDARD: JobPriority
 JOB_PRIORITY_CRITICAL: JobPriority
+REASON_CODE_UNSPECIFIED: ReasonCode
+REASON_CODE_BATTERY: ReasonCode
+REASON_CODE_THERMAL: ReasonCode
+REASON_CODE_ACCELERATORS: ReasonCode
+REASON_CODE_DOWNLINK_VOLUME: ReasonCode
+REASON_CODE_GANG: ReasonCode
+REASON_CODE_NO_CONTACT: ReasonCode
+REASON_CODE_DEADLINE: ReasonCode
+REASON_CODE_HORIZON: ReasonCode
+REASON_CODE_CAPACITY: ReasonCode
+REASON_CODE_NO_CANDIDATE_SATELLITE: ReasonCode
+REASON_CODE_DONE: ReasonCode
 
 class JobSpec(_message.Message):
     __slots__ = ("job_id", "kind", "priority", "work_accelerator_s", "accelerators", "power_w", "input_mb", "output_mb", "deadline_s", "gang_size", "checkpoint_interval_s", "checkpoint_cost_s", "labels", "value")
@@ -86,7 +113,7 @@ class JobSpec(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., priority: _Optional[_Union[JobPriority, str]] = ..., work_accelerator_s: _Optional[float] = ..., accelerators: _Optional[int] = ..., power_w: _Optional[float] = ..., input_mb: _Optional[float] = ..., output_mb: _Optional[float] = ..., deadline_s: _Optional[float] = ..., gang_size: _Optional[int] = ..., checkpoint_interval_s: _Optional[float] = ..., checkpoint_cost_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., value: _Optional[float] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("spec", "state", "reason", "submit_time_s", "start_time_s", "end_time_s", "satellite_ids", "planned_start_s", "planned_end_s", "done_accelerator_s", "checkpoint_accelerator_s", "assignment_version", "preemptions")
+    __slots__ = ("spec", "state", "reason", "submit_time_s", "start_time_s", "end_time_s", "satellite_ids", "planned_start_s", "planned_end_s", "done_accelerator_s", "checkpoint_accelerator_s", "assignment_version", "preemptions", "submitted_by", "reason_code")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +127,8 @@ class Job(_message.Message):
     CHECKPOINT_ACCELERATOR_S_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     PREEMPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
     spec: JobSpec
     state: JobState
     reason: str
@@ -113,13 +142,17 @@ class Job(_message.Message):
     checkpoint_accelerator_s: float
     assignment_version: int
     preemptions: int
-    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., reason: _Optional[str] = ..., submit_time_s: _Optional[float] = ..., start_time_s: _Optional[float] = ..., end_time_s: _Optional[float] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., planned_start_s: _Optional[float] = ..., planned_end_s: _Optional[float] = ..., done_accelerator_s: _Optional[float] = ..., checkpoint_accelerator_s: _Optional[float] = ..., assignment_version: _Optional[int] = ..., preemptions: _Optional[int] = ...) -> None: ...
+    submitted_by: str
+    reason_code: ReasonCode
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., reason: _Optional[str] = ..., submit_time_s: _Optional[float] = ..., start_time_s: _Optional[float] = ..., end_time_s: _Optional[float] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., planned_start_s: _Optional[float] = ..., planned_end_s: _Optional[float] = ..., done_accelerator_s: _Optional[float] = ..., checkpoint_accelerator_s: _Optional[float] = ..., assignment_version: _Optional[int] = ..., preemptions: _Optional[int] = ..., submitted_by: _Optional[str] = ..., reason_code: _Optional[_Union[ReasonCode, str]] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("job",)
+    __slots__ = ("job", "request_id")
     JOB_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     job: JobSpec
-    def __init__(self, job: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, job: _Optional[_Union[JobSpec, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SubmitJobResponse(_message.Message):
     __slots__ = ("job",)
@@ -128,10 +161,12 @@ class SubmitJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class SubmitJobsRequest(_message.Message):
-    __slots__ = ("jobs",)
+    __slots__ = ("jobs", "request_id")
     JOBS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[JobSpec]
-    def __init__(self, jobs: _Optional[_Iterable[_Union[JobSpec, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobSpec, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SubmitJobsResponse(_message.Message):
     __slots__ = ("job_ids",)
@@ -140,16 +175,20 @@ class SubmitJobsResponse(_message.Message):
     def __init__(self, job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "include_events")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_EVENTS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    include_events: bool
+    def __init__(self, job_id: _Optional[str] = ..., include_events: _Optional[bool] = ...) -> None: ...
 
 class GetJobResponse(_message.Message):
-    __slots__ = ("job",)
+    __slots__ = ("job", "events")
     JOB_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     job: Job
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+    events: _containers.RepeatedCompositeFieldContainer[JobEvent]
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., events: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ("states", "kinds", "satellite_id", "page_size", "page_token")
@@ -196,14 +235,20 @@ class WatchJobsRequest(_message.Message):
     def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., send_initial: _Optional[bool] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job", "time_s", "what")
+    __slots__ = ("job", "time_s", "what", "principal", "state", "reason")
     JOB_FIELD_NUMBER: _ClassVar[int]
     TIME_S_FIELD_NUMBER: _ClassVar[int]
     WHAT_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     job: Job
     time_s: float
     what: str
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., time_s: _Optional[float] = ..., what: _Optional[str] = ...) -> None: ...
+    principal: str
+    state: JobState
+    reason: str
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., time_s: _Optional[float] = ..., what: _Optional[str] = ..., principal: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ExplainJobRequest(_message.Message):
     __slots__ = ("job_id",)

@@ -1,0 +1,155 @@
+"""From the scheduler's state to the planner and back, without processes or sockets: the
+request builder (deadlines, committed work, link waits, training progress), the effective
+plan, and the replanning loop solving in-process on the conftest `core`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from conftest import model_job, model_spec
+
+from scheduler.planner.domain import InferenceJob, Plan, PlanItem, TrainingJob
+from scheduler.server.app import Core
+from scheduler.server.messages import Hello, SatellitePlan
+from scheduler.server.model import JobState
+from scheduler.server.planning import NO_DEADLINE_S, build_request, merge_committed
+from scheduler.server.triggers import ReplanTrigger
+
+T = 1_796_083_200.0
+NAMES = ("s0", "s1")
+
+
+def request(jobs, items_by_job=None, frozen=None, lead_s=120.0):  # type: ignore[no-untyped-def]
+    return build_request(
+        scenario=None,
+        names=NAMES,
+        accelerators=4,
+        jobs=jobs,
+        items_by_job=items_by_job or {},
+        telemetry={"s0": (1500.0, 25.0)},
+        default_state=(1600.0, 20.0),
+        available={"s0": True, "s1": True},
+        frozen_until_s=frozen or {},
+        now_s=T,
+        slot_s=60.0,
+        n_slots=180,
+        lead_s=lead_s,
+        previous=None,
+        policy="greedy",
+        time_limit_s=1.0,
+        version=7,
+    )
+
+
+def test_deadlines_reach_the_planner_as_given_or_as_none() -> None:
+    jobs = [
+        model_job("inf", submit_s=T),
+        model_job("due", submit_s=T, deadline_s=T + 3600),
+        model_job("train", "training", submit_s=T),
+    ]
+    req = request(jobs)
+    by_id = {j.job_id: j for j in req.jobs}
+    assert isinstance(by_id["inf"], InferenceJob) and by_id["inf"].deadline_s == T + NO_DEADLINE_S
+    assert isinstance(by_id["due"], InferenceJob) and by_id["due"].deadline_s == T + 3600
+    assert isinstance(by_id["train"], TrainingJob) and by_id["train"].deadline_s is None
+    assert req.now_s == T + 120.0 and req.considered == {"inf", "due", "train"}
+    assert req.states["s0"].soc_wh == 1500.0 and req.states["s1"].soc_wh == 1600.0
+
+
+def test_committed_work_is_carried_over_and_links_block_until_contact() -> None:
+    running = replace(
+        model_job("run", submit_s=T, state=JobState.RUNNING),
+        satellite_ids=("s0",),
+        assignment_version=3,
+        member_versions=(("s0", 3),),
+    )
+    later = replace(
+        model_job("later", submit_s=T, state=JobState.PLANNED),
+        satellite_ids=("s1",),
+        assignment_version=3,
+        member_versions=(("s1", 3),),
+    )
+    now_item = PlanItem("s0", "run", "inference", T - 60, T + 600, 2, 1400.0)
+    later_item = PlanItem("s1", "later", "inference", T + 3600, T + 4200, 2, 1400.0)
+    req = request(
+        [running, later],
+        {"run": [now_item], "later": [later_item]},
+        frozen={"s1": T + 1800},
+    )
+    assert req.committed_items == (now_item,)
+    assert {j.job_id for j in req.jobs} == {"later"}  # "run" is committed as is
+    (committed,) = [r for r in req.states["s0"].running if r.job_id == "run"]
+    assert (committed.start_s, committed.end_s, committed.accelerators) == (T - 60, T + 600, 2)
+    (wait,) = req.states["s1"].running
+    assert (wait.job_id, wait.end_s, wait.accelerators) == ("link-wait:s1", T + 1800, 4)
+    solver = Plan(7, T, T + 120, T + 10920, (later_item,))
+    merged = merge_committed(solver, req.committed_items)
+    assert merged.items == (now_item, later_item) and merged.version == 7
+
+
+def _solve(core: Core, trigger: str, cause: ReplanTrigger) -> None:
+    asyncio.run(core.replanner.solve_once(trigger, cause))
+
+
+def test_the_replanner_solves_applies_and_disseminates(core: Core) -> None:
+    _, outbox = core.sessions.connect(Hello("sat-0-0"))
+    core.lifecycle.submit(
+        [model_spec("a", acc=1, work_s=600.0), model_spec("huge", acc=99, work_s=600.0)]
+    )
+    _solve(core, "job submitted", ReplanTrigger.SUBMITTED)
+    rec = core.store.latest_plan()
+    assert rec is not None and rec.version == 1 and rec.trigger == "job submitted"
+    a, huge = core.store.get_job("a"), core.store.get_job("huge")
+    assert a is not None and a.state == JobState.PLANNED and a.assignment_version == 1
+    assert (
+        huge is not None and huge.state == JobState.PENDING and huge.reason_code == "ACCELERATORS"
+    )
+    labels = {"cause": "submitted", "status": rec.status}
+    assert core.metrics.registry.get_sample_value("orbital_plans_total", labels) == 1
+    sent = []
+    while not outbox.empty():
+        sent.append(outbox.get_nowait())
+    assert [m.plan_version for m in sent if isinstance(m, SatellitePlan)] == [1]
+
+
+def test_the_loop_coalesces_triggers_into_one_solve_and_replans_on_request(core: Core) -> None:
+    core.replanner.startup_grace_s = 0.0
+    core.lifecycle.submit([model_spec("a", acc=1, work_s=600.0)])
+    core.lifecycle.submit([model_spec("b", acc=1, work_s=600.0)])
+
+    async def scenario() -> list[tuple[int, str]]:
+        loop = asyncio.create_task(core.replanner.run())
+        seen = []
+        try:
+            for reason in ("first look", "operator asked"):
+                await core.replanner.replan_now(reason)
+                rec = core.store.latest_plan()
+                assert rec is not None
+                seen.append((rec.version, rec.trigger))
+        finally:
+            loop.cancel()
+        return seen
+
+    # Two submissions, the start and the first request arrive before the solver is warm:
+    # one solve; the next request gets its own.
+    assert asyncio.run(scenario()) == [(1, "job submitted (+3 more)"), (2, "operator asked")]
+    plans = {
+        s.labels["cause"]: s.value
+        for m in core.metrics.registry.collect()
+        if m.name == "orbital_plans"
+        for s in m.samples
+        if s.name == "orbital_plans_total"
+    }
+    assert plans == {"submitted": 1, "requested": 1}
+
+
+def test_the_window_takes_placed_jobs_then_pending_by_priority_and_age(core: Core) -> None:
+    core.replanner.max_jobs = 3
+    jobs = [
+        replace(model_job("old-batch", priority=0), seq=1),
+        replace(model_job("placed", state=JobState.PLANNED), seq=2, satellite_ids=("s",)),
+        replace(model_job("critical", priority=2), seq=3),
+        replace(model_job("std", priority=1), seq=4),
+    ]
+    assert [j.job_id for j in core.replanner.window(jobs)] == ["placed", "critical", "std"]
