@@ -102,7 +102,9 @@ def one(size: str, time_limit_s: float, seed: int, stations_file: str | None) ->
     jobs = contended_jobs(
         n_jobs, len(names), sc.epoch_s, horizon_s, sc.bus.accelerators, 1.5, seed=seed
     )
-    states = {n: SatelliteState(n, 0.8 * sc.bus.battery_capacity_wh, 35.0) for n in names}
+    states = {
+        n: SatelliteState(n, sc.bus.initial_soc_wh, sc.bus.initial_temperature_c) for n in names
+    }
     problem = problem_at(book, sc.epoch_s, round(horizon_s / slot_s), jobs, states)
     rss_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t, c = time.perf_counter(), time.process_time()
