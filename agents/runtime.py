@@ -126,7 +126,11 @@ class Runtime:
                     assignment_version=e.assignment_version,
                 )
             )
-        contacts = [(w.start_s, w.end_s) for w in plan.contacts]
+        # Each window at its station's rate when the scheduler sends one (older: the default).
+        contacts = [
+            (w.start_s, w.end_s, w.downlink_mbps) if w.downlink_mbps > 0 else (w.start_s, w.end_s)
+            for w in plan.contacts
+        ]
         applied = self.executor.apply_plan(items, plan.plan_version, contacts)
         if applied:
             self.marks = {t for i in items for t in (i.start_s, i.end_s, *i.checkpoint_times_s)}

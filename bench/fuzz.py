@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from scheduler.cluster.local import LocalCluster  # noqa: E402
 from scheduler.scenario import load_scenario  # noqa: E402
 
-FUZZ_ARGS = ("--policy", "greedy", "--agent-timeout", "100000", "--replan-interval", "1e7")
+FUZZ_ARGS = ("--policy", "greedy", "--agent-timeout", "86400", "--replan-interval", "1e7")
 
 
 def main(argv: list[str]) -> int:

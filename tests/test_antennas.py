@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ORBITCTL
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from realdata import GROUND_STATIONS, real_file
 from test_executor import T0, executor
@@ -52,6 +52,8 @@ def test_never_more_satellites_than_antennas(
 ) -> None:
     stations = [Station("a", 0, 0, antennas=antennas_a), Station("b", 10, 10, antennas=antennas_b)]
     contacts = [Contact(s, g, aos, aos + d, 45.0) for s, g, aos, d in raw]
+    # One satellite has one pass at a time over a station: keys are unique in real data.
+    assume(len({(c.sat, c.station, c.los_s) for c in contacts}) == len(contacts))
     result = allocate_antennas(contacts, stations)
     assert len(result.served) + result.dropped == len(contacts)
     for g, station in enumerate(stations):
@@ -214,3 +216,38 @@ def test_real_ground_stations_from_csv(tmp_path: Path) -> None:
     bound = 53.0 + reach_deg
     assert blind and all(abs(by_name[n].lat_deg) > bound - 0.5 for n in blind)
     assert all(abs(s.lat_deg) < bound + 0.3 for s in stations if s.name not in blind)
+
+
+def test_scheduler_plan_contacts_are_the_antenna_allocated_ones() -> None:
+    """What the scheduler sends agents as downlink windows (World.downlink_windows) are the
+    same passes the planner's book keeps: within the geometric contacts of the satellite's
+    ISL group, at the station's rate, and fewer than the geometric passes when contended."""
+    from scheduler.forecast.isl import isl_groups
+    from scheduler.server.world import World
+
+    sc = load_scenario(None)
+    groups = isl_groups(sc.constellation, sc.constellation.names)
+    world = World(sc.constellation, sc.stations, sc.bus, sc.epoch_s, groups=groups)
+    start, end = sc.epoch_s, sc.epoch_s + 6 * 3600.0
+    rates = {s.downlink_mbps for s in sc.stations}
+    book = forecast_book(sc.constellation, sc.stations, sc.bus, start, 6 * 3600.0, 60.0)
+    index = {n: i for i, n in enumerate(book.names)}
+    for name in ("sat-0-0", "sat-1-4", "sat-2-9"):
+        windows = world.downlink_windows(name, start, end)
+        geometric = world.contacts(name, start, end, via_group=True)
+        assert windows and all(r in rates for _, _, r in windows)
+        assert all(
+            any(a - 1e-6 <= s and e <= b + 1e-6 for a, b in geometric) for s, e, _ in windows
+        )
+        planner = sorted(
+            (w.start_s, w.end_s)
+            for m in groups[name]
+            for w in book.contacts[index[m]]
+            if w.end_s < end - 600.0
+        )
+        sent = [(s, e) for s, e, _ in windows if e < end - 600.0]
+        assert len(sent) == len(planner)
+        assert all(
+            abs(a - c) <= 1.5 and abs(b - d) <= 1.5  # the world starts 1 s early
+            for (a, b), (c, d) in zip(sent, planner, strict=True)
+        )

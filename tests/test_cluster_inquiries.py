@@ -10,20 +10,15 @@ from pathlib import Path
 import grpc
 import pytest
 from clusterkit import running_cluster, wait_for
-from conftest import ORBITCTL
+from conftest import ORBITCTL, inference_pb
 from orbitalsched.v1 import cluster_pb2, jobs_pb2
 
 J = jobs_pb2
 
 
 def _job(job_id: str, now_s: float, acc: int, minutes: float, deadline_min: float) -> J.JobSpec:
-    return J.JobSpec(
-        job_id=job_id,
-        kind=J.JOB_KIND_INFERENCE,
-        work_accelerator_s=acc * minutes * 60,
-        accelerators=acc,
-        output_mb=200,
-        deadline_s=now_s + deadline_min * 60,
+    return inference_pb(
+        job_id, now_s, acc * minutes * 60, acc, output_mb=200, deadline_in_s=deadline_min * 60
     )
 
 

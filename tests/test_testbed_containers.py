@@ -15,6 +15,7 @@ import urllib.parse
 
 import pytest
 from clusterkit import fetch, wait_for
+from conftest import inference_pb
 from orbitalsched.v1 import jobs_pb2
 
 from scheduler.cluster.client import Client
@@ -62,13 +63,7 @@ def jobs_by_id(client: Client) -> dict[str, J.Job]:
 
 
 def inference(job_id: str, now_s: float) -> J.JobSpec:
-    return J.JobSpec(
-        job_id=job_id,
-        kind=J.JOB_KIND_INFERENCE,
-        work_accelerator_s=900,
-        accelerators=1,
-        deadline_s=now_s + 6 * 3600,
-    )
+    return inference_pb(job_id, now_s, 900, 1, output_mb=0, deadline_in_s=6 * 3600)
 
 
 def succeeded(client: Client, ids: list[str]) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 from clusterkit import job_state, running_cluster, wait_for
+from conftest import inference_pb
 from orbitalsched.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, jobs_pb2
 
 from scheduler.cluster.client import Client
@@ -55,9 +56,7 @@ def _placed(client: Client, job_id: str) -> jobs_pb2.Job:
 
 
 def _spec(job_id: str, work_s: float = 3600.0) -> jobs_pb2.JobSpec:
-    return J.JobSpec(
-        job_id=job_id, kind=J.JOB_KIND_INFERENCE, work_accelerator_s=work_s, accelerators=1
-    )
+    return inference_pb(job_id, 0.0, work_s, 1, output_mb=0, deadline_in_s=None)
 
 
 @pytest.fixture
@@ -262,3 +261,13 @@ def test_a_frozen_agent_is_lost_in_time_and_pauses_when_it_wakes(tmp_path: Path)
         # before the executor steps.
         assert "long progress" not in text[woke - 200 : woke]
         wait_for(lambda: sat().connected and not sat().lost, 30, f"{victim} to return")
+
+
+def test_page_tokens_of_unicode_digits_are_refused() -> None:
+    """str.isdigit() is true for "²": a page token must be ASCII digits (found by the fuzz)."""
+    from scheduler.server import validate
+
+    for token in ("²", "١٢٣", "12a", "9" * 19):
+        with pytest.raises(validate.RequestError):
+            validate.page_token(token)
+    assert validate.page_token("123") == 123

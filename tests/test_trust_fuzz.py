@@ -17,7 +17,7 @@ from scheduler.cluster.local import LocalCluster
 EXAMPLES = int(os.environ.get("ORBIT_FUZZ_EXAMPLES", "400"))
 # Quiet scheduler: nothing is lost while the fuzz runs (no agents are expected), and it
 # replans only when asked, so the store changes only through the inputs themselves.
-FUZZ_ARGS = ("--policy", "greedy", "--agent-timeout", "100000", "--replan-interval", "1e7")
+FUZZ_ARGS = ("--policy", "greedy", "--agent-timeout", "86400", "--replan-interval", "1e7")
 
 
 @pytest.fixture(scope="module")

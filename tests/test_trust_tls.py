@@ -223,6 +223,13 @@ def test_orbitctl_over_mutual_tls(
     assert r.returncode == 2 and "PERMISSION_DENIED" in r.stderr and "viewer" in r.stderr
     r = run("submitter", "submit", "--id", "by-sam", "--work-acc-s", "60", env=True)
     assert r.returncode == 0 and r.stdout.split() == ["by-sam"], r.stderr
+    r = run("viewer", "jobs", "by-sam", "--events")
+    assert r.returncode == 0, r.stderr
+    assert "submitted by user:sam" in r.stdout
+    assert any(line.split()[2:4] == ["submitted", "PENDING"] for line in r.stdout.splitlines())
+    assert "user:sam" in r.stdout.split("BY", 1)[1]
+    r = run("viewer", "jobs", "--events")
+    assert r.returncode == 2 and "needs a JOB" in r.stderr
     r = run(None, "jobs")  # plaintext against a TLS port
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "TLS" in r.stderr
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from conftest import inference_pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from orbitalsched.v1 import (
     agent_pb2,
@@ -75,9 +76,7 @@ def make_callers(d: Path, foreign: Path) -> dict[str, Caller]:
 
 
 def spec(job_id: str = "") -> jobs_pb2.JobSpec:
-    return J.JobSpec(
-        job_id=job_id, kind=J.JOB_KIND_INFERENCE, work_accelerator_s=600, accelerators=1
-    )
+    return inference_pb(job_id, 0.0, 600, 1, output_mb=0, deadline_in_s=None)
 
 
 async def _connect(channel: grpc.aio.Channel, satellite: str) -> agent_pb2.SchedulerMessage:

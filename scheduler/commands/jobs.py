@@ -164,6 +164,9 @@ def submit(args: argparse.Namespace) -> int:
     return 0
 
 
+JOB_HEADER = ("JOB", "KIND", "STATE", "SATELLITES", "DONE", "CODE", "REASON")
+
+
 def job_row(job: jobs_pb2.Job) -> tuple[str, ...]:
     s = job.spec
     return (
@@ -198,7 +201,7 @@ def show_job(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(json_format.MessageToDict(resp), sort_keys=True))
         return 0
-    print_table(("JOB", "KIND", "STATE", "SATELLITES", "DONE", "REASON"), [job_row(resp.job)])
+    print_table(JOB_HEADER, [job_row(resp.job)])
     print(f"submitted by {resp.job.submitted_by or '-'}")
     if args.events:
         print()
@@ -228,7 +231,7 @@ def list_jobs(args: argparse.Namespace) -> int:
             print(json.dumps(json_format.MessageToDict(job), sort_keys=True))
         return 0
     print_table(
-        ("JOB", "KIND", "STATE", "SATELLITES", "DONE", "CODE", "REASON"),
+        JOB_HEADER,
         [job_row(j) for j in jobs],
     )
     return 0

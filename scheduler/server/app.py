@@ -84,7 +84,7 @@ class ServerConfig:
 
 def split_hostport(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()):
         raise UserError(f"--listen: expected HOST:PORT, got {value!r}")
     return host, int(port)
 

@@ -212,7 +212,10 @@ def to_agent_pb(msg: ToAgent, clock: SimClock) -> agent_pb2.SchedulerMessage:
                 created_s=msg.created_s,
                 horizon_end_s=msg.horizon_end_s,
                 entries=[plan_entry_to_pb(e) for e in msg.entries],
-                contacts=[window(a, b) for a, b in msg.contacts],
+                contacts=[
+                    agent_pb2.Window(start_s=a, end_s=b, downlink_mbps=r)
+                    for a, b, r in msg.contacts
+                ],
                 wall_queued_s=msg.wall_queued_s,
             )
         )

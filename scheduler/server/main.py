@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import signal
 import sqlite3
@@ -25,6 +26,16 @@ from scheduler.server.app import ServerConfig, build_server, split_hostport
 from scheduler.server.replanner import ReplanConfig
 
 log = logging.getLogger("orbit-scheduler")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
+    if not (0.1 <= value <= 86400.0):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{value:g}: expected 0.1 to 86400 seconds")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,9 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--agent-timeout",
-        type=float,
+        type=_positive_seconds,
         default=3.0,
-        help="wall seconds without a stream before a reachable satellite is lost",
+        help="wall seconds a reachable satellite may stay unheard (any message) before it is "
+        "lost; agents hold their work after half of it without word from the scheduler (the "
+        "lease, always-linked model)",
     )
     p.add_argument(
         "--telemetry-interval",
@@ -137,6 +150,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     host, _ = split_hostport(args.listen)
     if args.ray_address and args.planner_backend != "ray":
         raise UserError("--ray-address needs --planner-backend ray")
+    if args.planner_backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise UserError("--planner-backend ray needs Ray: pip install 'orbital-scheduler[ray]'")
     if args.planner_workers is not None and args.planner_workers < 1:
         raise UserError(f"--planner-workers: expected at least 1, got {args.planner_workers}")
     try:

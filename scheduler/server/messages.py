@@ -120,7 +120,8 @@ class SatellitePlan:
     created_s: float
     horizon_end_s: float
     entries: tuple[PlanEntry, ...]
-    contacts: tuple[tuple[float, float], ...]
+    # Downlink windows (start_s, end_s, downlink_mbps): passes with an antenna held.
+    contacts: tuple[tuple[float, float, float], ...]
     wall_queued_s: float = 0.0
 
 

@@ -258,9 +258,7 @@ class AgentSessions:
                         delivery_s=delivery_s,
                     )
                 )
-        contacts = tuple(
-            self.world.contacts(sat, now, max(horizon_end, now + 3600), via_group=True)
-        )
+        contacts = tuple(self.world.downlink_windows(sat, now, max(horizon_end, now + 3600)))
         return SatellitePlan(
             plan_version=self.plan.version,
             satellite_id=sat,

@@ -230,7 +230,7 @@ def page_token(token: str) -> int:
     """Page tokens are the last submission sequence number seen, as decimal text."""
     if not token:
         return 0
-    if not token.isdigit() or len(token) > 18:
+    if not (token.isascii() and token.isdigit()) or len(token) > 18:  # not "²"
         raise invalid(f"page_token: {token[:40]!r} is not a token this server returned")
     return int(token)
 

@@ -16,6 +16,7 @@ from scheduler.forecast import (
     find_contacts,
     find_eclipses,
 )
+from scheduler.forecast.antennas import allocate_antennas
 
 # Contacts are computed for windows of this much simulated time, then extended.
 CONTACT_CHUNK_S = 6 * 3600.0
@@ -48,6 +49,9 @@ class World:
     _contacts: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     _group_contacts: dict[str, Windows] = field(default_factory=dict)
     _covered: tuple[float, float] = (0.0, 0.0)
+    # Downlink windows of each satellite's ISL group: the passes a station has an antenna
+    # for (forecast/antennas.py), (start_s, end_s, downlink_mbps), as the planner sees them.
+    _downlink: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
     # Elements that replace the scenario's, by satellite (TLE lines; store.element_sets).
     overrides: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -68,6 +72,7 @@ class World:
         self.constellation = self.constellation.with_elements(satrecs)
         self.overrides = {**self.overrides, **sets}
         self._contacts, self._group_contacts, self._covered = {}, {}, (0.0, 0.0)
+        self._downlink = {}
 
     def plane(self, name: str) -> int:
         return int(self.constellation.plane[self.constellation.index(name)])
@@ -87,6 +92,15 @@ class World:
             name: merge([w for m in self.groups.get(name, (name,)) for w in self._contacts[m]])
             for name in self.names
         }
+        own: dict[str, list[tuple[float, float, float]]] = {n: [] for n in self.names}
+        for c in allocate_antennas(found, self.stations).served:
+            own[self.names[c.sat]].append(
+                (c.aos_s, c.los_s, self.stations[c.station].downlink_mbps)
+            )
+        self._downlink = {
+            name: sorted(w for m in self.groups.get(name, (name,)) for w in own[m])
+            for name in self.names
+        }
         self._covered = (new_lo, new_hi)
 
     def contacts(
@@ -97,6 +111,14 @@ class World:
         self._ensure_contacts(start_s, end_s)
         table = self._group_contacts if via_group else self._contacts
         return [(a, b) for a, b in table[name] if b > start_s and a < end_s]
+
+    def downlink_windows(
+        self, name: str, start_s: float, end_s: float
+    ) -> list[tuple[float, float, float]]:
+        """(start_s, end_s, downlink_mbps) windows overlapping [start, end) in which the
+        satellite's outputs can go down through its ISL group with an antenna held."""
+        self._ensure_contacts(start_s, end_s)
+        return [w for w in self._downlink[name] if w[1] > start_s and w[0] < end_s]
 
     def contact_at(self, name: str, time_s: float) -> tuple[float, float] | None:
         """The link window containing time_s, if any (own contacts, or the ISL group's with

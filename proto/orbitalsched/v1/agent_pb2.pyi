@@ -204,12 +204,14 @@ class Welcome(_message.Message):
     def __init__(self, clock: _Optional[_Union[Clock, _Mapping]] = ..., config: _Optional[_Union[SatelliteConfig, _Mapping]] = ..., scheduler_id: _Optional[str] = ..., link_model: _Optional[str] = ..., link_until_s: _Optional[float] = ..., lease_s: _Optional[float] = ...) -> None: ...
 
 class Window(_message.Message):
-    __slots__ = ("start_s", "end_s")
+    __slots__ = ("start_s", "end_s", "downlink_mbps")
     START_S_FIELD_NUMBER: _ClassVar[int]
     END_S_FIELD_NUMBER: _ClassVar[int]
+    DOWNLINK_MBPS_FIELD_NUMBER: _ClassVar[int]
     start_s: float
     end_s: float
-    def __init__(self, start_s: _Optional[float] = ..., end_s: _Optional[float] = ...) -> None: ...
+    downlink_mbps: float
+    def __init__(self, start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., downlink_mbps: _Optional[float] = ...) -> None: ...
 
 class PlanEntry(_message.Message):
     __slots__ = ("job_id", "kind", "start_s", "end_s", "accelerators", "power_w", "work_accelerator_s", "resume_from_accelerator_s", "checkpoint_interval_s", "checkpoint_cost_s", "output_mb", "deadline_s", "gang_satellite_ids", "assignment_version", "checkpoint_times_s", "delivery_s")
