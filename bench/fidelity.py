@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
+import statistics
 import sys
 import tempfile
 import time
@@ -28,7 +30,7 @@ from scheduler.planner.domain import Weights
 from scheduler.scenario import load_scenario
 from scheduler.server.convert import PB_TO_STATE, PRIORITY_TO_PB, spec_to_pb
 from scheduler.server.model import Job, JobSpec
-from scheduler.sim.outcome import Outcome, outcome
+from scheduler.sim.outcome import outcome
 from scheduler.sim.simulator import SimConfig, run_simulation
 from scheduler.sim.workload import Arrival, offered_rate_per_hour, poisson_workload
 
@@ -71,11 +73,21 @@ def workload(args: argparse.Namespace, start_s: float, accelerators: int) -> lis
     return poisson_workload(start_s, args.hours, args.seed, rate, args.training_jobs)
 
 
+PLAN_LOG = re.compile(r"plan v\d+ \(.*?\): \S+, .* ([\d.]+) s \(forecast ([\d.]+) s\)")
+
+
+def solve_walls(log: Path) -> list[float]:
+    """Wall seconds of each solve the scheduler logged (forecast included)."""
+    if not log.exists():
+        return []
+    return [float(m.group(1)) for m in PLAN_LOG.finditer(log.read_text(errors="replace"))]
+
+
 def run_live(
     args: argparse.Namespace, names: tuple[str, ...], workdir: Path
-) -> tuple[float, list[Job]]:
+) -> tuple[float, list[Job], list[float]]:
     """Start the cluster, submit each arrival when the scheduler's clock reaches it, and
-    return the start time and the final job records."""
+    return the start time, the final job records and the wall time of each solve."""
     sc = load_scenario(args.scenario)
     cluster = LocalCluster(
         satellites=names,
@@ -119,16 +131,22 @@ def run_live(
                 if not cluster.alive():
                     sys.exit(f"a cluster process exited; logs in {workdir}")
                 time.sleep(0.1)
+            late = [spec_to_pb(a.spec) for a in queue[k:] if a.submit_s < end_s]
+            if late:  # due in the last poll interval: the simulator has them too
+                client.submit(late)
             jobs = [job_from_pb(j) for j in client.all_jobs()]
         finally:
             client.close()
-    return start_s, jobs
+    return start_s, jobs, solve_walls(workdir / "scheduler.log")
 
 
-def row(name: str, o: Outcome) -> str:
+def row(name: str, jobs: list[Job], end_s: float, weights: Weights) -> str:
+    o = outcome(jobs, end_s, weights)
+    train = outcome([j for j in jobs if j.spec.kind == "training"], end_s, weights)
     return (
-        f"{name:<10} {o.value:>9.1f} {o.jobs:>5} {o.succeeded:>9} {o.deadline_misses:>15} "
-        f"{o.preemptions:>11} {o.accelerator_hours:>7.1f}"
+        f"{name:<10} {o.value:>9.1f} {train.value:>11.1f} {o.jobs:>5} {o.succeeded:>9} "
+        f"{o.deadline_misses:>15} {o.preemptions:>11} {o.accelerator_hours:>7.1f} "
+        f"{train.accelerator_hours:>11.1f}"
     )
 
 
@@ -145,14 +163,26 @@ def main() -> int:
     p.add_argument("--time-limit", type=float, default=2.0, help="wall seconds per solve")
     p.add_argument("--horizon-slots", type=int, default=190)
     p.add_argument("--replan", type=float, default=900.0, help="simulated seconds")
+    p.add_argument(
+        "--live-runs",
+        type=int,
+        default=1,
+        help="live runs of the same workload (the live cluster is not deterministic: the "
+        "spread between runs is the noise floor of the comparison)",
+    )
     args = p.parse_args()
     sc = load_scenario(args.scenario)
     names = tuple(sc.constellation.names[: args.satellites])
 
-    with tempfile.TemporaryDirectory(prefix="fidelity-") as tmp:
-        wall0 = time.time()
-        start_s, live_jobs = run_live(args, names, Path(tmp))
-        live_wall_s = time.time() - wall0
+    lives: list[tuple[float, list[Job], float]] = []
+    solves: list[list[float]] = []
+    for _ in range(args.live_runs):
+        with tempfile.TemporaryDirectory(prefix="fidelity-") as tmp:
+            wall0 = time.time()
+            start, jobs, walls = run_live(args, names, Path(tmp))
+            lives.append((start, jobs, time.time() - wall0))
+            solves.append(walls)
+    start_s = lives[0][0]
     end_s = start_s + args.hours * 3600.0
     wall0 = time.time()
     sim = run_simulation(
@@ -174,7 +204,8 @@ def main() -> int:
     )
     sim_wall_s = time.time() - wall0
     weights = Weights()
-    live = outcome(live_jobs, end_s, weights)
+    # Each live run starts at its own time; its outcome counts to its own end.
+    live_runs = [(outcome(j, st + args.hours * 3600.0, weights), w) for st, j, w in lives]
     simulated = outcome(sim.jobs, end_s, weights)
     print(
         f"{len(names)} satellites, {args.hours:g} h from {start_s:.0f}, seed {args.seed}, "
@@ -182,15 +213,43 @@ def main() -> int:
         f"live at {args.speed:g}x"
     )
     print(
-        f"{'run':<10} {'value':>9} {'jobs':>5} {'succeeded':>9} {'deadline misses':>15} "
-        f"{'preemptions':>11} {'acc-h':>7}"
+        f"{'run':<10} {'value':>9} {'of training':>11} {'jobs':>5} {'succeeded':>9} "
+        f"{'deadline misses':>15} {'preemptions':>11} {'acc-h':>7} {'of training':>11}"
     )
-    print(row("simulator", simulated) + f"   ({sim_wall_s:.0f} s wall)")
-    print(row("live", live) + f"   ({live_wall_s:.0f} s wall)")
+    print(row("simulator", sim.jobs, end_s, weights) + f"   ({sim_wall_s:.0f} s wall)")
+    for i, (st, jobs, wall_s) in enumerate(lives):
+        name = "live" if len(lives) == 1 else f"live {i + 1}"
+        print(row(name, jobs, st + args.hours * 3600.0, weights) + f"   ({wall_s:.0f} s wall)")
+    for name, jobs in [
+        ("simulator", sim.jobs),
+        *((f"live {i + 1}", j) for i, (_, j, _) in enumerate(lives)),
+    ]:
+        for j in jobs:
+            if j.spec.kind == "training":
+                print(
+                    f"  {name} {j.job_id}: {j.state.value}, gang {','.join(j.satellite_ids) or '-'}"
+                    f" of {j.spec.gang_size}, {j.checkpoint_accelerator_s / 3600:.1f} of "
+                    f"{j.spec.work_accelerator_s / 3600:.1f} acc-h saved, started "
+                    f"{(j.start_time_s - start_s) / 60 if j.start_time_s else -1:.0f} min in, "
+                    f"{j.preemptions} preemptions; {j.reason[:70]}"
+                )
+    print(
+        f"solves: simulator {sim.summary['replans']}, each taking {args.time_limit:g} s "
+        f"({args.time_limit * args.speed / 60:.0f} simulated min)"
+    )
+    for i, walls in enumerate(solves):
+        if walls:
+            name = "live" if len(solves) == 1 else f"live {i + 1}"
+            print(
+                f"        {name} {len(walls)}, wall mean {statistics.fmean(walls):.2f} s, "
+                f"max {max(walls):.2f} s ({max(walls) * args.speed / 60:.0f} simulated min)"
+            )
     if simulated.value > 0:
-        ratio = live.value / simulated.value
-        verdict = "within" if abs(ratio - 1.0) <= 0.10 else "OUTSIDE"
-        print(f"live / simulated value: {ratio:.3f} ({verdict} 10%)")
+        for i, (live, _) in enumerate(live_runs):
+            ratio = live.value / simulated.value
+            verdict = "within" if abs(ratio - 1.0) <= 0.10 else "OUTSIDE"
+            name = "live" if len(live_runs) == 1 else f"live {i + 1}"
+            print(f"{name} / simulated value: {ratio:.3f} ({verdict} 10%)")
     return 0
 
 

@@ -73,6 +73,13 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=60.0)
     ap.add_argument("--jobs", type=int, default=3000)
     ap.add_argument("--solve-time-limit", type=float, default=10.0)
+    ap.add_argument(
+        "--agent-timeout",
+        type=float,
+        default=30.0,
+        help="scheduler liveness, wall s (3 s flaps with hundreds of satellites per process "
+        "on a loaded 2-core machine)",
+    )
     ap.add_argument("--insecure", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -83,7 +90,12 @@ def main() -> int:
         workdir=workdir,
         scenario=args.scenario,
         speed=args.speed,
-        scheduler_args=("--solve-time-limit", str(args.solve_time_limit)),
+        scheduler_args=(
+            "--solve-time-limit",
+            str(args.solve_time_limit),
+            "--agent-timeout",
+            str(args.agent_timeout),
+        ),
         tls=not args.insecure,
         agents_per_process=args.agents_per_process,
     )

@@ -28,6 +28,19 @@ and training gangs (10% of the work). Per size, in a fresh process:
 
 Targets (issue 10): 10,000 x 50,000 first plan <= 5 s, whole plan within the 30 s limit
 (+1 s), CP-SAT >= +10% value over greedy; 1,584 x 10,000 >= +15%.
+
+Measured 2026-11-30 on the 2-core machine shared with five other sessions (1-minute load
+average 6-8; wall times are 2-3x what the planner's CPU time is), 8 real stations:
+  1,584 x 10,000: first plan 3.1 s (greedy policy 1.3 CPU s), whole plan 30.4 s, 24 window
+    solves, value +22.7% and objective +1.8% over greedy (both from the value-density first
+    fit; no window solve improved on it), gap 21% to the whole-problem bound, 296 MB.
+  10,000 x 50,000: first plan 19.8 s wall, 6.9 CPU s (contexts 0.8, candidates 2.2, first
+    fit 4.0; reasons 1.1 more), whole plan 27.9 s, no time left for a window solve, gap 55%
+    (a relaxation), 980 MB.
+Under 1.5x offered load only 16-31% of the jobs fit (battery and heat bind well before the
+accelerators), and with priority classes weighted 1/100/10,000 the first fit is within
+~2% of each window's CP-SAT bound after 5 s (bench/planner.py's light workload: 0.2-0.4%),
+so the optimizer's share of the gain over EDF is small; the weak part is the bound.
 """
 
 from __future__ import annotations
@@ -89,7 +102,9 @@ def one(size: str, time_limit_s: float, seed: int, stations_file: str | None) ->
     jobs = contended_jobs(
         n_jobs, len(names), sc.epoch_s, horizon_s, sc.bus.accelerators, 1.5, seed=seed
     )
-    states = {n: SatelliteState(n, 0.8 * sc.bus.battery_capacity_wh, 35.0) for n in names}
+    states = {
+        n: SatelliteState(n, sc.bus.initial_soc_wh, sc.bus.initial_temperature_c) for n in names
+    }
     problem = problem_at(book, sc.epoch_s, round(horizon_s / slot_s), jobs, states)
     rss_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t, c = time.perf_counter(), time.process_time()

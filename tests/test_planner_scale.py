@@ -4,6 +4,7 @@ of orbital planes."""
 
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import numpy as np
@@ -205,10 +206,13 @@ def test_scheduler_flags_choose_the_planner_backend() -> None:
     parser = build_parser()
     cfg = config_from_args(parser.parse_args(["--planner-backend", "thread"]))
     assert cfg.replan.planner_backend == "thread" and cfg.replan.ray_address is None
-    cfg = config_from_args(
-        parser.parse_args(["--planner-backend", "ray", "--ray-address", "ray://head:10001"])
-    )
-    assert (cfg.replan.planner_backend, cfg.replan.ray_address) == ("ray", "ray://head:10001")
+    ray_args = parser.parse_args(["--planner-backend", "ray", "--ray-address", "ray://head:10001"])
+    if importlib.util.find_spec("ray") is None:  # without the extra: a clear error
+        with pytest.raises(UserError, match=r"pip install 'orbital-scheduler\[ray\]'"):
+            config_from_args(ray_args)
+    else:
+        cfg = config_from_args(ray_args)
+        assert (cfg.replan.planner_backend, cfg.replan.ray_address) == ("ray", "ray://head:10001")
     with pytest.raises(UserError, match="--ray-address needs --planner-backend ray"):
         config_from_args(parser.parse_args(["--ray-address", "auto"]))
     with pytest.raises(UserError, match="--planner-workers: expected at least 1"):

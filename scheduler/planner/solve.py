@@ -255,6 +255,30 @@ def _plan(
         dense = greedy_select(problem, ctxs, cset, order="density")
         if score(problem, ctxs, dense, mults)[0] > g_obj:
             hint_sel = dense
+    out_of_time = not deterministic and spent_s + fit_s > time_limit_s
+    if out_of_time:  # the first plan took (nearly) all the time: it stands, with its reasons
+        log.warning("plan: first fit at %.1f s of %.1f s: no improvement", spent_s, time_limit_s)
+        groups = fz.route_groups(problem.satellites)
+        n_windows = len(first_windows(cset, groups, partition_literals))
+        return _result(
+            problem,
+            ctxs,
+            cset,
+            greedy,
+            version,
+            "cpsat",
+            "FALLBACK",
+            g_obj,
+            max(relaxed_bound(problem, ctxs, cset, mults), g_obj),
+            t0,
+            greedy_s,
+            g_obj,
+            g_val,
+            n_windows,
+            None,
+            deadline=t0 + time_limit_s,
+            reasons_s=fit_s,
+        )
     if previous is not None:
         repaired = greedy_select(problem, ctxs, cset, selection_from_plan(problem, cset, previous))
         if score(problem, ctxs, repaired, mults)[0] > score(problem, ctxs, hint_sel, mults)[0]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import signal
 import sqlite3
@@ -149,6 +150,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     host, _ = split_hostport(args.listen)
     if args.ray_address and args.planner_backend != "ray":
         raise UserError("--ray-address needs --planner-backend ray")
+    if args.planner_backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise UserError("--planner-backend ray needs Ray: pip install 'orbital-scheduler[ray]'")
     if args.planner_workers is not None and args.planner_workers < 1:
         raise UserError(f"--planner-workers: expected at least 1, got {args.planner_workers}")
     try:
