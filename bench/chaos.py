@@ -16,6 +16,14 @@ scheduler acknowledges it (also across its restarts). At the end it prints:
   * time to detect each frozen agent: SIGSTOP to the scheduler flagging it lost.
 The jobs are inference jobs and single-satellite training jobs (so any overlap between
 satellites is a double run). Not a test: prints figures.
+
+Measured 2026-11-30 (defaults: 6 satellites, 480x, 12.4 simulated hours, 3 scheduler
+SIGKILLs): seed 0: 210 jobs acknowledged (90 batches, 33 submissions retried through the
+restarts), 0 lost, 0 run on two satellites at once, 10 agent SIGKILLs and 13 SIGSTOPs, 11
+frozen agents detected in 1.43-1.76 s (timeout 1.5 s; one more was frozen during a
+scheduler restart's startup grace), 1 of 15 training losses above one checkpoint interval
+(974 accelerator-s against 600 + 30). Seed 1 under a load average of ~20 (other work on the
+machine): 0 lost, 0 double runs, detection 0.2-5.2 s, most work paused by the starved agents.
 """
 
 from __future__ import annotations

@@ -7,6 +7,13 @@ sends --inputs generated requests, agent streams and raw bytes, and prints the c
 method and status, the failures (unacceptable statuses, rejected inputs that changed the
 store), whether the server stayed healthy and how many tracebacks its log holds.
 Not a test: prints figures.
+
+Measured 2026-11-30 (`python bench/fuzz.py`, seed 0, machine shared): 100,000 inputs in
+1,826 s over the 14 RPCs (message, raw-byte and agent-stream inputs); 0 failures (no UNKNOWN
+or INTERNAL, no unary call past its deadline, no rejected input that changed the store), the
+scheduler healthy at the end, 0 tracebacks in its log. Earlier runs found, and the code now
+handles: a sub-second GetForecast window and a page token of Unicode digits ("²"), both
+tracebacks. Random specs are nearly always invalid, so accepted submissions are few.
 """
 
 from __future__ import annotations

@@ -345,7 +345,9 @@ def _plan(
         value,
         len(windows),
         stats,
-        deadline=t0 + time_limit_s,
+        # Deterministic mode always replays the reasons: skipping them when the machine is
+        # slow would make the same input give a different plan.
+        deadline=math.inf if deterministic else t0 + time_limit_s,
         reasons_s=fit_s,
     )
 
