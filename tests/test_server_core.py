@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from pathlib import Path
 
 import grpc
 import pytest
-from conftest import model_spec
+from conftest import ManualClock, model_spec
 from orbitalsched.v1 import agent_pb2
 
 from agents.runtime import Runtime
 from scheduler.planner.domain import Plan, PlanItem, ReasonCode, Unplaced
+from scheduler.scenario import load_scenario
 from scheduler.server.agent_service import AgentService
-from scheduler.server.app import Core
+from scheduler.server.app import Core, ServerConfig, build_core
 from scheduler.server.convert import to_agent_pb
 from scheduler.server.fleet import Outbox
 from scheduler.server.messages import (
@@ -410,3 +412,34 @@ def test_a_member_joining_a_moved_gang_resumes_from_the_stored_checkpoint(core: 
     joining.step(core.clock.now_s())
     (progress,) = joining.progress_reports()
     assert progress.done_accelerator_s == pytest.approx(3360.0 + 2 * 2 * 240.0)
+
+
+def test_a_large_fleets_telemetry_stays_within_what_the_scheduler_reads(
+    core: Core, tmp_path: Path
+) -> None:
+    """1,584 agents sending a sample every wall second flooded the event loop (about 280
+    read a second): heartbeats queued behind the samples, every lease lapsed and no job
+    started (bench/live_fleet.py). A large fleet's default interval keeps the whole fleet
+    at FLEET_TELEMETRY_PER_WALL_S samples a wall second; a small one keeps one a second."""
+    small = core.sessions
+    assert small.telemetry_interval_s == small.clock.speed  # 3 satellites: 1 wall second
+    scenario = load_scenario("starlink-shell1")
+    config = ServerConfig(db=str(tmp_path / "fleet.db"), scenario="starlink-shell1", speed=60.0)
+    big = build_core(config, clock=ManualClock(scenario.epoch_s, 60.0))
+    try:
+        n = len(big.world.names)
+        assert n == 1584
+        per_wall_s = n * big.clock.speed / big.sessions.telemetry_interval_s
+        assert per_wall_s == pytest.approx(100.0)  # FLEET_TELEMETRY_PER_WALL_S
+        rt = big.sessions.sats[big.world.names[0]]
+        welcome = AgentService(big.sessions, big.lifecycle).welcome(rt).welcome
+        assert welcome.config.telemetry_interval_s == pytest.approx(60.0 * n / 100.0)
+        # An operator's --telemetry-interval still wins.
+        given = replace(config, db=str(tmp_path / "given.db"), telemetry_interval_s=60.0)
+        big.replanner.close()
+        big.store.close()
+        big = build_core(given, clock=ManualClock(scenario.epoch_s, 60.0))
+        assert big.sessions.telemetry_interval_s == 60.0
+    finally:
+        big.replanner.close()
+        big.store.close()

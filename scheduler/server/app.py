@@ -61,6 +61,18 @@ SERVICES = (
 )
 # Housekeeping (link windows, lost satellites, gauges) runs this often, wall seconds.
 HOUSEKEEPING_S = 0.25
+# Telemetry samples a wall second the whole fleet sends by default. Each sample costs the
+# scheduler's event loop a validation, metrics and a forecast check; a stream's heartbeats
+# queue behind its unread samples, so a fleet sending faster than the loop reads has every
+# heartbeat acknowledged too late, every agent's lease lapsed and nothing executed (1,584
+# satellites at one sample a wall second each: about 280 read a second, 0 jobs started).
+FLEET_TELEMETRY_PER_WALL_S = 100.0
+
+
+def default_telemetry_interval_s(n_satellites: int, speed: float) -> float:
+    """Simulated seconds between one agent's samples: one wall second, longer for a fleet
+    of more than FLEET_TELEMETRY_PER_WALL_S satellites."""
+    return speed * max(1.0, n_satellites / FLEET_TELEMETRY_PER_WALL_S)
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,7 @@ class ServerConfig:
     link_model: str = "always"
     isl_relay: bool = False
     agent_timeout_s: float = 3.0
-    telemetry_interval_s: float | None = None  # default: one wall second
+    telemetry_interval_s: float | None = None  # default: default_telemetry_interval_s
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     replan: ReplanConfig = field(default_factory=ReplanConfig)
@@ -225,7 +237,10 @@ def build_core(config: ServerConfig, clock: SimClock | None = None) -> Core:
         replans,
         link_model=config.link_model,
         agent_timeout_s=config.agent_timeout_s,
-        telemetry_interval_s=config.telemetry_interval_s or clock.speed,
+        telemetry_interval_s=(
+            config.telemetry_interval_s
+            or default_telemetry_interval_s(len(world.names), clock.speed)
+        ),
     )
     lifecycle = JobLifecycle(store, clock, metrics, plan, sessions, replans)
     replanner = Replanner(store, lifecycle, sessions, replans, config.replan)

@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--telemetry-interval",
         type=float,
         default=None,
-        help="simulated seconds between agent telemetry (default: 1 wall second)",
+        help="simulated seconds between agent telemetry (default: 1 wall second, longer "
+        "above 100 satellites: the fleet sends at most 100 samples a wall second)",
     )
     p.add_argument(
         "--plan-max-jobs",
