@@ -153,3 +153,29 @@ def test_the_window_takes_placed_jobs_then_pending_by_priority_and_age(core: Cor
         replace(model_job("std", priority=1), seq=4),
     ]
     assert [j.job_id for j in core.replanner.window(jobs)] == ["placed", "critical", "std"]
+
+
+def test_the_plan_lead_covers_the_solves_that_take_longer_than_the_time_limit(
+    core: Core,
+) -> None:
+    """A plan must start when it is in force: at 1,584 satellites a solve took 15 s wall
+    against a lead of time limit + 2 s = 12 s (60x), every plan's first entries started
+    late on the agents and inference sized to its window stopped unfinished ("window
+    ended"). The lead follows the slowest recent solve (real ones, measured here)."""
+    r = core.replanner
+    speed = core.clock.speed
+    now = core.clock.now_s()
+    base = r.snapshot(now, 1, r.time_limit_s).now_s - now
+    assert base == max(r.slot_s, (r.time_limit_s + 2.0) * speed)
+    core.lifecycle.submit([model_spec("a", acc=1, work_s=600.0)])
+    _solve(core, "job submitted", ReplanTrigger.SUBMITTED)
+    (measured,) = r.recent_solves_wall_s
+    assert 0.0 < measured < 60.0
+    # A solve that took 15 wall seconds (as at 1,584 satellites): the next plan starts after
+    # 15 s of simulated time has passed, with a margin for sending it.
+    r.recent_solves_wall_s.append(15.0)
+    lead = r.snapshot(now, 2, r.time_limit_s).now_s - now
+    assert lead >= 15.0 * speed * 1.2
+    for _ in range(5):  # forgotten once five quicker solves followed it
+        r.recent_solves_wall_s.append(0.1)
+    assert r.snapshot(now, 3, r.time_limit_s).now_s - now == base
