@@ -228,8 +228,8 @@ def main() -> int:
             if j.spec.kind == "training":
                 print(
                     f"  {name} {j.job_id}: {j.state.value}, gang {','.join(j.satellite_ids) or '-'}"
-                    f" of {j.spec.gang_size}, {j.checkpoint_accelerator_s / 3600:.1f} of "
-                    f"{j.spec.work_accelerator_s / 3600:.1f} acc-h saved, started "
+                    f" of {j.spec.gang_size}, {j.checkpoint_acc_s / 3600:.1f} of "
+                    f"{j.spec.work_acc_s / 3600:.1f} acc-h saved, started "
                     f"{(j.start_time_s - start_s) / 60 if j.start_time_s else -1:.0f} min in, "
                     f"{j.preemptions} preemptions; {j.reason[:70]}"
                 )
