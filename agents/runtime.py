@@ -106,7 +106,9 @@ class Runtime:
     def apply_plan(self, plan: agent_pb2.Plan, now_s: float) -> bool:
         items = []
         for e in plan.entries:
-            gang = max(1, len(e.gang_satellite_ids))
+            # The members running it at once: gang_satellite_ids is the union over the
+            # job's blocks (a plan that moves the gang later lists both sets).
+            gang = e.gang_size or max(1, len(e.gang_satellite_ids))
             self.gang[e.job_id] = gang
             training = e.kind == jobs_pb2.JOB_KIND_TRAINING
             items.append(

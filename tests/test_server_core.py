@@ -314,6 +314,106 @@ def test_invalid_agent_input_changes_nothing(core: Core) -> None:
     assert core.store.get_job("a") == before
 
 
+# --- a gang's work across the seam (the agent's Runtime scales job-level work) -----------
+def _runtime(core: Core, sat: str) -> Runtime:
+    service = AgentService(core.sessions, core.lifecycle)
+    welcome = service.welcome(core.sessions.sats[sat]).welcome
+    return Runtime.from_config(welcome.config, core.clock.now_s())
+
+
+def _send(core: Core, runtimes: dict[str, Runtime]) -> None:
+    for sat, rt in runtimes.items():
+        assert rt.apply_plan(to_agent_pb(core.sessions.plan_for(sat), core.clock).plan, rt.last_s)
+
+
+def _gang_plan(
+    core: Core, version: int, t0: float, moved: bool, sats: tuple[str, str] = (S0, S1)
+) -> PlanRecord:
+    """Training job "t" (gang of 2 x 2 accelerators) on `sats` (S0+S1) over [t0, t0 + 1800) with a
+    checkpoint at t0 + 900; `moved`: and its next block on S1+S2, so the job's satellites
+    are the union S0, S1, S2 (3 for a gang of 2)."""
+    now = core.clock.now_s()
+    blocks = [(sats, t0, t0 + 1800.0)]
+    if moved:
+        blocks.append(((S1, S2), t0 + 1800.0, t0 + 3600.0))
+    items = [
+        PlanItem(sat, "t", "training", a, b, 2, 1400.0, checkpoint_times_s=(a + 900.0,))
+        for sats, a, b in blocks
+        for sat in sats
+    ]
+    plan = Plan(version, now, now, now + 3 * 3600, tuple(items), ())
+    return PlanRecord(
+        version, now, now, now + 3 * 3600, "test", "OPTIMAL", 1.0, 1.0, 0.0, 0.01, plan
+    )
+
+
+def test_a_gang_never_does_more_than_its_accelerators_could_when_a_plan_moves_it(
+    core: Core,
+) -> None:
+    """Done work <= gang members x accelerators x time since the job started, also after a
+    plan re-sends the running block and lists the next block's other satellites."""
+    from scheduler.server.validate import report_from_pb
+
+    t0 = core.clock.now_s()
+    core.lifecycle.submit([model_spec("t", "training", work_s=36_000.0, gang=2, acc=2)])
+    core.lifecycle.apply_plan(_gang_plan(core, 1, t0, moved=False), {"t"})
+    runtimes = {S0: _runtime(core, S0), S1: _runtime(core, S1)}
+    _send(core, runtimes)
+    for k in range(1, 13):  # 24 min in 2-min steps, the re-plan after 10 min
+        if k == 6:
+            core.lifecycle.apply_plan(_gang_plan(core, 2, t0, moved=True), {"t"})
+            _send(core, runtimes)
+        core.clock.advance(120.0)
+        now = core.clock.now_s()
+        for sat, rt in runtimes.items():
+            for pb in [*rt.step(now), *rt.progress_reports()]:
+                rep = report_from_pb(pb)
+                assert rep is not None
+                core.lifecycle.report(sat, rep)
+        job = core.store.get_job("t")
+        assert job is not None and job.state == JobState.RUNNING
+        possible = 2 * 2 * (now - job.start_time_s)
+        assert job.done_acc_s <= possible + 1e-6, (k, job.done_acc_s, possible)
+    assert job.done_acc_s > 0.5 * possible  # it did run
+
+
+def test_a_member_joining_a_moved_gang_resumes_from_the_stored_checkpoint(core: Core) -> None:
+    """The member that joins starts from the stored checkpoint and counts its share of the
+    gang's work, also when a later plan lists fewer satellites for the job."""
+    t0 = core.clock.now_s()
+    core.lifecycle.submit([model_spec("t", "training", work_s=36_000.0, gang=2, acc=2)])
+    core.lifecycle.apply_plan(_gang_plan(core, 1, t0, moved=False), {"t"})
+    core.clock.advance(960.0)
+    for sat in (S0, S1):
+        report(
+            core,
+            sat,
+            "t",
+            ReportKind.CHECKPOINTED,
+            assignment_version=1,
+            done_acc_s=3360.0,
+            checkpoint_acc_s=3360.0,
+        )
+    stored = core.store.get_job("t")
+    assert stored is not None and stored.checkpoint_acc_s == 3360.0
+    core.lifecycle.apply_plan(_gang_plan(core, 2, t0, moved=True), {"t"})
+    joining = _runtime(core, S2)
+    _send(core, {S2: joining})
+    core.clock.advance(t0 + 1800.0 + 120.0 - core.clock.now_s())
+    reports = joining.step(core.clock.now_s())
+    (started,) = [r for r in reports if r.kind == agent_pb2.JOB_REPORT_KIND_STARTED]
+    assert started.done_accelerator_s == pytest.approx(stored.checkpoint_acc_s)
+    (progress,) = joining.progress_reports()
+    assert progress.done_accelerator_s == pytest.approx(3360.0 + 2 * 2 * 120.0)
+    # A later plan keeps only the running gang S1+S2: the job's satellite list shrinks.
+    core.lifecycle.apply_plan(_gang_plan(core, 3, t0 + 1800.0, moved=False, sats=(S1, S2)), {"t"})
+    _send(core, {S2: joining})
+    core.clock.advance(120.0)
+    joining.step(core.clock.now_s())
+    (progress,) = joining.progress_reports()
+    assert progress.done_accelerator_s == pytest.approx(3360.0 + 2 * 2 * 240.0)
+
+
 def test_a_large_fleets_telemetry_stays_within_what_the_scheduler_reads(
     core: Core, tmp_path: Path
 ) -> None:

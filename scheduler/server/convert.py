@@ -198,6 +198,7 @@ def plan_entry_to_pb(e: PlanEntry) -> agent_pb2.PlanEntry:
         gang_satellite_ids=list(e.gang_satellite_ids),
         assignment_version=e.assignment_version,
         checkpoint_times_s=list(e.checkpoint_times_s),
+        gang_size=e.gang_size,
         delivery_s=e.delivery_s or 0.0,
     )
 

@@ -111,6 +111,7 @@ class PlanEntry:
     assignment_version: int
     checkpoint_times_s: tuple[float, ...] = ()
     delivery_s: float | None = None
+    gang_size: int = 0  # members running it at once (0: len(gang_satellite_ids))
 
 
 @dataclass(frozen=True)

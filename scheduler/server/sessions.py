@@ -253,6 +253,7 @@ class AgentSessions:
                         output_mb=spec.output_mb,
                         deadline_s=spec.deadline_s,
                         gang_satellite_ids=job.satellite_ids,
+                        gang_size=spec.gang_size,
                         assignment_version=job.member_version(sat) or job.assignment_version,
                         checkpoint_times_s=checkpoints,
                         delivery_s=delivery_s,

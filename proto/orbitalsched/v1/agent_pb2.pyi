@@ -214,7 +214,7 @@ class Window(_message.Message):
     def __init__(self, start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., downlink_mbps: _Optional[float] = ...) -> None: ...
 
 class PlanEntry(_message.Message):
-    __slots__ = ("job_id", "kind", "start_s", "end_s", "accelerators", "power_w", "work_accelerator_s", "resume_from_accelerator_s", "checkpoint_interval_s", "checkpoint_cost_s", "output_mb", "deadline_s", "gang_satellite_ids", "assignment_version", "checkpoint_times_s", "delivery_s")
+    __slots__ = ("job_id", "kind", "start_s", "end_s", "accelerators", "power_w", "work_accelerator_s", "resume_from_accelerator_s", "checkpoint_interval_s", "checkpoint_cost_s", "output_mb", "deadline_s", "gang_satellite_ids", "assignment_version", "checkpoint_times_s", "delivery_s", "gang_size")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     START_S_FIELD_NUMBER: _ClassVar[int]
@@ -231,6 +231,7 @@ class PlanEntry(_message.Message):
     ASSIGNMENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_TIMES_S_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_S_FIELD_NUMBER: _ClassVar[int]
+    GANG_SIZE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     kind: _jobs_pb2.JobKind
     start_s: float
@@ -247,7 +248,8 @@ class PlanEntry(_message.Message):
     assignment_version: int
     checkpoint_times_s: _containers.RepeatedScalarFieldContainer[float]
     delivery_s: float
-    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[_jobs_pb2.JobKind, str]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., accelerators: _Optional[int] = ..., power_w: _Optional[float] = ..., work_accelerator_s: _Optional[float] = ..., resume_from_accelerator_s: _Optional[float] = ..., checkpoint_interval_s: _Optional[float] = ..., checkpoint_cost_s: _Optional[float] = ..., output_mb: _Optional[float] = ..., deadline_s: _Optional[float] = ..., gang_satellite_ids: _Optional[_Iterable[str]] = ..., assignment_version: _Optional[int] = ..., checkpoint_times_s: _Optional[_Iterable[float]] = ..., delivery_s: _Optional[float] = ...) -> None: ...
+    gang_size: int
+    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[_jobs_pb2.JobKind, str]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., accelerators: _Optional[int] = ..., power_w: _Optional[float] = ..., work_accelerator_s: _Optional[float] = ..., resume_from_accelerator_s: _Optional[float] = ..., checkpoint_interval_s: _Optional[float] = ..., checkpoint_cost_s: _Optional[float] = ..., output_mb: _Optional[float] = ..., deadline_s: _Optional[float] = ..., gang_satellite_ids: _Optional[_Iterable[str]] = ..., assignment_version: _Optional[int] = ..., checkpoint_times_s: _Optional[_Iterable[float]] = ..., delivery_s: _Optional[float] = ..., gang_size: _Optional[int] = ...) -> None: ...
 
 class Plan(_message.Message):
     __slots__ = ("plan_version", "satellite_id", "created_s", "horizon_end_s", "entries", "contacts", "wall_queued_s")
