@@ -43,10 +43,12 @@ def running_cluster(
     speed: float = 120.0,
     link_model: str = "always",
     extra: tuple[str, ...] = (),
-    agents: bool = True,
+    agents: bool | tuple[str, ...] = True,
     tls: bool = False,
 ) -> Iterator[tuple[LocalCluster, Client]]:
-    """A scheduler (solver in a worker process) and n agents; stopped whatever happens."""
+    """A scheduler (solver in a worker process) and n agents (or only the named ones);
+    stopped whatever happens. Agents start before this process opens its own gRPC channel:
+    forking a process whose grpc threads run can leave the child hung before its exec."""
     cluster = LocalCluster(
         satellites=NAMES[:n],
         workdir=workdir,
@@ -58,9 +60,9 @@ def running_cluster(
     client: Client | None = None
     try:
         cluster.start_scheduler()
-        if agents:
-            for name in cluster.satellites:
-                cluster.start_agent(name)
+        names = cluster.satellites if agents is True else agents or ()
+        for name in names:
+            cluster.start_agent(name)
         client = Client(cluster.address, timeout_s=20.0, tls=cluster.user_tls())
         yield cluster, client
     except BaseException:

@@ -63,11 +63,11 @@ def _spec(job_id: str, work_s: float = 3600.0) -> jobs_pb2.JobSpec:
 def quiet(tmp_path: Path) -> Iterator[tuple[str, Client]]:
     """A scheduler (greedy planner) with one real agent, for sat-0-0: the planner places
     work only on satellites it hears from."""
-    with running_cluster(tmp_path / "c", n=3, agents=False, extra=("--policy", "greedy")) as (
+    extra = ("--policy", "greedy")
+    with running_cluster(tmp_path / "c", n=3, agents=("sat-0-0",), extra=extra) as (
         cluster,
         client,
     ):
-        cluster.start_agent("sat-0-0")
         sat = lambda: {s.satellite_id: s for s in client.satellites().satellites}["sat-0-0"]  # noqa: E731
         wait_for(lambda: sat().connected, 60, "the agent of sat-0-0")
         yield cluster.address, client

@@ -58,13 +58,13 @@ def tls_cluster(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[LocalCluster, Client, dict[str, Caller]]]:
     work = tmp_path_factory.mktemp("tls")
-    with running_cluster(work / "c", n=3, agents=False, tls=True, extra=("--policy", "greedy")) as (
+    # The real agent of sat-0-1 starts before this process opens any gRPC channel (a fork
+    # next to grpc's event engine threads can hang the child before its exec).
+    extra = ("--policy", "greedy")
+    with running_cluster(work / "c", n=3, agents=("sat-0-1",), tls=True, extra=extra) as (
         cluster,
         client,
     ):
-        # The real agent of sat-0-1 starts before this process opens grpc.aio channels (a
-        # fork next to grpc's event engine threads can hang the child before its exec).
-        cluster.start_agent("sat-0-1")
         callers = make_callers(cluster.certs_dir, work / "foreign")
         client.submit([spec("seed")])
         yield cluster, client, callers
