@@ -300,6 +300,9 @@ class Agent:
         rt = self.runtime
         if body == "plan" and rt is not None:
             plan = msg.plan
+            if plan.wall_solved_s > 0:
+                delivery_s = time.time() - plan.wall_solved_s
+                self.metrics.plan_delivery.labels(self.satellite).set(delivery_s)
             if plan.plan_version < self.plan_version:
                 self._ack(plan.plan_version, False, "older than the applied plan")
                 return None

@@ -55,6 +55,11 @@ class AgentMetrics:
         )
         self.accelerators_busy = gauge("orbital_agent_accelerators_busy", "Accelerators in use")
         self.plan_version = gauge("orbital_agent_plan_version", "Version of the plan applied")
+        self.plan_delivery = gauge(
+            "orbital_agent_plan_delivery_seconds",
+            "Wall seconds from the scheduler's solve returning to this agent decoding the plan "
+            "(the last plan sent after a solve; the scheduler's and agent's clocks synced)",
+        )
         self.buffered_reports = gauge(
             "orbital_agent_buffered_reports", "Job reports waiting for a link"
         )

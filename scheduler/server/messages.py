@@ -124,6 +124,8 @@ class SatellitePlan:
     # Downlink windows (start_s, end_s, downlink_mbps): passes with an antenna held.
     contacts: tuple[tuple[float, float, float], ...]
     wall_queued_s: float = 0.0
+    # Wall clock when the solve this plan comes from returned (0: sent on a connection).
+    wall_solved_s: float = 0.0
 
 
 @dataclass(frozen=True)

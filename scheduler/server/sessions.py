@@ -269,22 +269,36 @@ class AgentSessions:
             contacts=contacts,
         )
 
-    def send_plan(self, sat: str, jobs: list[Job] | None = None) -> None:
+    def send_plan(
+        self, sat: str, jobs: list[Job] | None = None, solved_wall_s: float = 0.0
+    ) -> None:
         """Queue the current plan of one satellite to its stream (if it has one)."""
         rt = self.sats[sat]
-        plan = replace(self.plan_for(sat, jobs), wall_queued_s=time.time())
+        plan = replace(
+            self.plan_for(sat, jobs), wall_queued_s=time.time(), wall_solved_s=solved_wall_s
+        )
         if rt.send(plan):
             rt.sent_plan_version = plan.plan_version
             self.metrics.plan_sent(plan.plan_version, time.time())
 
-    async def broadcast_plans(self, chunk: int = 8) -> None:
+    async def broadcast_plans(self, chunk: int = 8, solved_wall_s: float = 0.0) -> None:
         """Queue the current plan to every connected agent that does not have it, yielding
         to the event loop every `chunk` agents so the first plans are written while the
         last are built (delivery latency of a large fleet)."""
         version = self.plan.version
+        t0 = time.time()
         placed = self.placed_jobs()
+        sent = 0
         for i, rt in enumerate(list(self.sats.values())):
             if rt.connected and rt.sent_plan_version < version:
-                self.send_plan(rt.name, placed.get(rt.name, []))
+                self.send_plan(rt.name, placed.get(rt.name, []), solved_wall_s)
+                sent += 1
             if i % chunk == chunk - 1:
                 await asyncio.sleep(0)
+        log.info(
+            "plan v%d queued to %d agents in %.3f s (%.3f s after the solve returned)",
+            version,
+            sent,
+            time.time() - t0,
+            time.time() - solved_wall_s if solved_wall_s else 0.0,
+        )
