@@ -53,6 +53,7 @@ HEARTBEATS_PER_LEASE = 3
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
 TICK_WALL_S = 0.1
+MAX_TICK_SIM_S = 60.0  # the truth model never steps more than a simulated minute at once
 K = agent_pb2.JobReportKind
 # Refusals no retry can fix: an unknown satellite, a bad Hello, a certificate for another
 # satellite or none the scheduler accepts. The agent stops with exit status 2.
@@ -113,11 +114,23 @@ class Agent:
             rt.paused = False
         self.metrics.paused.labels(self.satellite).set(1 if rt.paused else 0)
 
+    def tick_s(self) -> float:
+        """Wall seconds between executor steps: tick_wall_s (longer in a large fleet), but
+        no longer than the telemetry interval, a third of the lease (heartbeats keep their
+        pace) or a simulated minute."""
+        if self.clock is None:
+            return TICK_WALL_S
+        speed = self.clock.speed or 1.0
+        cap = min(self.telemetry_interval_s, MAX_TICK_SIM_S) / speed
+        if self.lease is not None:
+            cap = min(cap, self.lease.lease_s / HEARTBEATS_PER_LEASE)
+        return max(TICK_WALL_S, min(self.tick_wall_s, cap))
+
     async def execute(self) -> None:
         next_telemetry_wall = 0.0
         next_heartbeat_wall = 0.0
         while not self.stopping.is_set():
-            await asyncio.sleep(self.tick_wall_s)
+            await asyncio.sleep(self.tick_s())
             if self.runtime is None or self.clock is None:
                 continue
             now = self.clock.now_s()

@@ -27,9 +27,11 @@ from agents.metrics import AgentMetrics
 
 log = logging.getLogger("orbit-agent")
 # Executor ticks of a fleet: every agent steps its truth model once per tick, so the tick
-# grows with the fleet (a 60x clock moves 6 simulated seconds per 0.1 s tick).
+# grows with the fleet (a 60x clock moves 6 simulated seconds per 0.1 s tick), up to what
+# each agent allows once it knows the clock (Agent.tick_s: its telemetry interval, a third
+# of its lease, a simulated minute).
 FLEET_TICK_PER_SATELLITE_S = 0.002
-FLEET_TICK_MAX_S = 1.0
+FLEET_TICK_MAX_S = 10.0
 
 
 def parse_shard(text: str) -> tuple[int, int]:

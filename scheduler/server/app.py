@@ -22,7 +22,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from orbitalsched.v1 import (
     agent_pb2,
-    agent_pb2_grpc,
     cluster_pb2,
     cluster_pb2_grpc,
     jobs_pb2,
@@ -48,6 +47,7 @@ from scheduler.server.replanner import ReplanConfig, Replanner
 from scheduler.server.sessions import AgentSessions
 from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests
+from scheduler.server.wire import add_agent_service
 from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
@@ -270,7 +270,7 @@ def build_server(config: ServerConfig) -> Server:
     )
     inquiries = Inquiries(sessions, replanner)
     jobs_pb2_grpc.add_JobServiceServicer_to_server(JobService(lifecycle, world, inquiries), server)
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(sessions, lifecycle), server)
+    add_agent_service(AgentService(sessions, lifecycle), server)  # writes bytes built ahead
     cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
         ClusterService(sessions, replanner, inquiries), server
     )
