@@ -93,6 +93,10 @@ class Agent:
         # stays paused until a plan on a new stream has told it what is still its own.
         self.lease: Lease | None = None
         self.need_sync = False
+        # A fleet's agents share one gate: at most so many open their stream at once, so
+        # thousands starting together connect in turn instead of all timing out together.
+        self.connect_gate: asyncio.Semaphore | None = None
+        self.streams_opened = 0  # streams that got a Welcome
 
     # --- autonomy: runs whether or not a link is up --------------------------------------
     def _check_lease(self) -> None:
@@ -228,8 +232,10 @@ class Agent:
         async with channel:
             stub = agent_pb2_grpc.AgentServiceStub(channel)
             call = stub.Connect()
-            await call.write(agent_pb2.AgentMessage(hello=self.hello()))
-            first = await call.read()
+            gate = self.connect_gate or contextlib.nullcontext()
+            async with gate:  # Hello to Welcome
+                await call.write(agent_pb2.AgentMessage(hello=self.hello()))
+                first = await call.read()
             if first is grpc.aio.EOF:  # type: ignore[attr-defined]
                 return None
             body = first.WhichOneof("body")
@@ -239,6 +245,7 @@ class Agent:
                 log.error("%s: expected Welcome, got %s", self.satellite, body)
                 return None
             self.welcome(first.welcome)
+            self.streams_opened += 1
             outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
             while self.buffer:
                 outbox.put_nowait(agent_pb2.AgentMessage(job_report=self.buffer.popleft()))

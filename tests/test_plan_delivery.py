@@ -248,3 +248,18 @@ def test_the_agent_records_delivery_from_the_solve(core: Core) -> None:
     assert agent.metrics.registry.get_sample_value(
         "orbital_agent_plan_delivery_seconds", {"satellite": S0}
     ) == pytest.approx(delivery)
+
+
+def test_the_connected_gauge_counts_streams_as_they_open_and_close(core: Core) -> None:
+    def gauge() -> float | None:
+        return core.metrics.registry.get_sample_value("orbital_agents_connected")
+
+    first = core.sessions.connect(Hello(S0))
+    core.sessions.connect(Hello(S1))
+    assert gauge() == 2
+    rt, newer = core.sessions.connect(Hello(S0))  # replaces S0's stream: still two
+    assert gauge() == 2
+    core.sessions.disconnected(*first)  # the replaced stream ends: changes nothing
+    assert gauge() == 2
+    core.sessions.disconnected(rt, newer)
+    assert gauge() == 1 == sum(s.connected for s in core.sessions.sats.values())

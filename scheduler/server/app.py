@@ -115,6 +115,8 @@ class Server:
     health: health.aio.HealthServicer  # type: ignore[name-defined]
     port: int = 0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # What each satellite's predicted-budget gauges were last set from (housekeeping_tick).
+    _predicted_key: dict[str, tuple[int, int | None, bool]] = field(default_factory=dict)
 
     async def start(self) -> None:
         await self.grpc_server.start()
@@ -165,8 +167,15 @@ class Server:
             now = self.clock.now_s()
             ages_s = element_ages_s(self.world.constellation, now)
             self.metrics.element_ages(self.world.names, ages_s.tolist())
+            slot = predicted.slot(now) if predicted is not None else None
             for name in self.world.names:
                 lost = self.sessions.flags[name].lost
+                # The prediction is per slot: set each satellite's gauges when its slot, the
+                # plan or its lost flag changed (10,000 satellites a second took 0.1 core).
+                key = (id(predicted), slot, lost)
+                if self._predicted_key.get(name) == key:
+                    continue
+                self._predicted_key[name] = key
                 at = predicted.at(name, now) if predicted is not None and not lost else None
                 self.metrics.predicted(name, at)
 

@@ -69,6 +69,7 @@ class AgentSessions:
         self.agent_timeout_s = agent_timeout_s
         self.telemetry_interval_s = telemetry_interval_s  # simulated
         self.sats = {n: SatRuntime(n, world.bus.accelerators) for n in world.names}
+        self.connected_count = 0
         self.flags = {n: SatelliteFlags(n) for n in world.names}
         self.flags.update({k: v for k, v in store.satellite_flags().items() if k in self.sats})
         self.forecast_checker = ForecastChecker(world.constellation, world.bus)
@@ -93,6 +94,8 @@ class AgentSessions:
         rt = self.sats[hello.satellite_id]
         if rt.outbox is not None:
             rt.outbox.put_nowait(None)
+        else:
+            self.connected_count += 1
         outbox: Outbox = asyncio.Queue()
         rt.outbox = outbox
         rt.boot_id = hello.boot_id
@@ -114,10 +117,13 @@ class AgentSessions:
             return
         rt.outbox = None
         rt.wall_disconnected_s = time.time()
+        self.connected_count -= 1
         self._count_connected()
 
     def _count_connected(self) -> None:
-        self.metrics.agents_connected.set(sum(s.connected for s in self.sats.values()))
+        # Counted as streams open and close: a sum over 10,000 satellites per connection
+        # made connecting a fleet quadratic.
+        self.metrics.agents_connected.set(self.connected_count)
 
     def seen(self, sat: str) -> None:
         self.sats[sat].wall_last_seen_s = time.time()
