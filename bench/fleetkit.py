@@ -64,12 +64,14 @@ def scrape(port: int) -> dict[str, dict[str, float]]:
 
 @dataclass
 class Fleets:
-    """N agent processes, each `--all --shard K/N` of the scheduler's satellites."""
+    """N agent processes, each `--all --shard K/N` of the scheduler's satellites (or, given
+    names, `--satellites` of every N-th name from the K-th: the same shard, listed)."""
 
     address: str
     processes: int
     workdir: Path
     tls_dir: Path | None = None  # with: --tls-ca DIR/ca.pem --tls-cert-dir DIR
+    names: tuple[str, ...] = ()
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
     _logs: list[IO[bytes]] = field(default_factory=list)
@@ -79,9 +81,14 @@ class Fleets:
             port = free_port()
             log = open(self.workdir / f"fleet-{k}.log", "ab")  # noqa: SIM115 (closed in stop)
             self._logs.append(log)
+            who = (
+                ["--satellites", ",".join(self.names[k - 1 :: self.processes])]
+                if self.names
+                else ["--all", "--shard", f"{k}/{self.processes}"]
+            )
             cmd = [
-                sys.executable, "-m", "agents.agent", "--all", "--shard", f"{k}/{self.processes}",
-                "--scheduler", self.address, "--metrics-port", str(port), "--log-level", "WARNING",
+                sys.executable, "-m", "agents.agent", *who, "--scheduler", self.address,
+                "--metrics-port", str(port), "--log-level", "WARNING",
             ]  # fmt: skip
             if self.tls_dir is not None:
                 cmd += [
