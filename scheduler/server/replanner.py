@@ -14,12 +14,14 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import time
 from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
+from scheduler.proc.parent import die_with_parent
 from scheduler.server import solver_worker
 from scheduler.server.lifecycle import JobLifecycle
 from scheduler.server.model import Job, JobState, PlanRecord
@@ -93,8 +95,8 @@ class Replanner:
         return ProcessPoolExecutor(
             1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=solver_worker.die_with_parent,
-            initargs=(os.getpid(),),
+            initializer=die_with_parent,  # no solver outlives a SIGKILLed scheduler
+            initargs=(os.getpid(), signal.SIGKILL),
         )
 
     def jobs_cap(self) -> int:
