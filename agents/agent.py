@@ -37,6 +37,7 @@ from agents.metrics import AgentMetrics
 from agents.runtime import Runtime
 from scheduler.forecast import TleError
 from scheduler.forecast.timeconv import SimClock
+from scheduler.proc.parent import die_with_launcher
 from scheduler.security.tls import (
     TlsConfigError,
     add_client_tls_arguments,
@@ -389,6 +390,7 @@ async def run(args: argparse.Namespace, credentials: grpc.ChannelCredentials | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    die_with_launcher()
     p = argparse.ArgumentParser(prog="orbit-agent", description=__doc__.splitlines()[0])
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--satellite", help="satellite id, as in the scenario")

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from scheduler.errors import UserError
 from scheduler.planner.backends import BACKENDS
+from scheduler.proc.parent import die_with_launcher
 from scheduler.security.tls import TlsConfigError, add_server_tls_arguments, server_tls_of
 from scheduler.server.app import ServerConfig, build_server, split_hostport
 from scheduler.server.replanner import ReplanConfig
@@ -201,6 +202,7 @@ async def serve(config: ServerConfig) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    die_with_launcher()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),

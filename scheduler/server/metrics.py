@@ -66,6 +66,11 @@ class SchedulerMetrics:
             buckets=SOLVE_BUCKETS_S,
             registry=r,
         )
+        self.solver_restarts_total = Counter(
+            "orbital_solver_restarts_total",
+            "Solver worker processes that died and were replaced",
+            registry=r,
+        )
         self.plans_total = Counter(
             "orbital_plans_total",
             "Plans made, by what caused them and the solver status",

@@ -10,16 +10,19 @@ on the event loop. Triggers that arrive during a solve coalesce into the next on
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import multiprocessing
 import os
+import signal
 import time
 from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
+from scheduler.proc.parent import die_with_parent
 from scheduler.server import solver_worker
 from scheduler.server.lifecycle import JobLifecycle
 from scheduler.server.model import Job, JobState, PlanRecord
@@ -37,6 +40,7 @@ MIN_JOBS_PER_SOLVE = 2000
 # queued to the agents, wall s), with LEAD_MARGIN for their delivery.
 RECENT_SOLVES = 5
 LEAD_MARGIN = 1.25
+WORKER_RESTART_MAX_S = 30.0  # the longest wait between attempts to start a solver worker
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,8 @@ class Replanner:
         return ProcessPoolExecutor(
             1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=solver_worker.die_with_parent,
-            initargs=(os.getpid(),),
+            initializer=die_with_parent,  # no solver outlives a SIGKILLed scheduler
+            initargs=(os.getpid(), signal.SIGKILL),
         )
 
     def jobs_cap(self) -> int:
@@ -124,17 +128,38 @@ class Replanner:
 
     _running = False
 
-    async def run(self) -> None:
+    async def start_worker(self) -> None:
+        """Warm the solver worker and give it its planner backend; a worker that dies
+        meanwhile is replaced, with backoff, until one starts (a dead worker must not
+        silently stop replanning)."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.pool, solver_worker.warm_up, self.scenario)
         cfg = self.config
-        await loop.run_in_executor(
-            self.pool,
-            solver_worker.use_planner_backend,
-            cfg.planner_backend,
-            cfg.ray_address,
-            cfg.planner_workers,
-        )
+        for attempt in itertools.count():
+            try:
+                await loop.run_in_executor(self.pool, solver_worker.warm_up, self.scenario)
+                await loop.run_in_executor(
+                    self.pool,
+                    solver_worker.use_planner_backend,
+                    cfg.planner_backend,
+                    cfg.ray_address,
+                    cfg.planner_workers,
+                )
+                return
+            except BrokenProcessPool:
+                delay_s = min(WORKER_RESTART_MAX_S, 0.5 * 2**attempt)
+                log.error("the solver process died while starting; a new one in %.1f s", delay_s)
+                self.sessions.metrics.solver_restarts_total.inc()
+                await asyncio.sleep(delay_s)
+                self.pool = self._new_pool()
+
+    async def restart_worker(self, trigger: str) -> None:
+        log.error("the solver process died (trigger: %s); starting a new one", trigger)
+        self.sessions.metrics.solver_restarts_total.inc()
+        self.pool = self._new_pool()
+        await self.start_worker()
+
+    async def run(self) -> None:
+        await self.start_worker()
         started = time.time()
         while (
             time.time() - started < self.startup_grace_s
@@ -156,11 +181,13 @@ class Replanner:
                 trigger += f" (+{len(requests) - 1} more)"
             self._running = True
             try:
-                await self.solve_once(trigger, cause)
-            except BrokenProcessPool:
-                log.error("the solver process died (trigger: %s); starting a new one", trigger)
-                self.pool = self._new_pool()
-                self.replans.request(ReplanTrigger.REQUESTED, "solver restarted")
+                try:
+                    await self.solve_once(trigger, cause)
+                except BrokenProcessPool:  # once more, on a new worker
+                    await self.restart_worker(trigger)
+                    await self.solve_once(f"{trigger} (solver restarted)", cause)
+            except BrokenProcessPool:  # twice in a row: wait for the next trigger
+                await self.restart_worker(trigger)
             except Exception:
                 log.exception("replanning failed (trigger: %s); keeping the current plan", trigger)
             finally:

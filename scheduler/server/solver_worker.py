@@ -8,11 +8,7 @@ ISL neighbours), slices the horizon out of it into the planner's Problem and run
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import os
-import signal
 import time
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
@@ -191,16 +187,6 @@ def solve(request: SolveRequest) -> SolveOutput:
     effective = merge_committed(result.plan, request.committed_items)
     predicted = predict_budget(problem, effective) if problem.satellites else None
     return SolveOutput(result, effective, t1 - t0, t2 - t1, predicted)
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Worker initializer: the worker is killed when the scheduler dies, even by SIGKILL
-    (Linux prctl PR_SET_PDEATHSIG), so a killed scheduler leaves no solver behind.
-    parent_pid is the scheduler's: in a container the scheduler itself is PID 1."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:  # the scheduler died before the prctl took effect
-        os._exit(0)
 
 
 def use_planner_backend(name: str, address: str | None, workers: int | None) -> str:
