@@ -17,6 +17,7 @@ from scheduler.server.app import Core
 from scheduler.server.jobs_logic import apply_assignment, lose_placement
 from scheduler.server.messages import JobReport, ReportKind
 from scheduler.server.model import Assignment, JobState, PlanRecord
+from scheduler.server.retention import Compactor
 from scheduler.server.store import MIGRATIONS, SCHEMA, DuplicateJobError, Store, TransitionError
 
 
@@ -229,9 +230,12 @@ def test_reads_use_indexes_never_a_scan_or_a_sort(tmp_path: Path) -> None:
         for kinds in ((), ("training",)):
             for sat in ("", "s1"):
                 store.list_jobs(states, kinds, sat, 50, 20)
+    store.compactable(50.0)
+    assert store.compact(50.0, 1.0, 10) == 10  # and its deletes and updates
+    store.events("j00001")
     store._db.set_trace_callback(None)
-    selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) > 20
+    selects = [s for s in seen if s.lstrip().upper().startswith(("SELECT", "DELETE", "UPDATE"))]
+    assert len(selects) > 25
     for sql in selects:
         plan = " | ".join(r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + sql))
         assert "TEMP B-TREE" not in plan, (sql, plan)
@@ -309,3 +313,112 @@ def test_a_finished_job_leaves_nothing_in_memory(core: Core) -> None:
     )
     assert core.store.get_job("a").state == JobState.SUCCEEDED  # type: ignore[union-attr]
     assert "a" not in core.lifecycle.progress
+
+
+# --- retention --------------------------------------------------------------------------------
+def aged_jobs(store: Store, n: int, seed: int = 11) -> None:
+    """n jobs as many_jobs makes them; terminal ones ended at their index (simulated s), with
+    a label and a checkpoint each."""
+    rng = random.Random(seed)
+    kinds = ("inference", "training")
+    store.insert_jobs(
+        [model_job(f"j{i:05d}", rng.choice(kinds), labels={"team": "x" * 60}) for i in range(n)],
+        0.0,
+    )
+    for i, job in enumerate(store.list_jobs(limit=n)):
+        final = rng.choice(list(JobState))
+        for step, state in enumerate(PATHS[final]):
+            placed = state != JobState.CANCELLED
+            job = replace(
+                job,
+                state=state,
+                satellite_ids=(SATS[i % 5],) if placed else (),
+                member_versions=((SATS[i % 5], 1),) if placed else (),
+                assignment_version=1 if placed else 0,
+                end_time_s=float(i) if state.terminal else 0.0,
+                done_acc_s=10.0 * step,
+            )
+            store.update_job(job, state.value.lower(), float(step))
+        store.record_checkpoint(job.job_id, SATS[i % 5], 1.0, 5.0)
+
+
+def test_compaction_keeps_the_final_state_and_drops_the_history(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    aged_jobs(store, 2000)
+    before = {j.job_id: j for j in store.list_jobs(limit=10**6)}
+    counts = store.count_by_state()
+    expired = {j.job_id for j in before.values() if j.state.terminal and j.end_time_s < 1000}
+    assert store.compactable(1000.0) == len(expired) > 300
+    done = 0
+    while n := store.compact(1000.0, 5e6, 64):  # bounded batches
+        assert n <= 64
+        done += n
+    assert done == len(expired) and store.compactable(1000.0) == 0
+    assert store.compact(1000.0, 6e6, 64) == 0  # nothing twice
+    after = {j.job_id: j for j in store.list_jobs(limit=10**6)}
+    assert after.keys() == before.keys() and store.count_by_state() == counts
+    for job_id, old in before.items():
+        new = after[job_id]
+        if job_id in expired:
+            assert new.compacted_s == 5e6
+            assert new == replace(
+                old,
+                spec=replace(old.spec, labels={}),
+                member_versions=(),
+                compacted_s=5e6,
+            )
+            assert store.events(job_id) == [
+                (5e6, "compacted", old.state.value, old.reason, "scheduler")
+            ]
+            assert store.checkpoints(job_id) == []
+            assert not any(store.held(job_id, s, 1) for s in SATS)
+        else:
+            assert new == old and len(store.events(job_id)) >= 1
+            assert store.checkpoints(job_id) != []
+    # Listing still finds compacted jobs by state, kind and satellite.
+    failed_s0 = store.list_jobs(states=[JobState.FAILED], satellite_id="s0", limit=10**6)
+    assert {j.job_id for j in failed_s0} == {
+        j for j, o in before.items() if o.state == JobState.FAILED and "s0" in o.satellite_ids
+    }
+
+
+def test_the_compactor_follows_the_clock_in_budgeted_batches(core: Core) -> None:
+    store, clock = core.store, core.clock
+    aged = [model_job(f"a{i}", submit_s=clock.now_s()) for i in range(300)]
+    store.insert_jobs(aged, clock.now_s())
+    for job in store.list_jobs(limit=1000):
+        store.update_job(
+            replace(job, state=JobState.CANCELLED, end_time_s=clock.now_s()), "cancelled", 0.0
+        )
+    compactor = core.compactor
+    assert compactor.retention_s == 7 * 86400.0  # the default
+    assert compactor.step() == 0  # not old enough
+    clock.advance(7 * 86400.0 + 1.0)  # type: ignore[attr-defined]
+    sizes = []
+    while n := compactor.step():
+        sizes.append(n)
+    assert sum(sizes) == 300 and max(sizes) <= compactor.max_batch
+    assert sizes[0] == 100  # the first batch is small, later ones sized to the budget
+    assert sample_metric(core, "orbital_jobs_compacted_total") == 300
+    compactor.update_size()
+    assert sample_metric(core, "orbital_store_bytes") >= Path(store.path).stat().st_size > 0
+    forever = Compactor(store, clock, core.metrics, retention_s=0.0)
+    store.insert_jobs([model_job("b")], clock.now_s())
+    b = store.get_job("b")
+    assert b is not None
+    store.update_job(replace(b, state=JobState.CANCELLED, end_time_s=1.0), "cancelled", 0.0)
+    assert forever.step() == 0 and store.get_job("b").compacted_s == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("retention", "batch"),
+    [(float("nan"), 10), (-1.0, 10), (float("inf"), 10), (1e12, 10), (60.0, 0), (60.0, 10**6)],
+)
+def test_the_compactor_refuses_bad_settings(core: Core, retention: float, batch: int) -> None:
+    with pytest.raises(ValueError, match="expected"):
+        Compactor(core.store, core.clock, core.metrics, retention, batch)
+
+
+def sample_metric(core: Core, name: str) -> float:
+    value = core.metrics.registry.get_sample_value(name)
+    return 0.0 if value is None else value

@@ -44,6 +44,7 @@ from scheduler.server.jobs_service import JobService
 from scheduler.server.lifecycle import JobLifecycle
 from scheduler.server.metrics import SchedulerMetrics
 from scheduler.server.replanner import ReplanConfig, Replanner
+from scheduler.server.retention import DEFAULT_BATCH, DEFAULT_RETENTION_S, Compactor
 from scheduler.server.sessions import AgentSessions
 from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests
@@ -92,6 +93,8 @@ class ServerConfig:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     replan: ReplanConfig = field(default_factory=ReplanConfig)
+    retention_s: float = DEFAULT_RETENTION_S  # simulated; 0 keeps every history forever
+    compaction_batch: int = DEFAULT_BATCH
 
 
 def split_hostport(value: str) -> tuple[str, int]:
@@ -111,6 +114,7 @@ class Server:
     sessions: AgentSessions
     lifecycle: JobLifecycle
     replanner: Replanner
+    compactor: Compactor
     grpc_server: grpc.aio.Server
     health: health.aio.HealthServicer  # type: ignore[name-defined]
     port: int = 0
@@ -142,6 +146,7 @@ class Server:
         self._tasks = [
             asyncio.create_task(self.replanner.run()),
             asyncio.create_task(self.housekeeping()),
+            asyncio.create_task(self.compactor.run()),
         ]
 
     async def stop(self) -> None:
@@ -221,6 +226,7 @@ class Core:
     sessions: AgentSessions
     lifecycle: JobLifecycle
     replanner: Replanner
+    compactor: Compactor
 
 
 def build_core(config: ServerConfig, clock: SimClock | None = None) -> Core:
@@ -253,7 +259,10 @@ def build_core(config: ServerConfig, clock: SimClock | None = None) -> Core:
     )
     lifecycle = JobLifecycle(store, clock, metrics, plan, sessions, replans)
     replanner = Replanner(store, lifecycle, sessions, replans, config.replan)
-    return Core(store, world, clock, metrics, plan, replans, sessions, lifecycle, replanner)
+    compactor = Compactor(store, clock, metrics, config.retention_s, config.compaction_batch)
+    return Core(
+        store, world, clock, metrics, plan, replans, sessions, lifecycle, replanner, compactor
+    )
 
 
 def build_server(config: ServerConfig) -> Server:
@@ -304,6 +313,7 @@ def build_server(config: ServerConfig) -> Server:
         sessions,
         lifecycle,
         replanner,
+        core.compactor,
         server,
         health_servicer,
         bound,

@@ -85,6 +85,7 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
             if job.reason_code
             else jobs_pb2.REASON_CODE_UNSPECIFIED
         ),
+        compacted_time_s=job.compacted_s,
     )
 
 

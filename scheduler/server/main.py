@@ -1,7 +1,7 @@
 """orbit-scheduler: the scheduler process (gRPC server, state store, replanning, metrics).
 
     orbit-scheduler [--listen HOST:PORT] [--metrics-port P] [--db PATH] [--scenario FILE]
-                    [--speed X] [--link-model always|contacts]
+                    [--speed X] [--link-model always|contacts] [--retention-s S]
                     [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]
 
 Prints one line `orbit-scheduler listening on HOST:PORT` once it serves (launchers wait
@@ -25,6 +25,12 @@ from scheduler.proc.parent import die_with_launcher
 from scheduler.security.tls import TlsConfigError, add_server_tls_arguments, server_tls_of
 from scheduler.server.app import ServerConfig, build_server, split_hostport
 from scheduler.server.replanner import ReplanConfig
+from scheduler.server.retention import (
+    DEFAULT_BATCH,
+    DEFAULT_RETENTION_S,
+    MAX_BATCH,
+    MAX_RETENTION_S,
+)
 
 log = logging.getLogger("orbit-scheduler")
 
@@ -36,6 +42,28 @@ def _positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
     if not (0.1 <= value <= 86400.0):  # also refuses nan and inf
         raise argparse.ArgumentTypeError(f"{value:g}: expected 0.1 to 86400 seconds")
+    return value
+
+
+def _retention_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
+    if not (0.0 <= value <= MAX_RETENTION_S):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"{value:g}: expected 0 (keep forever) to {MAX_RETENTION_S:g} seconds"
+        )
+    return value
+
+
+def _batch(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count, got {text[:40]!r}") from None
+    if not 1 <= value <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"{value}: expected 1 to {MAX_BATCH}")
     return value
 
 
@@ -107,6 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
         "default auto: 6 per satellite, at least 2,000",
     )
     p.add_argument(
+        "--retention-s",
+        type=_retention_seconds,
+        default=DEFAULT_RETENTION_S,
+        metavar="S",
+        help="simulated seconds a finished job keeps its event history; older ones are "
+        "compacted in the background to their final state (default 604800, 7 days; "
+        "0 keeps everything forever)",
+    )
+    p.add_argument(
+        "--compaction-batch",
+        type=_batch,
+        default=DEFAULT_BATCH,
+        metavar="N",
+        help=f"at most N jobs per compaction transaction (default {DEFAULT_BATCH}; each is "
+        "also sized to about 5 ms)",
+    )
+    p.add_argument(
         "--planner-backend",
         choices=BACKENDS,
         default="local",
@@ -173,6 +218,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         telemetry_interval_s=args.telemetry_interval,
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
+        retention_s=args.retention_s,
+        compaction_batch=args.compaction_batch,
         replan=ReplanConfig(
             scenario=args.scenario,
             policy=args.policy,

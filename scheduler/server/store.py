@@ -127,7 +127,7 @@ CREATE TABLE IF NOT EXISTS elements (
 _JOB_COLUMNS = (
     "seq, job_id, spec, state, reason, submit_time_s, start_time_s, end_time_s, satellite_ids, "
     "planned_start_s, planned_end_s, done_accelerator_s, checkpoint_accelerator_s, "
-    "assignment_version, preemptions, member_versions, submitted_by, reason_code"
+    "assignment_version, preemptions, member_versions, submitted_by, reason_code, compacted_s"
 )
 # Columns added after the first release, with their definitions: added on open if missing.
 _ADDED_COLUMNS = {
@@ -193,8 +193,17 @@ CREATE TRIGGER IF NOT EXISTS job_satellites_delete AFTER DELETE ON jobs BEGIN
         AND satellite_id IN (SELECT value FROM json_each(old.satellite_ids));
 END;
 """,
+    # 3: retention. A job compacted at compacted_s (0: never) keeps its row; the partial
+    # index holds only the terminal jobs still to compact, oldest end first.
+    """
+ALTER TABLE jobs ADD COLUMN compacted_s REAL NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS jobs_to_compact ON jobs (end_time_s)
+    WHERE compacted_s = 0 AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED');
+CREATE INDEX IF NOT EXISTS checkpoints_job ON checkpoints (job_id);
+""",
 )
 JOB_KINDS = ("inference", "training")
+COMPACTED_EVENT = "compacted"
 # SubmitJobs request ids are remembered this long (wall seconds), at least.
 REQUEST_ID_TTL_S = 7 * 24 * 3600.0
 
@@ -270,6 +279,12 @@ def _statements(script: str) -> list[str]:
     return out
 
 
+def _without_labels(spec_json: str) -> str:
+    fields = json.loads(spec_json)
+    fields["labels"] = {}
+    return json.dumps(fields)
+
+
 def _spec_from_json(text: str) -> JobSpec:
     fields = json.loads(text)
     if "work_accelerator_s" in fields:  # databases from before the unit names were one
@@ -309,6 +324,7 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         member_versions=_members(row[15]),
         submitted_by=row[16],
         reason_code=ReasonCode(row[17]) if row[17] else None,
+        compacted_s=row[18],
     )
 
 
@@ -644,8 +660,58 @@ class Store:
                     )
         return [job for job, _ in changes]
 
+    def compact(self, before_s: float, now_s: float, limit: int) -> int:
+        """Compact at most `limit` terminal jobs that ended before before_s, oldest first, in
+        one transaction (a kill leaves each job either whole or compacted): drop their
+        events, checkpoints, fencing memberships and labels, keep the row (final state,
+        reason and its code, times, work done, placement, submitter, the rest of the spec)
+        with compacted_s = now_s. Returns how many it compacted."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT seq, job_id, spec FROM jobs INDEXED BY jobs_to_compact "
+                "WHERE compacted_s = 0 "
+                "AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED') AND end_time_s < ? "
+                "ORDER BY end_time_s LIMIT ?",
+                (before_s, limit),
+            ).fetchall()
+            if not rows:
+                return 0
+            ids = [r[1] for r in rows]
+            marks = ",".join("?" * len(ids))
+            for table in ("job_events", "checkpoints", "memberships"):
+                db.execute(f"DELETE FROM {table} WHERE job_id IN ({marks})", ids)
+            db.executemany(
+                "UPDATE jobs SET spec = ?, member_versions = '[]', compacted_s = ? WHERE seq = ?",
+                [(_without_labels(spec), now_s, seq) for seq, _, spec in rows],
+            )
+        return len(rows)
+
+    def compactable(self, before_s: float) -> int:
+        """Terminal jobs that ended before before_s and are not compacted yet (an index
+        count: tests and benchmarks)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM jobs INDEXED BY jobs_to_compact WHERE compacted_s = 0 "
+            "AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED') AND end_time_s < ?",
+            (before_s,),
+        ).fetchone()
+        return int(row[0])
+
+    def size_bytes(self) -> tuple[int, int]:
+        """(database pages in use and free, free pages) in bytes; the WAL not included."""
+        db = self._db
+        page = int(db.execute("PRAGMA page_size").fetchone()[0])
+        pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+        free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+        return pages * page, free * page
+
     def events(self, job_id: str, limit: int = 10_000) -> list[Event]:
-        """(time_s, what, state, reason, principal) of one job, oldest first."""
+        """(time_s, what, state, reason, principal) of one job, oldest first. A compacted
+        job's history is one COMPACTED_EVENT at the time it was compacted."""
+        job = self._db.execute(
+            "SELECT compacted_s, state, reason FROM jobs WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        if job is not None and job[0] > 0:
+            return [Event(job[0], COMPACTED_EVENT, job[1], job[2], "scheduler")][:limit]
         rows = self._db.execute(
             "SELECT time_s, what, state, reason, principal FROM job_events WHERE job_id = ? "
             "ORDER BY id LIMIT ?",
