@@ -28,6 +28,7 @@ import dataclasses
 import json
 import random
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -383,7 +384,7 @@ def measure(args: argparse.Namespace, db: Path, now_s: float, names: tuple[str, 
         print(f"RSS at the end {rss1:.0f} MB (peak {hwm:.0f} MB); database {db_mb(db):.0f} MB")
         channel.close()
         if spy is not None:
-            spy.terminate()
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
             spy.wait()
         if args.retention_s is not None:
             cluster.stop()

@@ -33,6 +33,8 @@ from scheduler.server.retention import (
 )
 
 log = logging.getLogger("orbit-scheduler")
+# Largest --plan-max-jobs: far above what one solve can take in any time limit.
+MAX_PLAN_JOBS = 10_000_000
 
 
 def _positive_seconds(text: str) -> float:
@@ -132,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N|auto",
         help="jobs one solve considers (placed ones, then pending by priority and age); "
-        "default auto: 6 per satellite, at least 2,000",
+        "default auto: until their work is twice what the fleet's accelerators do over the "
+        "horizon, at most 4,000 per second of --solve-time-limit, at least 100",
     )
     p.add_argument(
         "--retention-s",
@@ -181,15 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _max_jobs(text: str) -> int:
-    """--plan-max-jobs: a positive count, or auto (0: sized from the fleet)."""
+    """--plan-max-jobs: a positive count, or auto (0: sized from the problem)."""
     if text == "auto":
         return 0
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count or auto, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 (or auto), got {n}")
+    if not 1 <= n <= MAX_PLAN_JOBS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_PLAN_JOBS:,} (or auto), got {n}")
     return n
 
 

@@ -18,6 +18,7 @@ import os
 import signal
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -28,14 +29,13 @@ from scheduler.server.lifecycle import JobLifecycle
 from scheduler.server.model import Job, JobState, PlanRecord
 from scheduler.server.planning import SolveRequest, build_request
 from scheduler.server.sessions import AgentSessions
+from scheduler.server.solve_size import auto_jobs_cap
 from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests, ReplanTrigger
 
 log = logging.getLogger("orbit-scheduler")
 
 
-JOBS_PER_SATELLITE = 6
-MIN_JOBS_PER_SOLVE = 2000
 # The plan lead covers the longest of the last RECENT_SOLVES solves (snapshot to plans
 # queued to the agents, wall s), with LEAD_MARGIN for their delivery.
 RECENT_SOLVES = 5
@@ -53,7 +53,7 @@ class ReplanConfig:
     interval_s: float = 600.0  # periodic replanning, simulated seconds
     startup_grace_s: float = 5.0
     in_process: bool = False  # solve in a thread (tests, profiling)
-    max_jobs: int = 0  # jobs one solve considers; 0: sized from the fleet (jobs_cap)
+    max_jobs: int = 0  # jobs one solve considers; 0: sized from the problem (jobs_cap)
     seed: int | None = None  # solve on one worker, deterministically (the simulator)
     planner_backend: str = "local"  # where partition solves run (planner/backends.py)
     ray_address: str | None = None
@@ -101,22 +101,29 @@ class Replanner:
             initargs=(os.getpid(), signal.SIGKILL),
         )
 
-    def jobs_cap(self) -> int:
-        """max_jobs, or sized from the fleet: JOBS_PER_SATELLITE per satellite served (about
-        twice what a 4-accelerator satellite runs in a 3 h horizon, so the planner has a
-        choice), at least MIN_JOBS_PER_SOLVE. The planner keeps its time limit at any size
+    def jobs_cap(self, placed: Sequence[Job] = (), waiting: Sequence[Job] = ()) -> int:
+        """max_jobs, or sized from the problem (solve_size.auto_jobs_cap): the fleet's
+        capacity over the horizon against the work of the jobs in window order, and what the
+        planner handles in its time limit. The planner keeps its time limit at any size
         (planner/lns.py), so the cap only bounds the work of one solve."""
         if self.max_jobs > 0:
             return self.max_jobs
-        return max(MIN_JOBS_PER_SOLVE, JOBS_PER_SATELLITE * len(self.sessions.sats))
+        return auto_jobs_cap(
+            len(self.sessions.sats),
+            self.sessions.world.bus.accelerators,
+            self.horizon_s,
+            self.time_limit_s,
+            (_remaining_acc_s(j) for j in placed),
+            (_remaining_acc_s(j) for j in waiting),
+        )
 
     def window(self, jobs: list[Job]) -> list[Job]:
         """The jobs one solve considers: every placed job, then the pending ones by priority
-        and age up to max_jobs (a queue of 100,000 jobs is planned a window at a time)."""
+        and age up to jobs_cap (a queue of 100,000 jobs is planned a window at a time)."""
         placed = [j for j in jobs if j.satellite_ids or j.state == JobState.RUNNING]
         waiting = [j for j in jobs if not (j.satellite_ids or j.state == JobState.RUNNING)]
-        room = max(0, self.jobs_cap() - len(placed))
         waiting.sort(key=lambda j: (-j.spec.priority, j.seq))
+        room = max(0, self.jobs_cap(placed, waiting) - len(placed))
         return placed + waiting[:room]
 
     async def replan_now(self, reason: str) -> None:
@@ -339,3 +346,8 @@ class Replanner:
         for pid in workers:
             processes[pid].terminate()
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _remaining_acc_s(job: Job) -> float:
+    """Accelerator-seconds a job still needs (a checkpointed one resumes)."""
+    return max(job.spec.work_acc_s - job.checkpoint_acc_s, 1.0)
