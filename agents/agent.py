@@ -37,6 +37,7 @@ from agents.metrics import AgentMetrics
 from agents.runtime import Runtime
 from scheduler.forecast import TleError
 from scheduler.forecast.timeconv import SimClock
+from scheduler.proc.parent import die_with_launcher
 from scheduler.security.tls import (
     TlsConfigError,
     add_client_tls_arguments,
@@ -53,6 +54,7 @@ HEARTBEATS_PER_LEASE = 3
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
 TICK_WALL_S = 0.1
+MAX_TICK_SIM_S = 60.0  # the truth model never steps more than a simulated minute at once
 K = agent_pb2.JobReportKind
 # Refusals no retry can fix: an unknown satellite, a bad Hello, a certificate for another
 # satellite or none the scheduler accepts. The agent stops with exit status 2.
@@ -92,6 +94,10 @@ class Agent:
         # stays paused until a plan on a new stream has told it what is still its own.
         self.lease: Lease | None = None
         self.need_sync = False
+        # A fleet's agents share one gate: at most so many open their stream at once, so
+        # thousands starting together connect in turn instead of all timing out together.
+        self.connect_gate: asyncio.Semaphore | None = None
+        self.streams_opened = 0  # streams that got a Welcome
 
     # --- autonomy: runs whether or not a link is up --------------------------------------
     def _check_lease(self) -> None:
@@ -113,11 +119,23 @@ class Agent:
             rt.paused = False
         self.metrics.paused.labels(self.satellite).set(1 if rt.paused else 0)
 
+    def tick_s(self) -> float:
+        """Wall seconds between executor steps: tick_wall_s (longer in a large fleet), but
+        no longer than the telemetry interval, a third of the lease (heartbeats keep their
+        pace) or a simulated minute."""
+        if self.clock is None:
+            return TICK_WALL_S
+        speed = self.clock.speed or 1.0
+        cap = min(self.telemetry_interval_s, MAX_TICK_SIM_S) / speed
+        if self.lease is not None:
+            cap = min(cap, self.lease.lease_s / HEARTBEATS_PER_LEASE)
+        return max(TICK_WALL_S, min(self.tick_wall_s, cap))
+
     async def execute(self) -> None:
         next_telemetry_wall = 0.0
         next_heartbeat_wall = 0.0
         while not self.stopping.is_set():
-            await asyncio.sleep(self.tick_wall_s)
+            await asyncio.sleep(self.tick_s())
             if self.runtime is None or self.clock is None:
                 continue
             now = self.clock.now_s()
@@ -215,8 +233,10 @@ class Agent:
         async with channel:
             stub = agent_pb2_grpc.AgentServiceStub(channel)
             call = stub.Connect()
-            await call.write(agent_pb2.AgentMessage(hello=self.hello()))
-            first = await call.read()
+            gate = self.connect_gate or contextlib.nullcontext()
+            async with gate:  # Hello to Welcome
+                await call.write(agent_pb2.AgentMessage(hello=self.hello()))
+                first = await call.read()
             if first is grpc.aio.EOF:  # type: ignore[attr-defined]
                 return None
             body = first.WhichOneof("body")
@@ -226,6 +246,7 @@ class Agent:
                 log.error("%s: expected Welcome, got %s", self.satellite, body)
                 return None
             self.welcome(first.welcome)
+            self.streams_opened += 1
             outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
             while self.buffer:
                 outbox.put_nowait(agent_pb2.AgentMessage(job_report=self.buffer.popleft()))
@@ -300,6 +321,9 @@ class Agent:
         rt = self.runtime
         if body == "plan" and rt is not None:
             plan = msg.plan
+            if plan.wall_solved_s > 0:
+                delivery_s = time.time() - plan.wall_solved_s
+                self.metrics.plan_delivery.labels(self.satellite).set(delivery_s)
             if plan.plan_version < self.plan_version:
                 self._ack(plan.plan_version, False, "older than the applied plan")
                 return None
@@ -366,6 +390,7 @@ async def run(args: argparse.Namespace, credentials: grpc.ChannelCredentials | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    die_with_launcher()
     p = argparse.ArgumentParser(prog="orbit-agent", description=__doc__.splitlines()[0])
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--satellite", help="satellite id, as in the scenario")

@@ -3,13 +3,16 @@ changes nothing), health and reflection, and a SIGKILL + restart that loses noth
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
 import time
 from pathlib import Path
 
 import grpc
 import pytest
-from clusterkit import running_cluster, wait_for
+from clusterkit import fetch, running_cluster, wait_for
 from conftest import inference_pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -212,3 +215,37 @@ def test_rpcs_are_served_during_a_slow_solve(tmp_path: Path) -> None:
         assert plan.solve_duration_s > 1.0, "the solve was too quick to overlap the calls"
         assert len(latencies) >= 5
         assert max(latencies) < 0.5, f"calls waited for the solver: {max(latencies):.2f} s"
+
+
+def _solver_workers(scheduler_pid: int) -> list[int]:
+    """The scheduler's solver worker processes (multiprocessing's resource tracker aside)."""
+    pids: list[int] = []
+    for task in Path(f"/proc/{scheduler_pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in (task / "children").read_text().split()]
+    workers = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.append(pid)
+    return workers
+
+
+def test_a_solver_worker_that_dies_is_replaced(tmp_path: Path) -> None:
+    """Killed while it warms up (before the first plan) or after a plan, the solver worker
+    is replaced and Replan still answers with a new plan (a worker dying during warm-up
+    used to end the replanning loop silently: Replan then waited forever)."""
+    with running_cluster(tmp_path, n=1, agents=False) as (cluster, client):
+        assert cluster.scheduler_proc is not None
+        scheduler_pid = cluster.scheduler_proc.pid
+        for _ in range(2):
+            (worker, *_) = wait_for(
+                lambda: _solver_workers(scheduler_pid), 30, "a solver worker", every_s=0.02
+            )
+            os.kill(worker, signal.SIGKILL)
+            before = client.plan().plan_version
+            resp = client.call(client.cluster.Replan, cluster_pb2.ReplanRequest(reason="test"))
+            assert resp.plan.plan_version > before
+            assert worker not in _solver_workers(scheduler_pid)
+        metrics = fetch(f"http://127.0.0.1:{cluster.scheduler_metrics_port}/metrics")
+        assert "orbital_solver_restarts_total 2.0" in metrics

@@ -51,12 +51,21 @@ def test_security_is_a_leaf() -> None:
     assert not bad, f"scheduler.security imports the rest of the project: {sorted(bad)}"
 
 
+def test_proc_is_a_leaf() -> None:
+    bad = {
+        (f, m)
+        for f, m in _imports(REPO / "scheduler" / "proc")
+        if m.startswith(("scheduler", "agents"))
+    }
+    assert not bad, f"scheduler.proc imports the rest of the project: {sorted(bad)}"
+
+
 def test_agents_import_of_the_scheduler_package_is_forecast_and_security_only() -> None:
     bad = {
         (f, m)
         for f, m in _imports(REPO / "agents")
         if m.startswith("scheduler")
-        and not m.startswith(("scheduler.forecast", "scheduler.security"))
+        and not m.startswith(("scheduler.forecast", "scheduler.security", "scheduler.proc"))
     }
     assert not bad, f"agents import more of the scheduler than forecast and security: {sorted(bad)}"
 
@@ -147,6 +156,7 @@ SERVER_EDGE = {
     "cluster_service.py",
     "validate.py",
     "convert.py",
+    "wire.py",  # messages to agents as bytes, built once (set on the sessions by the servicer)
     "app.py",
     "main.py",
 }

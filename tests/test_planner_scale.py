@@ -238,6 +238,9 @@ def test_reasons_without_replay_keep_pruning_reasons_and_say_why_others_are_brie
 def test_jobs_per_solve_are_sized_from_the_fleet_unless_given() -> None:
     from types import SimpleNamespace
 
+    from conftest import model_job
+
+    from scheduler.forecast.bus import BusParams
     from scheduler.server.main import build_parser
     from scheduler.server.replanner import Replanner
 
@@ -250,10 +253,18 @@ def test_jobs_per_solve_are_sized_from_the_fleet_unless_given() -> None:
             parser.parse_args(["--plan-max-jobs", bad])
 
     def cap(max_jobs: int, n_sats: int) -> int:
-        fake = SimpleNamespace(max_jobs=max_jobs, sessions=SimpleNamespace(sats=range(n_sats)))
-        return Replanner.jobs_cap(fake)  # type: ignore[arg-type]
+        fake = SimpleNamespace(
+            max_jobs=max_jobs,
+            sessions=SimpleNamespace(sats=range(n_sats), world=SimpleNamespace(bus=BusParams())),
+            horizon_s=3 * 3600.0,
+            time_limit_s=30.0,
+        )
+        waiting = [model_job(f"j{i}", work_s=3600.0, acc=1) for i in range(200_000)]
+        return Replanner.jobs_cap(fake, [], waiting)  # type: ignore[arg-type]
 
-    assert cap(0, 30) == 2000  # small fleets: at least 2,000
-    assert cap(0, 1584) == 6 * 1584
-    assert cap(0, 10_000) == 60_000
+    # auto: twice the 1-accelerator-hour jobs the fleet's 4 accelerators run in 3 h, at most
+    # 4,000 per second of the 30 s limit (tests/test_server_planning.py has the rest)
+    assert cap(0, 6) == 2 * 6 * 4 * 3
+    assert cap(0, 1584) == 2 * 1584 * 4 * 3
+    assert cap(0, 10_000) == 120_000
     assert cap(500, 10_000) == 500

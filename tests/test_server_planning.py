@@ -7,13 +7,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
 from conftest import model_job, model_spec
 
 from scheduler.planner.domain import InferenceJob, Plan, PlanItem, TrainingJob
+from scheduler.planner.solve import greedy_plan
+from scheduler.planner.synthetic import contended_jobs, synthetic_problem
 from scheduler.server.app import Core
+from scheduler.server.main import build_parser
 from scheduler.server.messages import Hello, SatellitePlan
 from scheduler.server.model import JobState
 from scheduler.server.planning import NO_DEADLINE_S, build_request, merge_committed
+from scheduler.server.solve_size import MIN_JOBS, auto_jobs_cap
 from scheduler.server.triggers import ReplanTrigger
 
 T = 1_796_083_200.0
@@ -179,3 +184,44 @@ def test_the_plan_lead_covers_the_solves_that_take_longer_than_the_time_limit(
     for _ in range(5):  # forgotten once five quicker solves followed it
         r.recent_solves_wall_s.append(0.1)
     assert r.snapshot(now, 3, r.time_limit_s).now_s - now == base
+
+
+def test_the_auto_job_cap_follows_the_fleet_the_work_and_the_time_limit() -> None:
+    hour = [3600.0] * 100_000  # 1-accelerator-hour jobs
+    # Twice what 6 satellites x 4 accelerators run in 3 h, whatever the queue.
+    assert auto_jobs_cap(6, 4, 3 * 3600.0, 5.0, [], hour) == 144
+    # Placed work uses the same budget; placed jobs always count.
+    assert auto_jobs_cap(6, 4, 3 * 3600.0, 5.0, [3600.0] * 44, hour) == 144
+    assert auto_jobs_cap(6, 4, 3 * 3600.0, 5.0, [600.0] * 120, hour) == 120 + 124
+    # Smaller jobs: more of them; a short queue: all of it, and never below MIN_JOBS.
+    assert auto_jobs_cap(6, 4, 3 * 3600.0, 5.0, [], [360.0] * 100_000) == 1440
+    assert auto_jobs_cap(6, 4, 3 * 3600.0, 5.0, [], [3600.0] * 30) == MIN_JOBS
+    # The time limit: 4,000 jobs a second of it.
+    assert auto_jobs_cap(1584, 4, 3 * 3600.0, 5.0, [], hour) == 20_000
+    assert auto_jobs_cap(1584, 4, 3 * 3600.0, 30.0, [], hour) == 38_016
+    assert auto_jobs_cap(1584, 4, 3 * 3600.0, 0.01, [], hour) == MIN_JOBS
+    parser = build_parser()
+    assert parser.parse_args(["--plan-max-jobs", "10000000"]).plan_max_jobs == 10_000_000
+    for bad in ("10000001", "99999999999999999999", "nan", "1e6", ""):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--plan-max-jobs", bad])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("n_sats", "n_jobs", "load", "most"), [(6, 400, 3.0, 500), (1584, 20_000, 1.5, 20_000)]
+)
+def test_the_auto_job_cap_holds_more_than_the_planner_places(
+    n_sats: int, n_jobs: int, load: float, most: int
+) -> None:
+    """Contended synthetic workloads: the planner (greedy, every job offered) places fewer
+    jobs than the cap of the default 5 s limit; a 6-satellite fleet gets a small cap (the
+    fixed rule gave 2,000)."""
+    problem = synthetic_problem(n_sats, 0)
+    jobs = contended_jobs(n_jobs, n_sats, load=load)
+    result = greedy_plan(replace(problem, jobs=tuple(jobs)))
+    placed = len({i.job_id for i in result.plan.items})
+    cap = auto_jobs_cap(
+        n_sats, 4, problem.n_slots * problem.slot_s, 5.0, [], [j.work_acc_s for j in jobs]
+    )
+    assert 0 < placed < cap <= most

@@ -10,13 +10,19 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import model_job
+from orbitalsched.v1 import jobs_pb2
 
+from scheduler.cluster.client import Client
+from scheduler.cluster.local import LocalCluster
+from scheduler.scenario import load_scenario
 from scheduler.server.clock import load_or_create
+from scheduler.server.convert import STATE_TO_PB
 from scheduler.server.model import Job, JobState
 from scheduler.server.store import SCHEMA, Store, StoreError
 
@@ -204,3 +210,88 @@ def test_a_database_of_the_first_schema_gains_the_new_columns(tmp_path: Path) ->
     store.insert_jobs([_spec_job("a")], 1.0)
     assert store.events("a")[0].principal == "scheduler"
     store.close()
+
+
+@pytest.mark.slow
+def test_compaction_killed_midway_loses_nothing_and_resumes(tmp_path: Path) -> None:
+    """A scheduler SIGKILLed while it compacts 2,000 expired jobs (5 per transaction): every
+    job is whole or compacted, never half; restarted, it finishes, and GetJob still answers
+    each job's final state."""
+    db = tmp_path / "s.db"
+    store = Store(db)
+    clock = load_or_create(store, load_scenario(None).epoch_s, 1.0)
+    ended_s = clock.now_s() - 10 * 86400.0
+    store.insert_jobs([_spec_job(f"j{i:04d}") for i in range(2000)], 10.0)
+    for i, job in enumerate(store.list_jobs(limit=2000)):
+        for state in (
+            (JobState.CANCELLED,)
+            if i % 3 == 0
+            else (JobState.PLANNED, JobState.RUNNING, (JobState.SUCCEEDED, JobState.FAILED)[i % 2])
+        ):
+            job = replace(
+                job,
+                state=state,
+                satellite_ids=("sat-0-1",) if state != JobState.CANCELLED else (),
+                end_time_s=ended_s + i if state.terminal else 0.0,
+                reason=f"reason {i}" if state.terminal else "",
+            )
+            store.update_job(job, state.value.lower(), ended_s)
+    before = {j.job_id: j for j in store.list_jobs(limit=2000)}
+    history = {job_id: len(store.events(job_id)) for job_id in before}
+    store.close()
+    cluster = LocalCluster(
+        ("sat-0-0", "sat-0-1"),
+        tmp_path / "run",
+        speed=1.0,
+        db=db,
+        metrics=False,
+        scheduler_args=("--retention-s", "86400", "--compaction-batch", "5"),
+    )
+    watch = sqlite3.connect(db)
+
+    def compacted() -> int:
+        return int(watch.execute("SELECT COUNT(*) FROM jobs WHERE compacted_s > 0").fetchone()[0])
+
+    with cluster:
+        cluster.start_scheduler()
+        deadline = time.time() + 30.0
+        while compacted() == 0 and time.time() < deadline:
+            time.sleep(0.005)
+        cluster.kill_scheduler()
+        midway = compacted()
+        assert 0 < midway < 2000
+        rows = watch.execute(
+            "SELECT job_id, compacted_s, spec, (SELECT COUNT(*) FROM job_events e "
+            "WHERE e.job_id = jobs.job_id) FROM jobs"
+        ).fetchall()
+        assert len(rows) == 2000
+        for job_id, compacted_s, spec, events in rows:
+            if compacted_s > 0:
+                assert events == 0 and json.loads(spec)["labels"] == {}
+            else:
+                assert events == history[job_id]
+        cluster.start_scheduler()
+        while compacted() < 2000 and time.time() < deadline + 30.0:
+            time.sleep(0.05)
+        assert compacted() == 2000
+        client = Client(cluster.address, timeout_s=10.0)
+        try:
+            for job_id in ("j0000", "j0001", "j0002", "j1999"):
+                got = client.jobs.GetJob(
+                    jobs_pb2.GetJobRequest(job_id=job_id, include_events=True), timeout=10.0
+                )
+                old = before[job_id]
+                assert got.job.compacted_time_s > 0 and got.job.reason == old.reason
+                assert (got.job.end_time_s, got.job.state) == (
+                    old.end_time_s,
+                    STATE_TO_PB[old.state],
+                )
+                assert [e.what for e in got.events] == ["compacted"]
+            page = client.jobs.ListJobs(
+                jobs_pb2.ListJobsRequest(states=[jobs_pb2.JOB_STATE_FAILED], page_size=1000),
+                timeout=10.0,
+            )
+            assert len(page.jobs) == sum(j.state == JobState.FAILED for j in before.values())
+        finally:
+            client.close()
+    watch.close()

@@ -10,7 +10,6 @@ satellite for its agent, and an operator certificate (`user-operator`) for the l
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import select
 import signal
@@ -23,12 +22,12 @@ from pathlib import Path
 from typing import IO
 
 from scheduler.errors import UserError
+from scheduler.proc.parent import launcher_env
 from scheduler.security.certs import init_ca, issue_satellite, issue_user
 from scheduler.security.identity import Role
 from scheduler.security.tls import ClientTls
 
 READY_TIMEOUT_S = 60.0
-PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -143,9 +142,7 @@ class LocalCluster:
                 self.agent_metrics_ports[name] = port
             cmd += ["--metrics-port", str(port)]
         log = self._log(f"agents-{names[0]}")
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=log, env=_env(), preexec_fn=_die_with_parent
-        )
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=_env())
         for name in names:
             self.agents[name] = proc
 
@@ -187,9 +184,7 @@ class LocalCluster:
             cmd += ["--metrics-port", str(self.scheduler_metrics_port)]
         log = self._log("scheduler")
         for attempt in range(3):  # a restart may find its ports not yet released
-            proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=log, env=_env(), preexec_fn=_die_with_parent
-            )
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=_env())
             self.scheduler_proc = proc
             try:
                 line = _wait_for_line(proc, "listening on", log)
@@ -218,9 +213,7 @@ class LocalCluster:
             port = self.agent_metrics_ports.setdefault(name, free_port())
             cmd += ["--metrics-port", str(port)]
         log = self._log(f"agent-{name}")
-        self.agents[name] = subprocess.Popen(
-            cmd, stdout=log, stderr=log, env=_env(), preexec_fn=_die_with_parent
-        )
+        self.agents[name] = subprocess.Popen(cmd, stdout=log, stderr=log, env=_env())
 
     def kill_agent(self, name: str) -> None:
         """SIGKILL an agent (a satellite that is gone; in a fleet, its whole process)."""
@@ -263,19 +256,12 @@ class LocalCluster:
         self._logs.clear()
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the launcher dies, even by SIGKILL, so no
-    agent or scheduler outlives a crashed `orbitctl` or test run (Linux prctl)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     for name in ("ORBIT_TLS_CA", "ORBIT_TLS_CERT", "ORBIT_TLS_KEY"):  # the cluster decides
         env.pop(name, None)
-    return env
+    return launcher_env(env)  # every process it starts dies with this one
 
 
 def _wait_for_line(proc: subprocess.Popen[bytes], marker: str, log: IO[bytes]) -> str:

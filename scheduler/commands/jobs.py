@@ -203,6 +203,9 @@ def show_job(args: argparse.Namespace) -> int:
         return 0
     print_table(JOB_HEADER, [job_row(resp.job)])
     print(f"submitted by {resp.job.submitted_by or '-'}")
+    if resp.job.compacted_time_s:
+        at = datetime.fromtimestamp(resp.job.compacted_time_s, tz=UTC)
+        print(f"history compacted {at:%Y-%m-%d %H:%M:%S} (sim, past the scheduler's --retention-s)")
     if args.events:
         print()
         rows = [

@@ -85,6 +85,7 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
             if job.reason_code
             else jobs_pb2.REASON_CODE_UNSPECIFIED
         ),
+        compacted_time_s=job.compacted_s,
     )
 
 
@@ -218,6 +219,7 @@ def to_agent_pb(msg: ToAgent, clock: SimClock) -> agent_pb2.SchedulerMessage:
                     for a, b, r in msg.contacts
                 ],
                 wall_queued_s=msg.wall_queued_s,
+                wall_solved_s=msg.wall_solved_s,
             )
         )
     if isinstance(msg, Cancel):

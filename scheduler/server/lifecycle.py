@@ -120,6 +120,8 @@ class JobLifecycle:
         return done
 
     def _finished(self, job: Job, now: float) -> None:
+        # Nothing of a finished job stays in memory: it lives in the store only.
+        self.progress.pop(job.job_id, None)
         self.metrics.finished(job, now)
         self._notify(job, job.state.value.lower(), now)
 

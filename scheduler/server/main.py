@@ -1,8 +1,9 @@
 """orbit-scheduler: the scheduler process (gRPC server, state store, replanning, metrics).
 
     orbit-scheduler [--listen HOST:PORT] [--metrics-port P] [--db PATH] [--scenario FILE]
-                    [--speed X] [--link-model always|contacts]
+                    [--speed X] [--link-model always|contacts] [--retention-s S]
                     [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]
+                    [--open-listen HOST:PORT]
 
 Prints one line `orbit-scheduler listening on HOST:PORT` once it serves (launchers wait
 for it), and stops cleanly on SIGINT or SIGTERM.
@@ -21,11 +22,21 @@ from collections.abc import Sequence
 
 from scheduler.errors import UserError
 from scheduler.planner.backends import BACKENDS
+from scheduler.proc.parent import die_with_launcher
+from scheduler.security.open_listener import check_open_listen
 from scheduler.security.tls import TlsConfigError, add_server_tls_arguments, server_tls_of
 from scheduler.server.app import ServerConfig, build_server, split_hostport
 from scheduler.server.replanner import ReplanConfig
+from scheduler.server.retention import (
+    DEFAULT_BATCH,
+    DEFAULT_RETENTION_S,
+    MAX_BATCH,
+    MAX_RETENTION_S,
+)
 
 log = logging.getLogger("orbit-scheduler")
+# Largest --plan-max-jobs: far above what one solve can take in any time limit.
+MAX_PLAN_JOBS = 10_000_000
 
 
 def _positive_seconds(text: str) -> float:
@@ -35,6 +46,28 @@ def _positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
     if not (0.1 <= value <= 86400.0):  # also refuses nan and inf
         raise argparse.ArgumentTypeError(f"{value:g}: expected 0.1 to 86400 seconds")
+    return value
+
+
+def _retention_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
+    if not (0.0 <= value <= MAX_RETENTION_S):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"{value:g}: expected 0 (keep forever) to {MAX_RETENTION_S:g} seconds"
+        )
+    return value
+
+
+def _batch(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count, got {text[:40]!r}") from None
+    if not 1 <= value <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"{value}: expected 1 to {MAX_BATCH}")
     return value
 
 
@@ -103,7 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N|auto",
         help="jobs one solve considers (placed ones, then pending by priority and age); "
-        "default auto: 6 per satellite, at least 2,000",
+        "default auto: until their work is twice what the fleet's accelerators do over the "
+        "horizon, at most 4,000 per second of --solve-time-limit, at least 100",
+    )
+    p.add_argument(
+        "--retention-s",
+        type=_retention_seconds,
+        default=DEFAULT_RETENTION_S,
+        metavar="S",
+        help="simulated seconds a finished job keeps its event history; older ones are "
+        "compacted in the background to their final state (default 604800, 7 days; "
+        "0 keeps everything forever)",
+    )
+    p.add_argument(
+        "--compaction-batch",
+        type=_batch,
+        default=DEFAULT_BATCH,
+        metavar="N",
+        help=f"at most N jobs per compaction transaction (default {DEFAULT_BATCH}; each is "
+        "also sized to about 5 ms)",
     )
     p.add_argument(
         "--planner-backend",
@@ -135,15 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _max_jobs(text: str) -> int:
-    """--plan-max-jobs: a positive count, or auto (0: sized from the fleet)."""
+    """--plan-max-jobs: a positive count, or auto (0: sized from the problem)."""
     if text == "auto":
         return 0
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count or auto, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 (or auto), got {n}")
+    if not 1 <= n <= MAX_PLAN_JOBS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_PLAN_JOBS:,} (or auto), got {n}")
     return n
 
 
@@ -157,11 +208,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise UserError(f"--planner-workers: expected at least 1, got {args.planner_workers}")
     try:
         tls = server_tls_of(args, host)
+        if args.open_listen:
+            split_hostport(args.open_listen, "--open-listen")
+            check_open_listen(args.open_listen, tls)
     except TlsConfigError as exc:
         raise UserError(str(exc)) from None
     return ServerConfig(
         listen=args.listen,
         tls=tls,
+        open_listen=args.open_listen,
         db=args.db,
         scenario=args.scenario,
         satellites=args.satellites,
@@ -172,6 +227,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         telemetry_interval_s=args.telemetry_interval,
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
+        retention_s=args.retention_s,
+        compaction_batch=args.compaction_batch,
         replan=ReplanConfig(
             scenario=args.scenario,
             policy=args.policy,
@@ -201,6 +258,7 @@ async def serve(config: ServerConfig) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    die_with_launcher()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),

@@ -66,6 +66,11 @@ class SchedulerMetrics:
             buckets=SOLVE_BUCKETS_S,
             registry=r,
         )
+        self.solver_restarts_total = Counter(
+            "orbital_solver_restarts_total",
+            "Solver worker processes that died and were replaced",
+            registry=r,
+        )
         self.plans_total = Counter(
             "orbital_plans_total",
             "Plans made, by what caused them and the solver status",
@@ -196,6 +201,19 @@ class SchedulerMetrics:
             "Agent reports rejected because their assignment version was stale",
             registry=r,
         )
+        self.jobs_compacted_total = Counter(
+            "orbital_jobs_compacted_total",
+            "Terminal jobs past the retention period whose history was compacted",
+            registry=r,
+        )
+        self.store_bytes = Gauge(
+            "orbital_store_bytes", "Size of the state database, its WAL included", registry=r
+        )
+        self.store_free_bytes = Gauge(
+            "orbital_store_free_bytes",
+            "Free pages in the state database (reused by new rows; VACUUM returns them)",
+            registry=r,
+        )
         self.agent_messages_total = Counter(
             "orbital_agent_messages_total",
             "Messages received from agents",
@@ -321,6 +339,10 @@ class SchedulerMetrics:
         if protecting and not self._protecting.get(sat, False):
             self.self_protection_total.labels(sat).inc()
         self._protecting[sat] = protecting
+
+    def store_size(self, total_bytes: int, free_bytes: int) -> None:
+        self.store_bytes.set(total_bytes)
+        self.store_free_bytes.set(free_bytes)
 
     def job_counts(self, counts: dict[tuple[str, str], int]) -> None:
         for kind in ("inference", "training"):

@@ -117,6 +117,8 @@ class Job:
     submitted_by: str = ""
     # Why the last plan did not place it (with `reason`); None once placed or finished.
     reason_code: ReasonCode | None = None
+    # When retention compacted it (0: never): its history, labels and checkpoints are gone.
+    compacted_s: float = 0.0
 
     def member_version(self, sat: str) -> int | None:
         return dict(self.member_versions).get(sat)

@@ -10,33 +10,37 @@ on the event loop. Triggers that arrive during a solve coalesce into the next on
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import multiprocessing
 import os
+import signal
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
+from scheduler.proc.parent import die_with_parent
 from scheduler.server import solver_worker
 from scheduler.server.lifecycle import JobLifecycle
 from scheduler.server.model import Job, JobState, PlanRecord
 from scheduler.server.planning import SolveRequest, build_request
 from scheduler.server.sessions import AgentSessions
+from scheduler.server.solve_size import auto_jobs_cap
 from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests, ReplanTrigger
 
 log = logging.getLogger("orbit-scheduler")
 
 
-JOBS_PER_SATELLITE = 6
-MIN_JOBS_PER_SOLVE = 2000
 # The plan lead covers the longest of the last RECENT_SOLVES solves (snapshot to plans
 # queued to the agents, wall s), with LEAD_MARGIN for their delivery.
 RECENT_SOLVES = 5
 LEAD_MARGIN = 1.25
+WORKER_RESTART_MAX_S = 30.0  # the longest wait between attempts to start a solver worker
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class ReplanConfig:
     interval_s: float = 600.0  # periodic replanning, simulated seconds
     startup_grace_s: float = 5.0
     in_process: bool = False  # solve in a thread (tests, profiling)
-    max_jobs: int = 0  # jobs one solve considers; 0: sized from the fleet (jobs_cap)
+    max_jobs: int = 0  # jobs one solve considers; 0: sized from the problem (jobs_cap)
     seed: int | None = None  # solve on one worker, deterministically (the simulator)
     planner_backend: str = "local"  # where partition solves run (planner/backends.py)
     ray_address: str | None = None
@@ -93,26 +97,33 @@ class Replanner:
         return ProcessPoolExecutor(
             1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=solver_worker.die_with_parent,
-            initargs=(os.getpid(),),
+            initializer=die_with_parent,  # no solver outlives a SIGKILLed scheduler
+            initargs=(os.getpid(), signal.SIGKILL),
         )
 
-    def jobs_cap(self) -> int:
-        """max_jobs, or sized from the fleet: JOBS_PER_SATELLITE per satellite served (about
-        twice what a 4-accelerator satellite runs in a 3 h horizon, so the planner has a
-        choice), at least MIN_JOBS_PER_SOLVE. The planner keeps its time limit at any size
+    def jobs_cap(self, placed: Sequence[Job] = (), waiting: Sequence[Job] = ()) -> int:
+        """max_jobs, or sized from the problem (solve_size.auto_jobs_cap): the fleet's
+        capacity over the horizon against the work of the jobs in window order, and what the
+        planner handles in its time limit. The planner keeps its time limit at any size
         (planner/lns.py), so the cap only bounds the work of one solve."""
         if self.max_jobs > 0:
             return self.max_jobs
-        return max(MIN_JOBS_PER_SOLVE, JOBS_PER_SATELLITE * len(self.sessions.sats))
+        return auto_jobs_cap(
+            len(self.sessions.sats),
+            self.sessions.world.bus.accelerators,
+            self.horizon_s,
+            self.time_limit_s,
+            (_remaining_acc_s(j) for j in placed),
+            (_remaining_acc_s(j) for j in waiting),
+        )
 
     def window(self, jobs: list[Job]) -> list[Job]:
         """The jobs one solve considers: every placed job, then the pending ones by priority
-        and age up to max_jobs (a queue of 100,000 jobs is planned a window at a time)."""
+        and age up to jobs_cap (a queue of 100,000 jobs is planned a window at a time)."""
         placed = [j for j in jobs if j.satellite_ids or j.state == JobState.RUNNING]
         waiting = [j for j in jobs if not (j.satellite_ids or j.state == JobState.RUNNING)]
-        room = max(0, self.jobs_cap() - len(placed))
         waiting.sort(key=lambda j: (-j.spec.priority, j.seq))
+        room = max(0, self.jobs_cap(placed, waiting) - len(placed))
         return placed + waiting[:room]
 
     async def replan_now(self, reason: str) -> None:
@@ -124,17 +135,38 @@ class Replanner:
 
     _running = False
 
-    async def run(self) -> None:
+    async def start_worker(self) -> None:
+        """Warm the solver worker and give it its planner backend; a worker that dies
+        meanwhile is replaced, with backoff, until one starts (a dead worker must not
+        silently stop replanning)."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.pool, solver_worker.warm_up, self.scenario)
         cfg = self.config
-        await loop.run_in_executor(
-            self.pool,
-            solver_worker.use_planner_backend,
-            cfg.planner_backend,
-            cfg.ray_address,
-            cfg.planner_workers,
-        )
+        for attempt in itertools.count():
+            try:
+                await loop.run_in_executor(self.pool, solver_worker.warm_up, self.scenario)
+                await loop.run_in_executor(
+                    self.pool,
+                    solver_worker.use_planner_backend,
+                    cfg.planner_backend,
+                    cfg.ray_address,
+                    cfg.planner_workers,
+                )
+                return
+            except BrokenProcessPool:
+                delay_s = min(WORKER_RESTART_MAX_S, 0.5 * 2**attempt)
+                log.error("the solver process died while starting; a new one in %.1f s", delay_s)
+                self.sessions.metrics.solver_restarts_total.inc()
+                await asyncio.sleep(delay_s)
+                self.pool = self._new_pool()
+
+    async def restart_worker(self, trigger: str) -> None:
+        log.error("the solver process died (trigger: %s); starting a new one", trigger)
+        self.sessions.metrics.solver_restarts_total.inc()
+        self.pool = self._new_pool()
+        await self.start_worker()
+
+    async def run(self) -> None:
+        await self.start_worker()
         started = time.time()
         while (
             time.time() - started < self.startup_grace_s
@@ -156,11 +188,13 @@ class Replanner:
                 trigger += f" (+{len(requests) - 1} more)"
             self._running = True
             try:
-                await self.solve_once(trigger, cause)
-            except BrokenProcessPool:
-                log.error("the solver process died (trigger: %s); starting a new one", trigger)
-                self.pool = self._new_pool()
-                self.replans.request(ReplanTrigger.REQUESTED, "solver restarted")
+                try:
+                    await self.solve_once(trigger, cause)
+                except BrokenProcessPool:  # once more, on a new worker
+                    await self.restart_worker(trigger)
+                    await self.solve_once(f"{trigger} (solver restarted)", cause)
+            except BrokenProcessPool:  # twice in a row: wait for the next trigger
+                await self.restart_worker(trigger)
             except Exception:
                 log.exception("replanning failed (trigger: %s); keeping the current plan", trigger)
             finally:
@@ -178,8 +212,9 @@ class Replanner:
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         out = await loop.run_in_executor(self.pool, solver_worker.solve, request)
+        solved_wall_s = time.time()  # the agents measure plan delivery from here
         record = self.adopt(request, out, now, time.perf_counter() - t0, trigger, cause)
-        await self.sessions.broadcast_plans()
+        await self.sessions.broadcast_plans(solved_wall_s=solved_wall_s)
         self.recent_solves_wall_s.append(time.perf_counter() - t_snapshot)
         return record
 
@@ -311,3 +346,8 @@ class Replanner:
         for pid in workers:
             processes[pid].terminate()
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _remaining_acc_s(job: Job) -> float:
+    """Accelerator-seconds a job still needs (a checkpointed one resumes)."""
+    return max(job.spec.work_acc_s - job.checkpoint_acc_s, 1.0)

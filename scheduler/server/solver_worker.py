@@ -8,14 +8,10 @@ ISL neighbours), slices the horizon out of it into the planner's Problem and run
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import os
-import signal
 import time
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -47,12 +43,21 @@ class BudgetPrediction:
     temperature_c: np.ndarray
     headroom_w: np.ndarray
 
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Row of each satellite (names.index over 10,000 names per satellite per second
+        was most of the scheduler's housekeeping)."""
+        return {name: i for i, name in enumerate(self.names)}
+
+    def slot(self, time_s: float) -> int:
+        return int(np.floor((time_s - self.start_s) / self.step_s))
+
     def at(self, name: str, time_s: float) -> tuple[float, float, float] | None:
         """(soc_wh, temperature_c, headroom_w) of the slot holding time_s, if predicted."""
-        k = int(np.floor((time_s - self.start_s) / self.step_s))
-        if name not in self.names or not 0 <= k < self.soc_wh.shape[1]:
+        k = self.slot(time_s)
+        i = self.index.get(name)
+        if i is None or not 0 <= k < self.soc_wh.shape[1]:
             return None
-        i = self.names.index(name)
         return (
             float(self.soc_wh[i, k]),
             float(self.temperature_c[i, k]),
@@ -182,16 +187,6 @@ def solve(request: SolveRequest) -> SolveOutput:
     effective = merge_committed(result.plan, request.committed_items)
     predicted = predict_budget(problem, effective) if problem.satellites else None
     return SolveOutput(result, effective, t1 - t0, t2 - t1, predicted)
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Worker initializer: the worker is killed when the scheduler dies, even by SIGKILL
-    (Linux prctl PR_SET_PDEATHSIG), so a killed scheduler leaves no solver behind.
-    parent_pid is the scheduler's: in a container the scheduler itself is PID 1."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:  # the scheduler died before the prctl took effect
-        os._exit(0)
 
 
 def use_planner_backend(name: str, address: str | None, workers: int | None) -> str:

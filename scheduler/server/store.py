@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
+import heapq
+import itertools
 import json
 import math
 import os
@@ -64,7 +67,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     member_versions TEXT NOT NULL DEFAULT '[]',
     reason_code TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE TABLE IF NOT EXISTS job_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL,
@@ -125,7 +127,7 @@ CREATE TABLE IF NOT EXISTS elements (
 _JOB_COLUMNS = (
     "seq, job_id, spec, state, reason, submit_time_s, start_time_s, end_time_s, satellite_ids, "
     "planned_start_s, planned_end_s, done_accelerator_s, checkpoint_accelerator_s, "
-    "assignment_version, preemptions, member_versions, submitted_by, reason_code"
+    "assignment_version, preemptions, member_versions, submitted_by, reason_code, compacted_s"
 )
 # Columns added after the first release, with their definitions: added on open if missing.
 _ADDED_COLUMNS = {
@@ -135,6 +137,73 @@ _ADDED_COLUMNS = {
     ),
     "job_events": (("principal", "TEXT NOT NULL DEFAULT 'scheduler'"),),
 }
+# Schema changes after the first release, applied in order on open, each in one transaction
+# with the version it reaches (meta key 'schema'). Version 2 serves a store of millions of
+# jobs without scanning it: an index by (state, kind) (its implicit seq column makes each
+# pair a keyset range in submission order), job counts kept by triggers (the gauges read 14
+# rows instead of counting every job a second) and a satellite -> job index kept by triggers
+# (ListJobs by satellite).
+MIGRATIONS: tuple[str, ...] = (
+    """
+DROP INDEX IF EXISTS jobs_state;
+CREATE INDEX IF NOT EXISTS jobs_state_kind ON jobs (state, kind);
+CREATE TABLE IF NOT EXISTS job_counts (
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (kind, state)
+) WITHOUT ROWID;
+DELETE FROM job_counts;
+INSERT INTO job_counts (kind, state, n) SELECT kind, state, COUNT(*) FROM jobs GROUP BY 1, 2;
+CREATE TRIGGER IF NOT EXISTS job_counts_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_counts (kind, state, n) VALUES (new.kind, new.state, 1)
+        ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS job_counts_update AFTER UPDATE OF state ON jobs
+WHEN old.state != new.state BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE kind = old.kind AND state = old.state;
+    INSERT INTO job_counts (kind, state, n) VALUES (new.kind, new.state, 1)
+        ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS job_counts_delete AFTER DELETE ON jobs BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE kind = old.kind AND state = old.state;
+END;
+CREATE TABLE IF NOT EXISTS job_satellites (
+    satellite_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (satellite_id, seq)
+) WITHOUT ROWID;
+DELETE FROM job_satellites;
+INSERT OR IGNORE INTO job_satellites (satellite_id, seq)
+    SELECT value, seq FROM jobs, json_each(jobs.satellite_ids) WHERE satellite_ids != '[]';
+CREATE TRIGGER IF NOT EXISTS job_satellites_insert AFTER INSERT ON jobs
+WHEN new.satellite_ids != '[]' BEGIN
+    INSERT OR IGNORE INTO job_satellites (satellite_id, seq)
+        SELECT value, new.seq FROM json_each(new.satellite_ids);
+END;
+CREATE TRIGGER IF NOT EXISTS job_satellites_update AFTER UPDATE OF satellite_ids ON jobs
+WHEN old.satellite_ids != new.satellite_ids BEGIN
+    DELETE FROM job_satellites WHERE seq = old.seq
+        AND satellite_id IN (SELECT value FROM json_each(old.satellite_ids));
+    INSERT OR IGNORE INTO job_satellites (satellite_id, seq)
+        SELECT value, new.seq FROM json_each(new.satellite_ids);
+END;
+CREATE TRIGGER IF NOT EXISTS job_satellites_delete AFTER DELETE ON jobs BEGIN
+    DELETE FROM job_satellites WHERE seq = old.seq
+        AND satellite_id IN (SELECT value FROM json_each(old.satellite_ids));
+END;
+""",
+    # 3: retention. A job compacted at compacted_s (0: never) keeps its row; the partial
+    # index holds only the terminal jobs still to compact, oldest end first.
+    """
+ALTER TABLE jobs ADD COLUMN compacted_s REAL NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS jobs_to_compact ON jobs (end_time_s)
+    WHERE compacted_s = 0 AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED');
+CREATE INDEX IF NOT EXISTS checkpoints_job ON checkpoints (job_id);
+""",
+)
+JOB_KINDS = ("inference", "training")
+COMPACTED_EVENT = "compacted"
 # SubmitJobs request ids are remembered this long (wall seconds), at least.
 REQUEST_ID_TTL_S = 7 * 24 * 3600.0
 
@@ -197,6 +266,25 @@ def _real(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _statements(script: str) -> list[str]:
+    """The statements of a script (triggers keep their inner semicolons)."""
+    out: list[str] = []
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                out.append(pending.strip())
+            pending = ""
+    return out
+
+
+def _without_labels(spec_json: str) -> str:
+    fields = json.loads(spec_json)
+    fields["labels"] = {}
+    return json.dumps(fields)
+
+
 def _spec_from_json(text: str) -> JobSpec:
     fields = json.loads(text)
     if "work_accelerator_s" in fields:  # databases from before the unit names were one
@@ -204,6 +292,17 @@ def _spec_from_json(text: str) -> JobSpec:
     if not fields.get("deadline_s"):  # databases before deadlines were optional stored 0
         fields["deadline_s"] = None
     return JobSpec(**fields)
+
+
+# Placements repeat (a fleet has few satellites and gangs): parse each text once.
+@functools.lru_cache(maxsize=16384)
+def _satellites(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+@functools.lru_cache(maxsize=16384)
+def _members(text: str) -> tuple[tuple[str, int], ...]:
+    return tuple((str(s), int(v)) for s, v in json.loads(text))
 
 
 def _job_from_row(row: Sequence[Any]) -> Job:
@@ -215,16 +314,17 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         submit_time_s=row[5],
         start_time_s=row[6],
         end_time_s=row[7],
-        satellite_ids=tuple(json.loads(row[8])),
+        satellite_ids=_satellites(row[8]),
         planned_start_s=row[9],
         planned_end_s=row[10],
         done_acc_s=row[11],
         checkpoint_acc_s=row[12],
         assignment_version=row[13],
         preemptions=row[14],
-        member_versions=tuple((str(s), int(v)) for s, v in json.loads(row[15])),
+        member_versions=_members(row[15]),
         submitted_by=row[16],
         reason_code=ReasonCode(row[17]) if row[17] else None,
+        compacted_s=row[18],
     )
 
 
@@ -243,9 +343,12 @@ class Store:
             raise
         except sqlite3.Error as exc:
             self._unlock()
-            raise StoreError(
-                f"{self.path}: not a usable scheduler database ({_one_line(exc)})"
-            ) from None
+            what = (
+                "the database is corrupt"
+                if "malformed" in str(exc)
+                else "not a usable scheduler database"
+            )
+            raise StoreError(f"{self.path}: {what} ({_one_line(exc)})") from None
 
     def _open(self, memory: bool) -> None:
         db = self._db
@@ -277,6 +380,19 @@ class Store:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
         if app_id != APPLICATION_ID:
             db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Apply the MIGRATIONS this database has not had, each all or nothing."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        version = int(row[0]) if row and str(row[0]).isdigit() else 1
+        for target, script in enumerate(MIGRATIONS[version - 1 :], start=version + 1):
+            with self._tx() as db:
+                for statement in _statements(script):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(target),)
+                )
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -409,30 +525,80 @@ class Store:
         after_seq: int = 0,
         limit: int = 100,
     ) -> list[Job]:
-        where = ["seq > ?"]
-        args: list[Any] = [after_seq]
-        if states:
-            where.append(f"state IN ({','.join('?' * len(states))})")
-            args.extend(s.value for s in states)
-        if kinds:
-            where.append(f"kind IN ({','.join('?' * len(kinds))})")
-            args.extend(kinds)
-        if satellite_id:
-            where.append("EXISTS (SELECT 1 FROM json_each(satellite_ids) WHERE value = ?)")
-            args.append(satellite_id)
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        args.append(limit)
-        return [_job_from_row(r) for r in self._db.execute(sql, args)]
+        """Jobs after after_seq in submission order (keyset pagination), at most limit,
+        filtered; every filter is served from an index (see _page_seqs)."""
+        seqs = self._page_seqs(states, kinds, satellite_id, after_seq, limit)
+        jobs: list[Job] = []
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i : i + 500]
+            rows = self._db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE seq IN ({','.join('?' * len(chunk))}) "
+                "ORDER BY seq",
+                chunk,
+            )
+            jobs.extend(_job_from_row(r) for r in rows)
+        return jobs
+
+    def _page_seqs(
+        self,
+        states: Sequence[JobState],
+        kinds: Sequence[str],
+        satellite_id: str,
+        after_seq: int,
+        limit: int,
+    ) -> list[int]:
+        """The seqs of one page. A satellite's jobs come from job_satellites, unless only
+        active states are asked for (few jobs: checked against job_satellites one by one);
+        states and kinds from one keyset range per (state, kind) of the jobs_state_kind
+        index, merged (an IN over several states would sort every match)."""
+        db = self._db
+        active_only = bool(states) and not any(s.terminal for s in states)
+        if satellite_id and not active_only:
+            where, args = ["js.satellite_id = ?", "js.seq > ?"], [satellite_id, after_seq]
+            if states:
+                where.append(f"j.state IN ({','.join('?' * len(states))})")
+                args.extend(s.value for s in states)
+            if kinds:
+                where.append(f"j.kind IN ({','.join('?' * len(kinds))})")
+                args.extend(kinds)
+            rows = db.execute(
+                "SELECT js.seq FROM job_satellites js JOIN jobs j ON j.seq = js.seq "
+                f"WHERE {' AND '.join(where)} ORDER BY js.seq LIMIT ?",
+                (*args, limit),
+            )
+            return [r[0] for r in rows]
+        if not states and not kinds:
+            rows = db.execute(
+                "SELECT seq FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+            )
+            return [r[0] for r in rows]
+        on_sat = (
+            " AND EXISTS (SELECT 1 FROM job_satellites WHERE satellite_id = ? AND seq = jobs.seq)"
+            if satellite_id
+            else ""
+        )
+        ranges = []
+        for state in dict.fromkeys(states or JobState):
+            for kind in dict.fromkeys(kinds or JOB_KINDS):
+                pair: tuple[object, ...] = (state.value, kind, after_seq)
+                rows = db.execute(
+                    "SELECT seq FROM jobs WHERE state = ? AND kind = ? AND seq > ?"
+                    f"{on_sat} ORDER BY seq LIMIT ?",
+                    (*pair, *([satellite_id] if satellite_id else []), limit),
+                )
+                ranges.append([r[0] for r in rows])
+        return list(itertools.islice(heapq.merge(*ranges), limit))
 
     def active_jobs(self) -> list[Job]:
         """Every job not in a terminal state, in submission order."""
         return self.list_jobs(
             states=(JobState.PENDING, JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED),
-            limit=1_000_000,
+            limit=1_000_000_000,
         )
 
     def count_by_state(self) -> dict[tuple[str, str], int]:
-        rows = self._db.execute("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state")
+        """Jobs by (kind, state), from the counts the triggers keep (no scan)."""
+        rows = self._db.execute("SELECT kind, state, n FROM job_counts WHERE n != 0")
         return {(k, s): n for k, s, n in rows}
 
     def update_job(self, job: Job, what: str, time_s: float, actor: str | None = None) -> Job:
@@ -494,8 +660,58 @@ class Store:
                     )
         return [job for job, _ in changes]
 
+    def compact(self, before_s: float, now_s: float, limit: int) -> int:
+        """Compact at most `limit` terminal jobs that ended before before_s, oldest first, in
+        one transaction (a kill leaves each job either whole or compacted): drop their
+        events, checkpoints, fencing memberships and labels, keep the row (final state,
+        reason and its code, times, work done, placement, submitter, the rest of the spec)
+        with compacted_s = now_s. Returns how many it compacted."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT seq, job_id, spec FROM jobs INDEXED BY jobs_to_compact "
+                "WHERE compacted_s = 0 "
+                "AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED') AND end_time_s < ? "
+                "ORDER BY end_time_s LIMIT ?",
+                (before_s, limit),
+            ).fetchall()
+            if not rows:
+                return 0
+            ids = [r[1] for r in rows]
+            marks = ",".join("?" * len(ids))
+            for table in ("job_events", "checkpoints", "memberships"):
+                db.execute(f"DELETE FROM {table} WHERE job_id IN ({marks})", ids)
+            db.executemany(
+                "UPDATE jobs SET spec = ?, member_versions = '[]', compacted_s = ? WHERE seq = ?",
+                [(_without_labels(spec), now_s, seq) for seq, _, spec in rows],
+            )
+        return len(rows)
+
+    def compactable(self, before_s: float) -> int:
+        """Terminal jobs that ended before before_s and are not compacted yet (an index
+        count: tests and benchmarks)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM jobs INDEXED BY jobs_to_compact WHERE compacted_s = 0 "
+            "AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED') AND end_time_s < ?",
+            (before_s,),
+        ).fetchone()
+        return int(row[0])
+
+    def size_bytes(self) -> tuple[int, int]:
+        """(database pages in use and free, free pages) in bytes; the WAL not included."""
+        db = self._db
+        page = int(db.execute("PRAGMA page_size").fetchone()[0])
+        pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+        free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+        return pages * page, free * page
+
     def events(self, job_id: str, limit: int = 10_000) -> list[Event]:
-        """(time_s, what, state, reason, principal) of one job, oldest first."""
+        """(time_s, what, state, reason, principal) of one job, oldest first. A compacted
+        job's history is one COMPACTED_EVENT at the time it was compacted."""
+        job = self._db.execute(
+            "SELECT compacted_s, state, reason FROM jobs WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        if job is not None and job[0] > 0:
+            return [Event(job[0], COMPACTED_EVENT, job[1], job[2], "scheduler")][:limit]
         rows = self._db.execute(
             "SELECT time_s, what, state, reason, principal FROM job_events WHERE job_id = ? "
             "ORDER BY id LIMIT ?",

@@ -113,7 +113,7 @@ class JobSpec(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., priority: _Optional[_Union[JobPriority, str]] = ..., work_accelerator_s: _Optional[float] = ..., accelerators: _Optional[int] = ..., power_w: _Optional[float] = ..., input_mb: _Optional[float] = ..., output_mb: _Optional[float] = ..., deadline_s: _Optional[float] = ..., gang_size: _Optional[int] = ..., checkpoint_interval_s: _Optional[float] = ..., checkpoint_cost_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., value: _Optional[float] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("spec", "state", "reason", "submit_time_s", "start_time_s", "end_time_s", "satellite_ids", "planned_start_s", "planned_end_s", "done_accelerator_s", "checkpoint_accelerator_s", "assignment_version", "preemptions", "submitted_by", "reason_code")
+    __slots__ = ("spec", "state", "reason", "submit_time_s", "start_time_s", "end_time_s", "satellite_ids", "planned_start_s", "planned_end_s", "done_accelerator_s", "checkpoint_accelerator_s", "assignment_version", "preemptions", "submitted_by", "reason_code", "compacted_time_s")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,7 @@ class Job(_message.Message):
     PREEMPTIONS_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_BY_FIELD_NUMBER: _ClassVar[int]
     REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    COMPACTED_TIME_S_FIELD_NUMBER: _ClassVar[int]
     spec: JobSpec
     state: JobState
     reason: str
@@ -144,7 +145,8 @@ class Job(_message.Message):
     preemptions: int
     submitted_by: str
     reason_code: ReasonCode
-    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., reason: _Optional[str] = ..., submit_time_s: _Optional[float] = ..., start_time_s: _Optional[float] = ..., end_time_s: _Optional[float] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., planned_start_s: _Optional[float] = ..., planned_end_s: _Optional[float] = ..., done_accelerator_s: _Optional[float] = ..., checkpoint_accelerator_s: _Optional[float] = ..., assignment_version: _Optional[int] = ..., preemptions: _Optional[int] = ..., submitted_by: _Optional[str] = ..., reason_code: _Optional[_Union[ReasonCode, str]] = ...) -> None: ...
+    compacted_time_s: float
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., reason: _Optional[str] = ..., submit_time_s: _Optional[float] = ..., start_time_s: _Optional[float] = ..., end_time_s: _Optional[float] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., planned_start_s: _Optional[float] = ..., planned_end_s: _Optional[float] = ..., done_accelerator_s: _Optional[float] = ..., checkpoint_accelerator_s: _Optional[float] = ..., assignment_version: _Optional[int] = ..., preemptions: _Optional[int] = ..., submitted_by: _Optional[str] = ..., reason_code: _Optional[_Union[ReasonCode, str]] = ..., compacted_time_s: _Optional[float] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("job", "request_id")
