@@ -34,6 +34,7 @@ from scheduler.forecast.isl import isl_groups
 from scheduler.forecast.screening import element_ages_s
 from scheduler.scenario import load_scenario
 from scheduler.security.interceptor import interceptor_for
+from scheduler.security.open_listener import build_open_server, check_open_listen
 from scheduler.security.tls import ServerTls, TlsConfigError, bind_server
 from scheduler.server.agent_service import AgentService
 from scheduler.server.clock import SimClock, load_or_create
@@ -82,6 +83,7 @@ class ServerConfig:
 
     listen: str = "127.0.0.1:50051"
     tls: ServerTls | None = None  # None: plaintext (loopback, or --insecure)
+    open_listen: str = ""  # --open-listen: health without a client certificate (TLS only)
     db: str = "orbit-scheduler.db"
     scenario: str | None = None
     satellites: int | None = None
@@ -97,10 +99,10 @@ class ServerConfig:
     compaction_batch: int = DEFAULT_BATCH
 
 
-def split_hostport(value: str) -> tuple[str, int]:
+def split_hostport(value: str, flag: str = "--listen") -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()):
-        raise UserError(f"--listen: expected HOST:PORT, got {value!r}")
+    if not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or int(port) > 65535:
+        raise UserError(f"{flag}: expected HOST:PORT, got {value[:80]!r}")
     return host, int(port)
 
 
@@ -118,12 +120,16 @@ class Server:
     grpc_server: grpc.aio.Server
     health: health.aio.HealthServicer  # type: ignore[name-defined]
     port: int = 0
+    open_server: grpc.aio.Server | None = None  # --open-listen
+    open_port: int = 0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # What each satellite's predicted-budget gauges were last set from (housekeeping_tick).
     _predicted_key: dict[str, tuple[int, int | None, bool]] = field(default_factory=dict)
 
     async def start(self) -> None:
         await self.grpc_server.start()
+        if self.open_server is not None:
+            await self.open_server.start()
         for name in (*SERVICES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         c = self.config
@@ -135,6 +141,13 @@ class Server:
             )
         host, _ = split_hostport(c.listen)
         print(f"orbit-scheduler listening on {host}:{self.port}", flush=True)
+        if self.open_server is not None:
+            open_host, _ = split_hostport(c.open_listen, "--open-listen")
+            print(
+                f"orbit-scheduler open address {open_host}:{self.open_port}: health checks "
+                "without a client certificate, everything else UNAUTHENTICATED",
+                flush=True,
+            )
         log.info(
             "%d satellites, speed %.0fx, link model %s, database %s, sim time %.0f",
             len(self.world.names),
@@ -153,6 +166,8 @@ class Server:
         log.info("stopping")
         for name in (*SERVICES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.open_server is not None:
+            await self.open_server.stop(grace=0.5)
         await self.grpc_server.stop(grace=1.0)
         for task in self._tasks:
             task.cancel()
@@ -304,6 +319,19 @@ def build_server(config: ServerConfig) -> Server:
         raise UserError(str(exc)) from None
     if bound == 0:
         raise UserError(f"--listen: cannot bind {host}:{port}")
+    open_server, open_port = None, 0
+    if config.open_listen:
+        split_hostport(config.open_listen, "--open-listen")
+        try:
+            check_open_listen(config.open_listen, tls)
+            assert tls is not None
+            # What a refused caller is told to dial: a wildcard host says only the port.
+            main = f"{host}:{bound}" if host not in ("0.0.0.0", "[::]", "::") else f"port {bound}"
+            open_server, open_port = build_open_server(
+                tls, health_servicer, main, config.open_listen
+            )
+        except TlsConfigError as exc:
+            raise UserError(str(exc)) from None
     return Server(
         config,
         store,
@@ -317,4 +345,6 @@ def build_server(config: ServerConfig) -> Server:
         server,
         health_servicer,
         bound,
+        open_server,
+        open_port,
     )
