@@ -53,6 +53,7 @@ RECENT_TERMINAL_REPORTS = 256
 HEARTBEATS_PER_LEASE = 3
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
+HANDSHAKE_S = 30.0  # Hello written and Welcome read within this, or the stream is retried
 TICK_WALL_S = 0.1
 MAX_TICK_SIM_S = 60.0  # the truth model never steps more than a simulated minute at once
 K = agent_pb2.JobReportKind
@@ -90,8 +91,14 @@ class Agent:
         self.stopping = asyncio.Event()
         self.refused = ""  # why the scheduler refused this agent, if it did
         self.tick_wall_s = TICK_WALL_S  # executor step (a fleet of many ticks slower)
-        # The lease (agents/lease.py), always-linked model only; after it lapses the agent
-        # stays paused until a plan on a new stream has told it what is still its own.
+        # The lease (agents/lease.py), always-linked model only: while it has lapsed the
+        # agent holds its work. After a stream ended it also waits for the plan of the new
+        # stream (need_sync), which tells it what is still its own. On the same stream a
+        # renewed lease is enough: the scheduler has not given its work away (it closes a
+        # lost satellite's stream, and an ack's lease ends before the scheduler could
+        # declare it lost), and moved jobs were cancelled on that stream. (Waiting for a
+        # plan there too left agents paused for good once plans went only to the agents
+        # whose entries changed.)
         self.lease: Lease | None = None
         self.need_sync = False
         # A fleet's agents share one gate: at most so many open their stream at once, so
@@ -113,7 +120,6 @@ class Agent:
                     " ".join(j.job_id for j in rt.running_jobs()),
                 )
             rt.paused = True
-            self.need_sync = True
         elif rt.paused and not self.need_sync:
             log.info("%s: lease renewed and plan confirmed: resuming", self.satellite)
             rt.paused = False
@@ -123,8 +129,8 @@ class Agent:
         """Wall seconds between executor steps: tick_wall_s (longer in a large fleet), but
         no longer than the telemetry interval, a third of the lease (heartbeats keep their
         pace) or a simulated minute."""
-        if self.clock is None:
-            return TICK_WALL_S
+        if self.clock is None:  # not connected yet: nothing to step
+            return max(TICK_WALL_S, self.tick_wall_s)
         speed = self.clock.speed or 1.0
         cap = min(self.telemetry_interval_s, MAX_TICK_SIM_S) / speed
         if self.lease is not None:
@@ -212,6 +218,8 @@ class Agent:
                     )
                     self.refused = exc.details() or exc.code().name
                     self.stopping.set()
+            except Exception:  # anything else: the link loop goes on (backoff), never dies
+                log.exception("%s: stream to %s failed", self.satellite, self.target)
             finally:
                 self.outbox = None
                 self.metrics.connected.labels(self.satellite).set(0)
@@ -232,11 +240,18 @@ class Agent:
         )
         async with channel:
             stub = agent_pb2_grpc.AgentServiceStub(channel)
-            call = stub.Connect()
             gate = self.connect_gate or contextlib.nullcontext()
-            async with gate:  # Hello to Welcome
-                await call.write(agent_pb2.AgentMessage(hello=self.hello()))
-                first = await call.read()
+            async with gate:  # from opening the stream to the Welcome
+                call = stub.Connect()
+                try:
+                    await asyncio.wait_for(
+                        call.write(agent_pb2.AgentMessage(hello=self.hello())), HANDSHAKE_S
+                    )
+                    first = await asyncio.wait_for(call.read(), HANDSHAKE_S)
+                except TimeoutError:  # a stuck handshake must not hold the gate
+                    log.info("%s: no Welcome within %.0f s", self.satellite, HANDSHAKE_S)
+                    call.cancel()
+                    return None
             if first is grpc.aio.EOF:  # type: ignore[attr-defined]
                 return None
             body = first.WhichOneof("body")
@@ -267,6 +282,7 @@ class Agent:
                         return wait
             finally:
                 self.outbox = None
+                self.need_sync = True  # the next stream's plan says what is still its own
                 # Reports queued but not written go back to the buffer, in order.
                 pending = [m.job_report for m in _drain(outbox) if m.HasField("job_report")]
                 self.buffer.extendleft(reversed(pending))

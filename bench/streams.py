@@ -106,6 +106,8 @@ class PySpy:
         total = 0
         for line in self.path.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
+            if not count.isdigit():  # py-spy's own messages
+                continue
             n = int(count)
             total += n
             frames = stack.split(";")

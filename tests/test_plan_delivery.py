@@ -207,9 +207,10 @@ def test_telemetry_is_processed_in_bounded_batches_and_bad_samples_change_nothin
 def test_the_agent_ticks_within_its_limits() -> None:
     agent = Agent(S0, "127.0.0.1:1", AgentMetrics(S0))
     assert agent.tick_s() == TICK_WALL_S  # no clock yet
+    agent.tick_wall_s = 5.0  # a fleet of 2,500
+    assert agent.tick_s() == 5.0  # waiting to connect: the fleet's pace, not 10 a second
     agent.clock = SimClock(0.0, time.time(), 1.0)
     agent.telemetry_interval_s = 10.0
-    agent.tick_wall_s = 5.0  # a fleet of 2,500
     agent.lease = Lease(15.0)
     assert agent.tick_s() == pytest.approx(15.0 / HEARTBEATS_PER_LEASE)  # heartbeats' pace
     agent.telemetry_interval_s = 1.0  # 1 Hz telemetry: a 1 s tick
@@ -263,3 +264,38 @@ def test_the_connected_gauge_counts_streams_as_they_open_and_close(core: Core) -
     assert gauge() == 2
     core.sessions.disconnected(rt, newer)
     assert gauge() == 1 == sum(s.connected for s in core.sessions.sats.values())
+
+
+def test_a_lapsed_lease_resumes_on_its_stream_but_a_new_stream_waits_for_its_plan(
+    core: Core,
+) -> None:
+    """Plans now go only to agents whose entries changed, so an agent whose lease lapsed on
+    a stream that stayed open resumes on the next acknowledged heartbeat; after its stream
+    ended it still waits for the new stream's plan (the reconciliation)."""
+    welcome = AgentService(core.sessions, core.lifecycle).welcome(core.sessions.sats[S0])
+    agent = Agent(S0, "127.0.0.1:1", AgentMetrics(S0))
+    agent.welcome(welcome.welcome)
+    now = [100.0]
+    assert agent.lease is not None and agent.runtime is not None
+    agent.lease = Lease(agent.lease.lease_s, lambda: now[0])
+    agent.handle(agent_pb2.SchedulerMessage(plan=agent_pb2.Plan(plan_version=1)))  # on connect
+    agent._check_lease()
+    assert agent.runtime.paused  # no heartbeat acknowledged yet
+    agent.handle(to_agent_pb(HeartbeatAck(agent.lease.sent()), core.clock))
+    agent._check_lease()
+    assert not agent.runtime.paused
+    now[0] += 60.0  # the scheduler fell silent: the lease lapses on the open stream
+    agent._check_lease()
+    assert agent.runtime.paused
+    agent.handle(to_agent_pb(HeartbeatAck(agent.lease.sent()), core.clock))
+    agent._check_lease()
+    assert not agent.runtime.paused  # renewed on the same stream: no plan needed
+    now[0] += 60.0
+    agent._check_lease()
+    agent.need_sync = True  # what the end of a stream sets (Agent.session)
+    agent.handle(to_agent_pb(HeartbeatAck(agent.lease.sent()), core.clock))
+    agent._check_lease()
+    assert agent.runtime.paused  # a new stream: its plan first
+    agent.handle(agent_pb2.SchedulerMessage(plan=agent_pb2.Plan(plan_version=2)))
+    agent._check_lease()
+    assert not agent.runtime.paused
