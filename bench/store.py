@@ -294,7 +294,7 @@ def measure(args: argparse.Namespace, db: Path, now_s: float, names: tuple[str, 
                     "--nonblocking",
                 ],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=open(db.parent / "py-spy.log", "wb"),  # noqa: SIM115
             )
         channel = grpc.insecure_channel(
             cluster.address, options=[("grpc.max_receive_message_length", 64 << 20)]

@@ -422,3 +422,16 @@ def test_the_compactor_refuses_bad_settings(core: Core, retention: float, batch:
 def sample_metric(core: Core, name: str) -> float:
     value = core.metrics.registry.get_sample_value(name)
     return 0.0 if value is None else value
+
+
+def test_expired_plans_are_dropped_but_the_latest_stays(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    for version in range(1, 8):
+        plan = Plan(version, 100.0 * version, 0.0, 1.0)
+        store.save_plan(PlanRecord(version, 100.0 * version, 0.0, 1.0, "t", "OK", 1, 1, 0, 0, plan))
+    assert store.drop_plans(350.0, 2) == 2  # versions 1 and 2
+    assert store.drop_plans(350.0, 2) == 1  # 3; 4 is not expired
+    assert store.drop_plans(1e9, 10) == 3  # 4-6; the latest (7) stays
+    assert store.drop_plans(1e9, 10) == 0
+    latest = store.latest_plan()
+    assert latest is not None and latest.version == 7

@@ -686,6 +686,18 @@ class Store:
             )
         return len(rows)
 
+    def drop_plans(self, before_s: float, limit: int) -> int:
+        """Delete at most `limit` stored plans made before before_s, oldest first; the
+        latest plan always stays (it is the one in force; nothing reads older ones). Plans
+        are made in version order, so only the `limit` oldest are looked at."""
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM plans WHERE created_s < ? AND version IN (SELECT version FROM "
+                "plans WHERE version < (SELECT MAX(version) FROM plans) ORDER BY version LIMIT ?)",
+                (before_s, limit),
+            )
+        return int(cur.rowcount)
+
     def compactable(self, before_s: float) -> int:
         """Terminal jobs that ended before before_s and are not compacted yet (an index
         count: tests and benchmarks)."""
