@@ -285,6 +285,9 @@ def _without_labels(spec_json: str) -> str:
     return json.dumps(fields)
 
 
+# Specs never change once stored (compaction stores a new text): the active jobs, read at
+# every solve and report, are parsed once. Bounded: finished jobs fall out.
+@functools.lru_cache(maxsize=32768)
 def _spec_from_json(text: str) -> JobSpec:
     fields = json.loads(text)
     if "work_accelerator_s" in fields:  # databases from before the unit names were one
@@ -506,6 +509,21 @@ class Store:
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)
         ).fetchone()
         return None if row is None else _job_from_row(row)
+
+    def get_jobs(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        """The jobs of these ids that exist, by id (chunks of 500 through the id index)."""
+        ids = list(job_ids)
+        out: dict[str, Job] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id IN ({marks})", chunk
+            )
+            for row in rows:
+                job = _job_from_row(row)
+                out[job.job_id] = job
+        return out
 
     def existing_ids(self, job_ids: Iterable[str]) -> set[str]:
         ids = list(job_ids)
