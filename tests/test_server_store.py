@@ -232,6 +232,11 @@ def test_reads_use_indexes_never_a_scan_or_a_sort(tmp_path: Path) -> None:
                 store.list_jobs(states, kinds, sat, 50, 20)
     store.compactable(50.0)
     assert store.compact(50.0, 1.0, 10) == 10  # and its deletes and updates
+    store.insert_jobs([model_job("new")], 0.0, request_id="r", wall_time_s=1e6)
+    new = store.get_job("new")
+    assert new is not None
+    store.update_job(replace(new, state=JobState.PLANNED, satellite_ids=("s1",)), "planned", 1.0)
+    store.get_jobs(["new", "j00002"])
     store.events("j00001")
     store._db.set_trace_callback(None)
     selects = [s for s in seen if s.lstrip().upper().startswith(("SELECT", "DELETE", "UPDATE"))]

@@ -201,6 +201,10 @@ CREATE INDEX IF NOT EXISTS jobs_to_compact ON jobs (end_time_s)
     WHERE compacted_s = 0 AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED');
 CREATE INDEX IF NOT EXISTS checkpoints_job ON checkpoints (job_id);
 """,
+    # 4: request ids are pruned by age on every SubmitJobs with one.
+    """
+CREATE INDEX IF NOT EXISTS submit_requests_time ON submit_requests (wall_time_s);
+""",
 )
 JOB_KINDS = ("inference", "training")
 COMPACTED_EVENT = "compacted"
