@@ -289,9 +289,6 @@ def _without_labels(spec_json: str) -> str:
     return json.dumps(fields)
 
 
-# Specs never change once stored (compaction stores a new text): the active jobs, read at
-# every solve and report, are parsed once. Bounded: finished jobs fall out.
-@functools.lru_cache(maxsize=32768)
 def _spec_from_json(text: str) -> JobSpec:
     fields = json.loads(text)
     if "work_accelerator_s" in fields:  # databases from before the unit names were one
