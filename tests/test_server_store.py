@@ -6,6 +6,8 @@ import dataclasses
 import json
 import random
 import sqlite3
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +20,14 @@ from scheduler.server.jobs_logic import apply_assignment, lose_placement
 from scheduler.server.messages import JobReport, ReportKind
 from scheduler.server.model import Assignment, JobState, PlanRecord
 from scheduler.server.retention import Compactor
-from scheduler.server.store import MIGRATIONS, SCHEMA, DuplicateJobError, Store, TransitionError
+from scheduler.server.store import (
+    BACKSTOP_PAGES,
+    MIGRATIONS,
+    SCHEMA,
+    DuplicateJobError,
+    Store,
+    TransitionError,
+)
 
 
 def test_wal_mode_and_survives_reopen(tmp_path: Path) -> None:
@@ -440,3 +449,22 @@ def test_expired_plans_are_dropped_but_the_latest_stays(tmp_path: Path) -> None:
     assert store.drop_plans(1e9, 10) == 0
     latest = store.latest_plan()
     assert latest is not None and latest.version == 7
+
+
+def test_the_wal_is_checkpointed_by_a_thread_of_its_own(tmp_path: Path) -> None:
+    """Commits on the event loop never pay for a checkpoint: with the background thread the
+    data reaches the database file although the connection's own threshold is not met."""
+    quiet, busy = Store(tmp_path / "quiet.db"), Store(tmp_path / "busy.db")
+    busy.checkpoint_in_background(every_s=0.02)
+    for store in (quiet, busy):
+        store._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        store.insert_jobs(
+            [model_job(f"j{i}", labels={f"k{k}": "v" * 60 for k in range(16)}) for i in range(800)],
+            0.0,
+        )
+    time.sleep(0.5)
+    assert (tmp_path / "quiet.db").stat().st_size < 200_000  # all of it still in the WAL
+    assert (tmp_path / "busy.db").stat().st_size > 1_000_000
+    busy.close()
+    quiet.close()
+    assert not any(t.name == "wal-checkpoint" for t in threading.enumerate())

@@ -121,6 +121,7 @@ class Server:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
+        self.store.checkpoint_in_background()
         await self.grpc_server.start()
         for name in (*SERVICES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -25,9 +25,11 @@ import functools
 import heapq
 import itertools
 import json
+import logging
 import math
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,6 +139,8 @@ _ADDED_COLUMNS = {
     ),
     "job_events": (("principal", "TEXT NOT NULL DEFAULT 'scheduler'"),),
 }
+log = logging.getLogger("orbit-scheduler")
+
 # Schema changes after the first release, applied in order on open, each in one transaction
 # with the version it reaches (meta key 'schema'). Version 2 serves a store of millions of
 # jobs without scanning it: an index by (state, kind) (its implicit seq column makes each
@@ -208,6 +212,9 @@ CREATE INDEX IF NOT EXISTS submit_requests_time ON submit_requests (wall_time_s)
 )
 JOB_KINDS = ("inference", "training")
 COMPACTED_EVENT = "compacted"
+# WAL pages past which a commit checkpoints itself (the background checkpoint keeps the WAL
+# far below this; SQLite's default is 1,000).
+BACKSTOP_PAGES = 20_000
 # SubmitJobs request ids are remembered this long (wall seconds), at least.
 REQUEST_ID_TTL_S = 7 * 24 * 3600.0
 
@@ -337,6 +344,7 @@ class Store:
         self.path = str(path)
         memory = self.path == ":memory:"
         self._lock_fd = None if memory else _lock(self.path)
+        self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         try:
             if not memory and os.path.isdir(self.path):
                 raise StoreError(f"{self.path}: is a directory, not a database file")
@@ -403,7 +411,37 @@ class Store:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def checkpoint_in_background(self, every_s: float = 1.0) -> None:
+        """Copy the WAL into the database from a thread with a connection of its own, so
+        that no commit on the event loop pays for a checkpoint (in WAL mode readers and
+        writers go on during one); the connection's auto-checkpoint stays as a backstop
+        for a WAL past BACKSTOP_PAGES. Stopped by close()."""
+        if self.path == ":memory:" or self._checkpointer is not None:
+            return
+        self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        stop = threading.Event()
+        con = sqlite3.connect(self.path, check_same_thread=False)
+
+        def run() -> None:
+            try:
+                while not stop.wait(every_s):
+                    try:
+                        con.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.Error as exc:  # busy or broken: the backstop remains
+                        log.warning("WAL checkpoint failed: %s", _one_line(exc))
+            finally:
+                con.close()
+
+        thread = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
+        thread.start()
+        self._checkpointer = (stop, thread)
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            stop, thread = self._checkpointer
+            stop.set()
+            thread.join()
+            self._checkpointer = None
         self._db.close()
         self._unlock()
 
