@@ -53,7 +53,9 @@ RECENT_TERMINAL_REPORTS = 256
 HEARTBEATS_PER_LEASE = 3
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
+HANDSHAKE_S = 30.0  # Hello written and Welcome read within this, or the stream is retried
 TICK_WALL_S = 0.1
+MAX_TICK_SIM_S = 60.0  # the truth model never steps more than a simulated minute at once
 K = agent_pb2.JobReportKind
 # Refusals no retry can fix: an unknown satellite, a bad Hello, a certificate for another
 # satellite or none the scheduler accepts. The agent stops with exit status 2.
@@ -89,10 +91,20 @@ class Agent:
         self.stopping = asyncio.Event()
         self.refused = ""  # why the scheduler refused this agent, if it did
         self.tick_wall_s = TICK_WALL_S  # executor step (a fleet of many ticks slower)
-        # The lease (agents/lease.py), always-linked model only; after it lapses the agent
-        # stays paused until a plan on a new stream has told it what is still its own.
+        # The lease (agents/lease.py), always-linked model only: while it has lapsed the
+        # agent holds its work. After a stream ended it also waits for the plan of the new
+        # stream (need_sync), which tells it what is still its own. On the same stream a
+        # renewed lease is enough: the scheduler has not given its work away (it closes a
+        # lost satellite's stream, and an ack's lease ends before the scheduler could
+        # declare it lost), and moved jobs were cancelled on that stream. (Waiting for a
+        # plan there too left agents paused for good once plans went only to the agents
+        # whose entries changed.)
         self.lease: Lease | None = None
         self.need_sync = False
+        # A fleet's agents share one gate: at most so many open their stream at once, so
+        # thousands starting together connect in turn instead of all timing out together.
+        self.connect_gate: asyncio.Semaphore | None = None
+        self.streams_opened = 0  # streams that got a Welcome
 
     # --- autonomy: runs whether or not a link is up --------------------------------------
     def _check_lease(self) -> None:
@@ -108,17 +120,28 @@ class Agent:
                     " ".join(j.job_id for j in rt.running_jobs()),
                 )
             rt.paused = True
-            self.need_sync = True
         elif rt.paused and not self.need_sync:
             log.info("%s: lease renewed and plan confirmed: resuming", self.satellite)
             rt.paused = False
         self.metrics.paused.labels(self.satellite).set(1 if rt.paused else 0)
 
+    def tick_s(self) -> float:
+        """Wall seconds between executor steps: tick_wall_s (longer in a large fleet), but
+        no longer than the telemetry interval, a third of the lease (heartbeats keep their
+        pace) or a simulated minute."""
+        if self.clock is None:  # not connected yet: nothing to step
+            return max(TICK_WALL_S, self.tick_wall_s)
+        speed = self.clock.speed or 1.0
+        cap = min(self.telemetry_interval_s, MAX_TICK_SIM_S) / speed
+        if self.lease is not None:
+            cap = min(cap, self.lease.lease_s / HEARTBEATS_PER_LEASE)
+        return max(TICK_WALL_S, min(self.tick_wall_s, cap))
+
     async def execute(self) -> None:
         next_telemetry_wall = 0.0
         next_heartbeat_wall = 0.0
         while not self.stopping.is_set():
-            await asyncio.sleep(self.tick_wall_s)
+            await asyncio.sleep(self.tick_s())
             if self.runtime is None or self.clock is None:
                 continue
             now = self.clock.now_s()
@@ -195,6 +218,8 @@ class Agent:
                     )
                     self.refused = exc.details() or exc.code().name
                     self.stopping.set()
+            except Exception:  # anything else: the link loop goes on (backoff), never dies
+                log.exception("%s: stream to %s failed", self.satellite, self.target)
             finally:
                 self.outbox = None
                 self.metrics.connected.labels(self.satellite).set(0)
@@ -215,9 +240,18 @@ class Agent:
         )
         async with channel:
             stub = agent_pb2_grpc.AgentServiceStub(channel)
-            call = stub.Connect()
-            await call.write(agent_pb2.AgentMessage(hello=self.hello()))
-            first = await call.read()
+            gate = self.connect_gate or contextlib.nullcontext()
+            async with gate:  # from opening the stream to the Welcome
+                call = stub.Connect()
+                try:
+                    await asyncio.wait_for(
+                        call.write(agent_pb2.AgentMessage(hello=self.hello())), HANDSHAKE_S
+                    )
+                    first = await asyncio.wait_for(call.read(), HANDSHAKE_S)
+                except TimeoutError:  # a stuck handshake must not hold the gate
+                    log.info("%s: no Welcome within %.0f s", self.satellite, HANDSHAKE_S)
+                    call.cancel()
+                    return None
             if first is grpc.aio.EOF:  # type: ignore[attr-defined]
                 return None
             body = first.WhichOneof("body")
@@ -227,6 +261,7 @@ class Agent:
                 log.error("%s: expected Welcome, got %s", self.satellite, body)
                 return None
             self.welcome(first.welcome)
+            self.streams_opened += 1
             outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
             while self.buffer:
                 outbox.put_nowait(agent_pb2.AgentMessage(job_report=self.buffer.popleft()))
@@ -247,6 +282,7 @@ class Agent:
                         return wait
             finally:
                 self.outbox = None
+                self.need_sync = True  # the next stream's plan says what is still its own
                 # Reports queued but not written go back to the buffer, in order.
                 pending = [m.job_report for m in _drain(outbox) if m.HasField("job_report")]
                 self.buffer.extendleft(reversed(pending))
@@ -301,6 +337,9 @@ class Agent:
         rt = self.runtime
         if body == "plan" and rt is not None:
             plan = msg.plan
+            if plan.wall_solved_s > 0:
+                delivery_s = time.time() - plan.wall_solved_s
+                self.metrics.plan_delivery.labels(self.satellite).set(delivery_s)
             if plan.plan_version < self.plan_version:
                 self._ack(plan.plan_version, False, "older than the applied plan")
                 return None

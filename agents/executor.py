@@ -17,7 +17,9 @@ inference compute done -> output queued for downlink -> `succeeded` when the out
 (during a contact window, earliest deadline first, outputs without one last); training ->
 `checkpointed` at each checkpoint time (the checkpoint costs checkpoint_cost_s of progress),
 `stopped` at the end of its block. A stop between checkpoints loses the progress since the
-last checkpoint.
+last checkpoint. A later block of the same placement (same assignment_version) resumes from
+the newest checkpoint made here, not from the one its plan entry names: that entry was
+written before this satellite's last checkpoints (the plan came before the block ended).
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ class Executor:
     _running: dict[str, _Run] = field(default_factory=dict)
     _contacts: list[tuple[float, float, float]] = field(default_factory=list)
     _draining: bool = False
+    # job id -> (assignment_version, checkpoint_acc_s) of the last checkpoint made here.
+    _saved: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     # --- commands -------------------------------------------------------------------------
     def apply_plan(
@@ -134,6 +138,9 @@ class Executor:
             (i for i in items if i.job_id not in self._running or i.start_s >= self._end(i)),
             key=lambda i: (i.start_s, i.job_id),
         )
+        # A job the plan no longer holds here comes back under a new token.
+        keep = {i.job_id for i in items} | set(self._running)
+        self._saved = {j: v for j, v in self._saved.items() if j in keep}
         return True
 
     def set_contacts(self, contacts: Sequence[tuple[float, ...]]) -> None:
@@ -147,6 +154,7 @@ class Executor:
 
     def cancel(self, job_id: str, now_s: float, reason: str) -> list[JobEvent]:
         self._pending = [i for i in self._pending if i.job_id != job_id]
+        self._saved.pop(job_id, None)
         run = self._running.pop(job_id, None)
         return [self._event(now_s, run, "stopped", reason, StopCause.CANCELLED)] if run else []
 
@@ -220,7 +228,11 @@ class Executor:
                     )
                 )
                 continue
-            run = _Run(item, item.resume_from_acc_s, item.resume_from_acc_s)
+            resume = item.resume_from_acc_s
+            version, saved = self._saved.get(item.job_id, (-1, 0.0))
+            if item.kind == "training" and version == item.assignment_version:
+                resume = max(resume, saved)
+            run = _Run(item, resume, resume)
             self._running[item.job_id] = run
             events.append(self._event(now_s, run, "started"))
 
@@ -275,6 +287,7 @@ class Executor:
                 run.done_acc_s -= item.accelerators * item.checkpoint_cost_s
                 run.checkpoint_acc_s = run.done_acc_s
                 run.next_checkpoint += 1
+                self._saved[job_id] = (item.assignment_version, run.checkpoint_acc_s)
                 events.append(self._event(cps[run.next_checkpoint - 1], run, "checkpointed"))
             if end_s >= item.end_s - _EPS:
                 del self._running[job_id]

@@ -27,9 +27,14 @@ from agents.metrics import AgentMetrics
 
 log = logging.getLogger("orbit-agent")
 # Executor ticks of a fleet: every agent steps its truth model once per tick, so the tick
-# grows with the fleet (a 60x clock moves 6 simulated seconds per 0.1 s tick).
+# grows with the fleet (a 60x clock moves 6 simulated seconds per 0.1 s tick), up to what
+# each agent allows once it knows the clock (Agent.tick_s: its telemetry interval, a third
+# of its lease, a simulated minute).
 FLEET_TICK_PER_SATELLITE_S = 0.002
-FLEET_TICK_MAX_S = 1.0
+FLEET_TICK_MAX_S = 10.0
+# Streams of one fleet between Hello and Welcome at once (Agent.connect_gate).
+CONNECTING_AT_ONCE = 64
+STATUS_EVERY_S = 10.0  # a status line on stdout (status_line)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -94,6 +99,23 @@ class MergedRegistry(Collector):
         yield from merged.values()
 
 
+def status_line(agents: Sequence[single.Agent]) -> str:
+    """One line on the fleet: streams open, agents holding their work, streams opened."""
+    up = sum(1 for a in agents if a.outbox is not None)
+    paused = sum(1 for a in agents if a.runtime is not None and a.runtime.paused)
+    opened = sum(a.streams_opened for a in agents)
+    return (
+        f"orbit-agent fleet: {up} of {len(agents)} streams open, {paused} paused, "
+        f"{opened} streams opened"
+    )
+
+
+async def report_status(agents: Sequence[single.Agent], every_s: float = STATUS_EVERY_S) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        print(status_line(agents), flush=True)
+
+
 def fleet_tick_s(n: int) -> float:
     return min(FLEET_TICK_MAX_S, max(single.TICK_WALL_S, FLEET_TICK_PER_SATELLITE_S * n))
 
@@ -111,8 +133,10 @@ async def run_fleet(
         single.Agent(name, target, AgentMetrics(name), credentials_for(name)) for name in names
     ]
     tick_s = fleet_tick_s(len(agents))
+    gate = asyncio.Semaphore(CONNECTING_AT_ONCE)
     for a in agents:
         a.tick_wall_s = tick_s
+        a.connect_gate = gate
     if metrics_port is not None:
         registry = CollectorRegistry(auto_describe=True)
         registry.register(MergedRegistry(a.metrics.registry for a in agents))
@@ -125,7 +149,7 @@ async def run_fleet(
         f"orbit-agent {len(agents)} satellites started (scheduler {target}, tick {tick_s:.2f} s)",
         flush=True,
     )
-    tasks = []
+    tasks = [asyncio.create_task(report_status(agents))]
     for a in agents:
         tasks += [asyncio.create_task(a.execute()), asyncio.create_task(a.connect_forever())]
 

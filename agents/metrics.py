@@ -55,6 +55,11 @@ class AgentMetrics:
         )
         self.accelerators_busy = gauge("orbital_agent_accelerators_busy", "Accelerators in use")
         self.plan_version = gauge("orbital_agent_plan_version", "Version of the plan applied")
+        self.plan_delivery = gauge(
+            "orbital_agent_plan_delivery_seconds",
+            "Wall seconds from the scheduler's solve returning to this agent decoding the plan "
+            "(the last plan sent after a solve; the scheduler's and agent's clocks synced)",
+        )
         self.buffered_reports = gauge(
             "orbital_agent_buffered_reports", "Job reports waiting for a link"
         )
@@ -80,6 +85,21 @@ class AgentMetrics:
         )
         self.satellite = satellite
         self._protecting = False
+        # The labelled series state() sets every tick, looked up once (a fleet has thousands).
+        self._state = tuple(
+            g.labels(satellite)
+            for g in (
+                self.soc_ratio,
+                self.battery_joules,
+                self.temperature,
+                self.power_generated,
+                self.power_drawn,
+                self.sunlit,
+                self.in_contact,
+                self.accelerators_busy,
+                self.self_protecting,
+            )
+        )
 
     def state(
         self,
@@ -94,17 +114,17 @@ class AgentMetrics:
         busy: int,
         protection: str,
     ) -> None:
-        s = self.satellite
-        self.soc_ratio.labels(s).set(soc_wh / capacity_wh if capacity_wh else 0.0)
-        self.battery_joules.labels(s).set(soc_wh * WH_TO_J)
-        self.temperature.labels(s).set(temperature_c)
-        self.power_generated.labels(s).set(generated_w)
-        self.power_drawn.labels(s).set(drawn_w)
-        self.sunlit.labels(s).set(sunlit)
-        self.in_contact.labels(s).set(1.0 if in_contact else 0.0)
-        self.accelerators_busy.labels(s).set(busy)
+        soc, energy, temp, gen, drawn, sun, contact, acc, prot = self._state
+        soc.set(soc_wh / capacity_wh if capacity_wh else 0.0)
+        energy.set(soc_wh * WH_TO_J)
+        temp.set(temperature_c)
+        gen.set(generated_w)
+        drawn.set(drawn_w)
+        sun.set(sunlit)
+        contact.set(1.0 if in_contact else 0.0)
+        acc.set(busy)
         protecting = bool(protection)
-        self.self_protecting.labels(s).set(1.0 if protecting else 0.0)
+        prot.set(1.0 if protecting else 0.0)
         if protecting and not self._protecting:
-            self.self_protection_total.labels(s).inc()
+            self.self_protection_total.labels(self.satellite).inc()
         self._protecting = protecting

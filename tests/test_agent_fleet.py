@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from clusterkit import NAMES, all_connected, wait_for
-from orbitalsched.v1 import jobs_pb2
+from orbitalsched.v1 import cluster_pb2, jobs_pb2
 
 from agents import fleet
 from scheduler.cluster.client import Client
-from scheduler.cluster.local import LocalCluster
+from scheduler.cluster.local import LocalCluster, free_port
+from scheduler.scenario import load_scenario
 
 J = jobs_pb2
 DONE = (J.JOB_STATE_SUCCEEDED, J.JOB_STATE_FAILED, J.JOB_STATE_CANCELLED)
@@ -103,4 +104,85 @@ def test_a_fleet_process_runs_each_satellite_on_its_own_stream_with_tls(tmp_path
     finally:
         if client is not None:
             client.close()
+        cluster.stop()
+
+
+@pytest.mark.slow
+def test_plans_reach_every_satellite_of_a_200_satellite_fleet_with_their_latency(
+    tmp_path: Path,
+) -> None:
+    """One `orbit-agent --all` process of 200 satellites: after the jobs are placed, every
+    satellite with work holds a plan at least as new as its assignment, and its agent
+    recorded how long that plan took from the solve (orbital_agent_plan_delivery_seconds)."""
+    names = tuple(load_scenario("starlink-shell1").constellation.names[:200])
+    cluster = LocalCluster(
+        satellites=names,
+        workdir=tmp_path,
+        scenario="starlink-shell1",
+        speed=1.0,
+        scheduler_args=(
+            "--policy", "greedy", "--solve-time-limit", "5", "--agent-timeout", "30",
+            "--replan-interval", "86400", "--telemetry-interval", "10",
+        ),
+    )  # fmt: skip
+    port = free_port()
+    proc: subprocess.Popen[bytes] | None = None
+    client: Client | None = None
+    try:
+        cluster.start_scheduler()
+        with open(tmp_path / "fleet.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "agents.agent", "--all", "--scheduler", cluster.address,
+                 "--metrics-port", str(port), "--log-level", "WARNING"],
+                stdout=log, stderr=log,
+            )  # fmt: skip
+        client = Client(cluster.address, timeout_s=60.0)
+        wait_for(lambda: all_connected(client), 120, "200 satellites of one fleet to connect", 1)
+        now = client.now_s()
+        client.submit(
+            [
+                J.JobSpec(job_id=f"d-{i}", kind=J.JOB_KIND_INFERENCE, work_accelerator_s=600.0,
+                          accelerators=1, output_mb=10, deadline_s=now + 6 * 3600)
+                for i in range(400)
+            ]
+        )  # fmt: skip
+        client.call(client.cluster.Replan, cluster_pb2.ReplanRequest(reason="test"))
+        tokens: dict[str, int] = {}
+        for job in client.all_jobs():
+            if job.state == J.JOB_STATE_PLANNED:
+                for sat in job.satellite_ids:
+                    tokens[sat] = max(tokens.get(sat, 0), job.assignment_version)
+        assert len(tokens) >= 100, f"work on only {len(tokens)} satellites"
+
+        def scraped() -> dict[str, dict[str, float]]:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read()
+            out: dict[str, dict[str, float]] = {}
+            for line in text.decode().splitlines():
+                for series in ("orbital_agent_plan_version", "orbital_agent_plan_delivery_seconds"):
+                    if line.startswith(series + "{"):
+                        sat = line.split('"')[1]
+                        out.setdefault(series, {})[sat] = float(line.rsplit(" ", 1)[1])
+            return out
+
+        def delivered() -> dict[str, dict[str, float]] | None:
+            s = scraped()
+            versions = s.get("orbital_agent_plan_version", {})
+            ok = all(versions.get(sat, 0) >= token for sat, token in tokens.items())
+            return s if ok else None
+
+        s = wait_for(delivered, 60, "every satellite with work to hold its plan", 1)
+        delivery = s.get("orbital_agent_plan_delivery_seconds", {})
+        assert set(tokens) <= set(delivery), "a satellite's delivery latency was not recorded"
+        assert all(0.0 < delivery[sat] < 60.0 for sat in tokens)
+        assert set(s["orbital_agent_plan_version"]) == set(names)
+    finally:
+        if client is not None:
+            client.close()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         cluster.stop()

@@ -469,7 +469,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 def test_scheduler_commands_pass_the_listen_security_check(compose: dict[str, Any]) -> None:
     """The scheduler refuses a non-loopback --listen without mutual TLS or --insecure; the
-    image's default command (mutual TLS) and compose's (--insecure) both pass that check."""
+    image's default command and compose's both pass that check, in mutual TLS."""
     ins = dockerfile_instructions()
     cmds = {
         "Dockerfile CMD": json.loads([rest for word, rest in ins if word == "CMD"][-1]),
@@ -480,7 +480,7 @@ def test_scheduler_commands_pass_the_listen_security_check(compose: dict[str, An
         host = args.listen.rpartition(":")[0]
         tls = server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
         check_listen_security(host, tls, args.insecure)  # raises if refused
-        assert where != "Dockerfile CMD" or (tls is not None and tls.mutual and not args.insecure)
+        assert tls is not None and tls.mutual and not args.insecure, where
 
 
 def test_dockerfile_and_dockerignore(cli_help: dict[str, str]) -> None:

@@ -139,6 +139,52 @@ def test_next_training_block_from_a_new_plan_follows_the_running_one() -> None:
     ex.apply_plan([nxt], 2)  # sent while the first block runs
     events = [e for k in range(5, 20) for e in ex.advance(T0 + 60.0 * k, 60.0)]
     assert [e.time_s for e in events if e.kind == "checkpointed"] == [T0 + 600, T0 + 1200]
+    # The second block goes on from the first one's checkpoint (its entry, sent before that
+    # checkpoint, says 0): 2 accelerators x (600 - 60) s per block.
+    cps = [e.checkpoint_acc_s for e in events if e.kind == "checkpointed"]
+    assert cps == [2 * 540.0, 2 * 1080.0]
+
+
+def test_a_later_block_of_the_same_placement_resumes_from_the_checkpoint_made_here() -> None:
+    """Chaos (bench/chaos.py seed 0) once recorded 974 accelerator-s to redo against one
+    checkpoint interval of 600 + 30: a training job's second block, planned before its first
+    block's checkpoint, restarted from the plan's older resume_from and redid the first
+    block. The executor now resumes a block of the same placement from its own newest
+    checkpoint; a new placement (another token) or a cancelled job follows the plan."""
+    ex = executor(sunlit=1.0, soc_wh=2000.0)
+    first = ExecItem(
+        "tr", "training", T0, T0 + 600, 1, 700.0, resume_from_acc_s=100.0,
+        checkpoint_times_s=(T0 + 600,), checkpoint_cost_s=30.0, assignment_version=4,
+    )  # fmt: skip
+    second = replace(first, start_s=T0 + 1200, end_s=T0 + 1800, checkpoint_times_s=(T0 + 1800,))
+    ex.apply_plan([first, second], 7)  # one plan, both entries with the same resume_from
+    events = run(ex, 31)
+    starts = [e for e in events if e.kind == "started"]
+    cps = [e for e in events if e.kind == "checkpointed"]
+    assert [e.done_acc_s for e in starts] == [100.0, 670.0]
+    assert [e.checkpoint_acc_s for e in cps] == [670.0, 1240.0]
+    # Never more than one interval of work between the checkpoint a block resumes from and
+    # the next one: the redo after a loss stays within checkpoint_interval + cost.
+    assert all(b.checkpoint_acc_s - a.done_acc_s <= 600.0 for a, b in zip(starts, cps, strict=True))
+
+    # Under another token (the job left and came back) the plan's resume_from rules.
+    ex = executor(sunlit=1.0, soc_wh=2000.0)
+    ex.apply_plan([first], 1)
+    run(ex, 11)
+    moved = replace(second, assignment_version=9, resume_from_acc_s=300.0)
+    ex.apply_plan([moved], 2)
+    again = [e for k in range(11, 31) for e in ex.advance(T0 + 60.0 * k, 60.0)]
+    assert [e.done_acc_s for e in again if e.kind == "started"] == [300.0]
+
+    # A cancel forgets the checkpoint: a later entry under the same token (a replayed plan)
+    # resumes where the scheduler says.
+    ex = executor(sunlit=1.0, soc_wh=2000.0)
+    ex.apply_plan([first, second], 1)
+    run(ex, 11)
+    assert ex.cancel("tr", T0 + 660, "moved") == []  # nothing runs between the blocks
+    ex.apply_plan([second], 2)
+    again = [e for k in range(11, 31) for e in ex.advance(T0 + 60.0 * k, 60.0)]
+    assert [e.done_acc_s for e in again if e.kind == "started"] == [100.0]
 
 
 def test_outputs_go_down_by_deadline_and_those_without_one_last() -> None:

@@ -156,6 +156,7 @@ SERVER_EDGE = {
     "cluster_service.py",
     "validate.py",
     "convert.py",
+    "wire.py",  # messages to agents as bytes, built once (set on the sessions by the servicer)
     "app.py",
     "main.py",
 }

@@ -207,3 +207,118 @@ def test_orbitctl_certs_commands(tmp_path: Path) -> None:
         r = run(*bad)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, (bad, r.stderr)
         assert "Traceback" not in r.stderr
+
+
+# --- the open listener (--open-listen): no certificate, real gRPC over server-only TLS ------
+def _open_listener_calls(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    """Every RPC of the matrix (plus reflection, an unknown method, a Health Watch and an
+    oversized message) against a real open listener, as a client with no certificate and as
+    one that presents an operator certificate: method -> (code name, details)."""
+    import asyncio
+
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+    from orbitalsched.v1 import jobs_pb2, jobs_pb2_grpc
+    from trustkit import make_callers, rpc_calls
+
+    from scheduler.security.open_listener import build_open_server
+    from scheduler.security.tls import ServerTls
+
+    init_ca(tmp_path / "pki")
+    callers = make_callers(tmp_path / "pki", tmp_path / "foreign")
+    d = tmp_path / "pki"
+    tls = ServerTls(str(d / "scheduler.pem"), str(d / "scheduler-key.pem"), str(d / "ca.pem"))
+
+    async def reflect(ch: grpc.aio.Channel) -> None:
+        call = reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(timeout=5)
+        await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+        await call.read()
+
+    async def watch_health(ch: grpc.aio.Channel) -> None:
+        call = health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest(), timeout=5)
+        async for resp in call:
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING
+            break
+        call.cancel()
+
+    async def unknown(ch: grpc.aio.Channel) -> None:
+        await ch.unary_unary("/orbitalsched.v1.JobService/NoSuchMethod")(b"", timeout=5)
+
+    async def huge(ch: grpc.aio.Channel) -> None:
+        big = jobs_pb2.GetJobRequest(job_id="x" * 100_000)
+        await jobs_pb2_grpc.JobServiceStub(ch).GetJob(big, timeout=5)
+
+    async def check(ch: grpc.aio.Channel) -> None:
+        got = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert got.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def update_elements(ch: grpc.aio.Channel) -> None:
+        from orbitalsched.v1 import cluster_pb2, cluster_pb2_grpc
+
+        stub = cluster_pb2_grpc.ClusterServiceStub(ch)
+        await stub.UpdateElements(cluster_pb2.UpdateElementsRequest(), timeout=5)
+
+    calls = dict(rpc_calls(lambda: "seed", "sat-0-0"))
+    calls[C + "UpdateElements"] = update_elements
+    calls["/grpc.health.v1.Health/Check"] = check
+    calls["/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"] = reflect
+    calls["/grpc.health.v1.Health/Watch"] = watch_health
+    calls["unknown method"] = unknown
+    calls["100 kB GetJob"] = huge
+
+    async def go() -> dict[str, tuple[str, str]]:
+        servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        server, port = build_open_server(tls, servicer, "127.0.0.1:50999", "127.0.0.1:0")
+        await server.start()
+        out: dict[str, tuple[str, str]] = {}
+        try:
+            for who in ("no-cert", "operator"):
+                creds = callers[who].credentials()
+                async with grpc.aio.secure_channel(f"localhost:{port}", creds) as ch:
+                    for method, call in calls.items():
+                        try:
+                            await call(ch)  # type: ignore[operator]
+                            out[f"{who} {method}"] = ("OK", "")
+                        except grpc.aio.AioRpcError as exc:
+                            out[f"{who} {method}"] = (exc.code().name, exc.details() or "")
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                try:
+                    await check(ch)
+                    out["plaintext"] = ("OK", "")
+                except grpc.aio.AioRpcError as exc:
+                    out["plaintext"] = (exc.code().name, "")
+        finally:
+            await server.stop(None)
+        return out
+
+    return asyncio.run(go())
+
+
+def test_open_listener_refuses_everything_but_health_without_a_certificate(
+    tmp_path: Path,
+) -> None:
+    got = _open_listener_calls(tmp_path)
+    health_ok = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
+    methods = set(EXPECTED) - {"/orbitalsched.v1.JobService/NoSuchMethod"}
+    for who in ("no-cert", "operator"):  # a certificate is never asked for there
+        for method in methods | {"unknown method"}:
+            code, details = got[f"{who} {method}"]
+            expected = "OK" if method in health_ok else "UNAUTHENTICATED"
+            assert code == expected, (who, method, code, details)
+            if code == "UNAUTHENTICATED":
+                assert "127.0.0.1:50999" in details and "--tls-cert" in details, details
+        # Bigger than any health check: refused before it is decoded.
+        assert got[f"{who} 100 kB GetJob"][0] == "RESOURCE_EXHAUSTED"
+    assert got["plaintext"][0] == "UNAVAILABLE"  # TLS only
+
+
+def test_open_listen_needs_mutual_tls(tmp_path: Path) -> None:
+    from scheduler.security.open_listener import check_open_listen
+    from scheduler.security.tls import ServerTls, TlsConfigError
+
+    check_open_listen("", None)  # not asked for: nothing to check
+    for tls in (None, ServerTls("c.pem", "k.pem")):
+        with pytest.raises(TlsConfigError, match="--open-listen needs mutual TLS"):
+            check_open_listen("0.0.0.0:8443", tls)
+    check_open_listen("0.0.0.0:8443", ServerTls("c.pem", "k.pem", "ca.pem"))

@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from trustkit import Caller, call_as, make_callers, rpc_calls, spec
 
 from scheduler.cluster.client import Client
-from scheduler.cluster.local import LocalCluster
+from scheduler.cluster.local import LocalCluster, free_port
 from scheduler.security.tls import ClientTls
 
 J_ = "/orbitalsched.v1.JobService/"
@@ -60,7 +60,7 @@ def tls_cluster(
     work = tmp_path_factory.mktemp("tls")
     # The real agent of sat-0-1 starts before this process opens any gRPC channel (a fork
     # next to grpc's event engine threads can hang the child before its exec).
-    extra = ("--policy", "greedy")
+    extra = ("--policy", "greedy", "--open-listen", f"127.0.0.1:{free_port()}")
     with running_cluster(work / "c", n=3, agents=("sat-0-1",), tls=True, extra=extra) as (
         cluster,
         client,
@@ -103,6 +103,31 @@ def test_every_rpc_for_every_caller(
             got[method].append(call_as(cluster.address, callers[c], calls[method]))
     wrong = {m: (tuple(got[m]), MATRIX[m]) for m in MATRIX if tuple(got[m]) != MATRIX[m]}
     assert not wrong, "\n".join(f"{m}: got {g}, expected {e}" for m, (g, e) in wrong.items())
+
+
+@pytest.mark.slow
+def test_the_open_listener_answers_health_and_refuses_the_rest_with_unauthenticated(
+    tls_cluster: tuple[LocalCluster, Client, dict[str, Caller]],
+) -> None:
+    """The scheduler's --open-listen: without a certificate (the main port fails such a
+    client at the handshake) every RPC gets UNAUTHENTICATED naming the main address, and
+    health answers; a certificate sent there is not asked for, so it changes nothing."""
+    cluster, client, callers = tls_cluster
+    open_address = cluster.scheduler_args[cluster.scheduler_args.index("--open-listen") + 1]
+    before = len(list(client.all_jobs()))
+    calls = rpc_calls(lambda: "seed", "sat-0-0")
+    for who in ("no-cert", "operator", "satellite"):
+        got = {m: call_as(open_address, callers[who], calls[m]) for m in MATRIX}
+        expected = {m: OK if m == HEALTH else U for m in MATRIX}
+        assert got == expected, who
+    assert len(list(client.all_jobs())) == before  # the refused submissions created nothing
+    r = subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", "--scheduler", open_address, "jobs"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "ORBIT_TLS_CA": str(cluster.certs_dir / "ca.pem")},
+    )  # fmt: skip
+    assert r.returncode == 2 and "UNAUTHENTICATED" in r.stderr, r.stderr
+    assert cluster.address.rpartition(":")[2] in r.stderr and r.stderr.count("\n") == 1
 
 
 @pytest.mark.slow
@@ -283,7 +308,36 @@ def test_no_public_listening_without_mutual_tls(tmp_path: Path) -> None:
         r = _scheduler(tmp_path, *args)
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    # --open-listen: only beside mutual TLS, and a HOST:PORT.
+    server_only = (
+        "--tls-cert",
+        str(d / "scheduler.pem"),
+        "--tls-key",
+        str(d / "scheduler-key.pem"),
+    )
+    mutual = (*server_only, "--tls-client-ca", str(d / "ca.pem"))
+    for args, says in (
+        (("--listen", "127.0.0.1:0", "--open-listen", "127.0.0.1:0"), "needs mutual TLS"),
+        (("--insecure", "--listen", "0.0.0.0:0", "--open-listen", "0.0.0.0:0"), "mutual TLS"),
+        (("--listen", "127.0.0.1:0", *server_only, "--open-listen", "0.0.0.0:0"), "mutual"),
+        (("--listen", "127.0.0.1:0", *mutual, "--open-listen", "nonsense"), "HOST:PORT"),
+        (("--listen", "127.0.0.1:0", *mutual, "--open-listen", "h:99999"), "HOST:PORT"),
+        (("--listen", "127.0.0.1:0", *mutual, "--open-listen", "h:" + "9" * 5000), "HOST:PORT"),
+        (("--listen", "127.0.0.1:" + "9" * 5000, *mutual), "HOST:PORT"),
+    ):
+        r = _scheduler(tmp_path, *args)
+        assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
+        assert r.stderr.count("\n") == 1 and len(r.stderr) < 400, r.stderr
     assert not (tmp_path / "s.db").exists()  # refused before touching anything
+    # The same address twice: the open listener cannot bind it.
+    port = free_port()
+    r = _scheduler(
+        tmp_path, "--listen", f"127.0.0.1:{port}", *mutual, "--open-listen", f"127.0.0.1:{port}"
+    )
+    # (grpc's core logs its own line about the bind first)
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "--open-listen: cannot bind" in last, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
 
 
 def test_client_tls_settings_are_checked(tmp_path: Path) -> None:

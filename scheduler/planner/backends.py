@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -25,6 +24,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from scheduler.proc.parent import die_with_parent
 
 BACKENDS = ("local", "thread", "ray")
 log = logging.getLogger(__name__)
@@ -116,15 +117,6 @@ def model_text(model: Any) -> str:
             return f.read()
 
 
-def _die_with_parent() -> None:
-    """Pool worker initializer: killed when the planner's process dies, even by SIGKILL
-    (Linux PR_SET_PDEATHSIG), so no solver outlives it."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    if os.getppid() == 1:
-        os._exit(0)
-
-
 def _import_solver() -> None:
     from ortools.sat.python import cp_model  # noqa: F401
 
@@ -183,7 +175,8 @@ class LocalBackend:
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_die_with_parent,
+            initializer=die_with_parent,  # no solver outlives the planner's process
+            initargs=(os.getpid(), signal.SIGKILL),
         )
 
     def warm(self) -> None:

@@ -137,8 +137,12 @@ def anonymous_authenticator(context: grpc.aio.ServicerContext[Any, Any]) -> Prin
 
 
 class TrustInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, authenticate: Authenticator) -> None:
+    """no_certificate_hint: the refusal of a caller that sent no certificate (the open
+    listener says where to call with one)."""
+
+    def __init__(self, authenticate: Authenticator, no_certificate_hint: str = "") -> None:
         self.authenticate = authenticate
+        self.no_certificate_hint = no_certificate_hint
 
     async def intercept_service(
         self,
@@ -148,7 +152,9 @@ class TrustInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        return _wrap_handler(handler, handler_call_details.method, self.authenticate)
+        return _wrap_handler(
+            handler, handler_call_details.method, self.authenticate, self.no_certificate_hint
+        )
 
 
 # A refused client stream is answered after its first message (or this long): a client that
@@ -161,6 +167,7 @@ async def _admit(
     authenticate: Authenticator,
     context: grpc.aio.ServicerContext[Any, Any],
     streaming: bool = False,
+    no_certificate_hint: str = "",
 ) -> None:
     found = authenticate(context)
     principal = found if isinstance(found, Principal) else None
@@ -171,6 +178,8 @@ async def _admit(
                 await asyncio.wait_for(context.read(), REFUSE_STREAM_AFTER_S)
         # A CA-signed certificate naming no orbital identity: say so rather than "no cert".
         reason = found if isinstance(found, str) else decision.reason
+        if found is None and no_certificate_hint:
+            reason = no_certificate_hint
         rate_log.warning(f"deny:{method}", "refused %s from %s: %s", method, context.peer(), reason)
         await context.abort(decision.code, reason)
     if principal is not None:
@@ -195,7 +204,7 @@ async def _reject_undecodable(
 
 
 def _wrap_handler(
-    handler: grpc.RpcMethodHandler, method: str, authenticate: Authenticator
+    handler: grpc.RpcMethodHandler, method: str, authenticate: Authenticator, hint: str = ""
 ) -> grpc.RpcMethodHandler:
     h: Any = handler
     deserializer = _safe_deserializer(
@@ -213,7 +222,7 @@ def _wrap_handler(
         inner = h.unary_unary
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            await _admit(method, authenticate, context)
+            await _admit(method, authenticate, context, no_certificate_hint=hint)
             await _reject_undecodable(method, request, context)
             return await inner(request, context)
 
@@ -225,7 +234,7 @@ def _wrap_handler(
             async def unary_stream_gen(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
-                await _admit(method, authenticate, context)
+                await _admit(method, authenticate, context, no_certificate_hint=hint)
                 await _reject_undecodable(method, request, context)
                 async for item in inner(request, context):
                     yield item
@@ -233,7 +242,7 @@ def _wrap_handler(
             return h._replace(unary_stream=unary_stream_gen, request_deserializer=deserializer)
 
         async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            await _admit(method, authenticate, context)
+            await _admit(method, authenticate, context, no_certificate_hint=hint)
             await _reject_undecodable(method, request, context)
             return await inner(request, context)
 
@@ -242,7 +251,7 @@ def _wrap_handler(
         inner = h.stream_unary
 
         async def stream_unary(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            await _admit(method, authenticate, context, streaming=True)
+            await _admit(method, authenticate, context, True, hint)
             return await inner(checked_stream(requests, context), context)
 
         return h._replace(stream_unary=stream_unary, request_deserializer=deserializer)
@@ -252,14 +261,14 @@ def _wrap_handler(
         async def stream_stream_gen(
             requests: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            await _admit(method, authenticate, context, streaming=True)
+            await _admit(method, authenticate, context, True, hint)
             async for item in inner(checked_stream(requests, context), context):
                 yield item
 
         return h._replace(stream_stream=stream_stream_gen, request_deserializer=deserializer)
 
     async def stream_stream(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await _admit(method, authenticate, context, streaming=True)
+        await _admit(method, authenticate, context, True, hint)
         return await inner(checked_stream(requests, context), context)
 
     return h._replace(stream_stream=stream_stream, request_deserializer=deserializer)

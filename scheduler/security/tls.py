@@ -103,9 +103,11 @@ class ServerTls:
     def mutual(self) -> bool:
         return bool(self.client_ca)
 
+    def read_cert_and_key(self) -> tuple[bytes, bytes]:
+        return _read(self.cert, "--tls-cert"), _read(self.key, "--tls-key")
+
     def credentials(self) -> grpc.ServerCredentials:
-        cert = _read(self.cert, "--tls-cert")
-        key = _read(self.key, "--tls-key")
+        cert, key = self.read_cert_and_key()
         client_ca = _read(self.client_ca, "--tls-client-ca") if self.client_ca else None
         return grpc.ssl_server_credentials(
             [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
@@ -160,6 +162,14 @@ def add_server_tls_arguments(p: argparse.ArgumentParser) -> None:
         "--insecure",
         action="store_true",
         help="allow listening on a non-loopback address without mutual TLS",
+    )
+    p.add_argument(
+        "--open-listen",
+        metavar="HOST:PORT",
+        default="",
+        help="also serve this address with server-only TLS (same certificate, no client "
+        "certificate asked): health checks answer there, every other call gets "
+        "UNAUTHENTICATED naming --listen; needs mutual TLS",
     )
 
 

@@ -25,12 +25,16 @@ from scheduler.server import validate
 from scheduler.server.convert import clock_to_pb, to_agent_pb
 from scheduler.server.fleet import Outbox, SatRuntime
 from scheduler.server.lifecycle import JobLifecycle
+from scheduler.server.messages import SatellitePlan
 from scheduler.server.sessions import AgentSessions
 from scheduler.server.store import TransitionError
 from scheduler.server.validate import RequestError
+from scheduler.server.wire import PlanEncoder
 
 log = logging.getLogger("orbit-scheduler")
 HELLO_TIMEOUT_S = 10.0
+# Telemetry samples processed per event-loop turn (AgentService.process_telemetry).
+TELEMETRY_BATCH = 256
 EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # (missing from grpc-stubs)
 
 
@@ -39,6 +43,14 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self.sessions = sessions
         self.lifecycle = lifecycle
         self.scheduler_id = uuid.uuid4().hex[:12]
+        sessions.plan_encoder = PlanEncoder  # broadcasts serialise each plan once
+        # The newest unprocessed telemetry sample of each satellite, oldest first: reading a
+        # stream only files its sample here, so heartbeats, reports and acks on the same
+        # streams are handled as they arrive, and a scheduler that falls behind keeps one
+        # sample per satellite (the newest) instead of a growing queue.
+        self.pending_telemetry: dict[str, agent_pb2.Telemetry] = {}
+        self._telemetry_ready = asyncio.Event()
+        self._telemetry_task: asyncio.Task[None] | None = None
 
     def welcome(self, rt: SatRuntime) -> agent_pb2.SchedulerMessage:
         s = self.sessions
@@ -112,7 +124,10 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 queued = await outbox.get()
                 if queued is None:
                     break
-                await context.write(to_agent_pb(queued, s.clock))
+                if isinstance(queued, SatellitePlan) and queued.wire:
+                    await context.write(queued.wire)  # bytes: wire.serialize_to_agent
+                else:
+                    await context.write(to_agent_pb(queued, s.clock))
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -120,6 +135,46 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             s.disconnected(rt, outbox)
         if failure:
             await context.abort(failure[0].code, failure[0].message)
+
+    def file_telemetry(self, sat: str, sample: agent_pb2.Telemetry) -> None:
+        """Keep a sample for process_telemetry (replacing an older one not yet processed)."""
+        pending = self.pending_telemetry
+        if pending.pop(sat, None) is not None:
+            self.sessions.metrics.agent_messages_total.labels("telemetry_superseded").inc()
+        pending[sat] = sample
+        self._telemetry_ready.set()
+        if self._telemetry_task is None or self._telemetry_task.done():
+            self._telemetry_task = asyncio.create_task(self.process_telemetry())
+
+    def process_pending_telemetry(self, limit: int) -> int:
+        """Validate and apply up to `limit` filed samples, oldest first; returns how many.
+        An invalid sample is dropped and counted, changing nothing."""
+        pending, s = self.pending_telemetry, self.sessions
+        done = 0
+        while pending and done < limit:
+            sat = next(iter(pending))
+            sample = pending.pop(sat)
+            done += 1
+            try:
+                tel = validate.telemetry_from_pb(sample)
+            except RequestError as exc:  # agents are validated like any client
+                s.metrics.agent_messages_total.labels("invalid").inc()
+                rate_log.warning(f"tel:{sat}", "%s: telemetry ignored: %s", sat, exc.message)
+                continue
+            s.telemetry(sat, tel)
+        return done
+
+    async def process_telemetry(self) -> None:
+        """Apply filed telemetry, TELEMETRY_BATCH samples per event-loop turn."""
+        while True:
+            await self._telemetry_ready.wait()
+            self._telemetry_ready.clear()
+            while self.pending_telemetry:
+                try:
+                    self.process_pending_telemetry(TELEMETRY_BATCH)
+                except Exception:  # a bad sample must not end the processing of the rest
+                    log.exception("telemetry processing failed")
+                await asyncio.sleep(0)
 
     async def _read(
         self,
@@ -146,15 +201,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 body = msg.WhichOneof("body")
                 m.labels(body or "empty").inc()
                 if body == "telemetry":
-                    try:
-                        tel = validate.telemetry_from_pb(msg.telemetry)
-                    except RequestError as exc:  # agents are validated like any client
-                        m.labels("invalid").inc()
-                        rate_log.warning(
-                            f"tel:{rt.name}", "%s: telemetry ignored: %s", rt.name, exc.message
-                        )
-                        continue
-                    s.telemetry(rt.name, tel)
+                    self.file_telemetry(rt.name, msg.telemetry)
                 elif body == "job_report":
                     report = validate.report_from_pb(msg.job_report)
                     if report is None:

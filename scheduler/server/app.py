@@ -22,7 +22,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from orbitalsched.v1 import (
     agent_pb2,
-    agent_pb2_grpc,
     cluster_pb2,
     cluster_pb2_grpc,
     jobs_pb2,
@@ -35,6 +34,7 @@ from scheduler.forecast.isl import isl_groups
 from scheduler.forecast.screening import element_ages_s
 from scheduler.scenario import load_scenario
 from scheduler.security.interceptor import interceptor_for
+from scheduler.security.open_listener import build_open_server, check_open_listen
 from scheduler.security.tls import ServerTls, TlsConfigError, bind_server
 from scheduler.server.agent_service import AgentService
 from scheduler.server.clock import SimClock, load_or_create
@@ -49,6 +49,7 @@ from scheduler.server.retention import DEFAULT_BATCH, DEFAULT_RETENTION_S, Compa
 from scheduler.server.sessions import AgentSessions
 from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests
+from scheduler.server.wire import add_agent_service
 from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
@@ -82,6 +83,7 @@ class ServerConfig:
 
     listen: str = "127.0.0.1:50051"
     tls: ServerTls | None = None  # None: plaintext (loopback, or --insecure)
+    open_listen: str = ""  # --open-listen: health without a client certificate (TLS only)
     db: str = "orbit-scheduler.db"
     scenario: str | None = None
     satellites: int | None = None
@@ -97,10 +99,10 @@ class ServerConfig:
     compaction_batch: int = DEFAULT_BATCH
 
 
-def split_hostport(value: str) -> tuple[str, int]:
+def split_hostport(value: str, flag: str = "--listen") -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()):
-        raise UserError(f"--listen: expected HOST:PORT, got {value!r}")
+    if not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or int(port) > 65535:
+        raise UserError(f"{flag}: expected HOST:PORT, got {value[:80]!r}")
     return host, int(port)
 
 
@@ -118,11 +120,17 @@ class Server:
     grpc_server: grpc.aio.Server
     health: health.aio.HealthServicer  # type: ignore[name-defined]
     port: int = 0
+    open_server: grpc.aio.Server | None = None  # --open-listen
+    open_port: int = 0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # What each satellite's predicted-budget gauges were last set from (housekeeping_tick).
+    _predicted_key: dict[str, tuple[int, int | None, bool]] = field(default_factory=dict)
 
     async def start(self) -> None:
         self.store.checkpoint_in_background()
         await self.grpc_server.start()
+        if self.open_server is not None:
+            await self.open_server.start()
         for name in (*SERVICES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         c = self.config
@@ -134,6 +142,13 @@ class Server:
             )
         host, _ = split_hostport(c.listen)
         print(f"orbit-scheduler listening on {host}:{self.port}", flush=True)
+        if self.open_server is not None:
+            open_host, _ = split_hostport(c.open_listen, "--open-listen")
+            print(
+                f"orbit-scheduler open address {open_host}:{self.open_port}: health checks "
+                "without a client certificate, everything else UNAUTHENTICATED",
+                flush=True,
+            )
         log.info(
             "%d satellites, speed %.0fx, link model %s, database %s, sim time %.0f",
             len(self.world.names),
@@ -152,6 +167,8 @@ class Server:
         log.info("stopping")
         for name in (*SERVICES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.open_server is not None:
+            await self.open_server.stop(grace=0.5)
         await self.grpc_server.stop(grace=1.0)
         for task in self._tasks:
             task.cancel()
@@ -171,8 +188,15 @@ class Server:
             now = self.clock.now_s()
             ages_s = element_ages_s(self.world.constellation, now)
             self.metrics.element_ages(self.world.names, ages_s.tolist())
+            slot = predicted.slot(now) if predicted is not None else None
             for name in self.world.names:
                 lost = self.sessions.flags[name].lost
+                # The prediction is per slot: set each satellite's gauges when its slot, the
+                # plan or its lost flag changed (10,000 satellites a second took 0.1 core).
+                key = (id(predicted), slot, lost)
+                if self._predicted_key.get(name) == key:
+                    continue
+                self._predicted_key[name] = key
                 at = predicted.at(name, now) if predicted is not None and not lost else None
                 self.metrics.predicted(name, at)
 
@@ -280,7 +304,7 @@ def build_server(config: ServerConfig) -> Server:
     )
     inquiries = Inquiries(sessions, replanner)
     jobs_pb2_grpc.add_JobServiceServicer_to_server(JobService(lifecycle, world, inquiries), server)
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(sessions, lifecycle), server)
+    add_agent_service(AgentService(sessions, lifecycle), server)  # writes bytes built ahead
     cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
         ClusterService(sessions, replanner, inquiries), server
     )
@@ -296,6 +320,19 @@ def build_server(config: ServerConfig) -> Server:
         raise UserError(str(exc)) from None
     if bound == 0:
         raise UserError(f"--listen: cannot bind {host}:{port}")
+    open_server, open_port = None, 0
+    if config.open_listen:
+        split_hostport(config.open_listen, "--open-listen")
+        try:
+            check_open_listen(config.open_listen, tls)
+            assert tls is not None
+            # What a refused caller is told to dial: a wildcard host says only the port.
+            main = f"{host}:{bound}" if host not in ("0.0.0.0", "[::]", "::") else f"port {bound}"
+            open_server, open_port = build_open_server(
+                tls, health_servicer, main, config.open_listen
+            )
+        except TlsConfigError as exc:
+            raise UserError(str(exc)) from None
     return Server(
         config,
         store,
@@ -309,4 +346,6 @@ def build_server(config: ServerConfig) -> Server:
         server,
         health_servicer,
         bound,
+        open_server,
+        open_port,
     )

@@ -219,6 +219,7 @@ def to_agent_pb(msg: ToAgent, clock: SimClock) -> agent_pb2.SchedulerMessage:
                     for a, b, r in msg.contacts
                 ],
                 wall_queued_s=msg.wall_queued_s,
+                wall_solved_s=msg.wall_solved_s,
             )
         )
     if isinstance(msg, Cancel):

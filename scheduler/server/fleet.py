@@ -7,7 +7,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from scheduler.server.messages import Telemetry, ToAgent
+from scheduler.server.messages import PlanEntry, Telemetry, ToAgent
 
 # A None in an outbox ends the agent's stream (link down, replaced by a newer stream).
 Outbox = asyncio.Queue[ToAgent | None]
@@ -25,6 +25,10 @@ class SatRuntime:
     wall_disconnected_s: float = field(default_factory=time.time)
     applied_plan_version: int = 0
     sent_plan_version: int = 0
+    # What the agent was last sent on this stream: its entries, and until when its contact
+    # windows reach (a broadcast skips agents whose entries did not change).
+    sent_entries: tuple[PlanEntry, ...] | None = None
+    sent_contacts_end_s: float = 0.0
     last_seq: int = 0
     ever_connected: bool = False
 

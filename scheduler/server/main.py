@@ -3,6 +3,7 @@
     orbit-scheduler [--listen HOST:PORT] [--metrics-port P] [--db PATH] [--scenario FILE]
                     [--speed X] [--link-model always|contacts] [--retention-s S]
                     [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]
+                    [--open-listen HOST:PORT]
 
 Prints one line `orbit-scheduler listening on HOST:PORT` once it serves (launchers wait
 for it), and stops cleanly on SIGINT or SIGTERM.
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from scheduler.errors import UserError
 from scheduler.planner.backends import BACKENDS
 from scheduler.proc.parent import die_with_launcher
+from scheduler.security.open_listener import check_open_listen
 from scheduler.security.tls import TlsConfigError, add_server_tls_arguments, server_tls_of
 from scheduler.server.app import ServerConfig, build_server, split_hostport
 from scheduler.server.replanner import ReplanConfig
@@ -206,11 +208,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise UserError(f"--planner-workers: expected at least 1, got {args.planner_workers}")
     try:
         tls = server_tls_of(args, host)
+        if args.open_listen:
+            split_hostport(args.open_listen, "--open-listen")
+            check_open_listen(args.open_listen, tls)
     except TlsConfigError as exc:
         raise UserError(str(exc)) from None
     return ServerConfig(
         listen=args.listen,
         tls=tls,
+        open_listen=args.open_listen,
         db=args.db,
         scenario=args.scenario,
         satellites=args.satellites,

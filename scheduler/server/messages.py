@@ -8,7 +8,7 @@ whole job (a gang's members summed), times in simulation seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from scheduler.server.model import JobKindName
@@ -124,6 +124,10 @@ class SatellitePlan:
     # Downlink windows (start_s, end_s, downlink_mbps): passes with an antenna held.
     contacts: tuple[tuple[float, float, float], ...]
     wall_queued_s: float = 0.0
+    # Wall clock when the solve this plan comes from returned (0: sent on a connection).
+    wall_solved_s: float = 0.0
+    # The SchedulerMessage's bytes when built ahead (a broadcast, wire.PlanEncoder).
+    wire: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -269,6 +269,7 @@ class SchedulerMetrics:
             for cause in PREEMPTION_CAUSES:
                 self.preemptions_total.labels(kind, cause)
         self._plan_sent_wall_s: dict[int, float] = {}
+        self._element_age_children: dict[str, Gauge] = {}
         self._protecting: dict[str, bool] = {}
 
     def fleet(self, names: tuple[str, ...], battery_floor_ratio: float, max_temp_c: float) -> None:
@@ -286,8 +287,13 @@ class SchedulerMetrics:
                 gauge.remove(sat)
 
     def element_ages(self, names: tuple[str, ...], ages_s: Sequence[float]) -> None:
+        # Every satellite every second: the labelled series looked up once (10,000 of them).
+        children = self._element_age_children
         for name, age in zip(names, ages_s, strict=True):
-            self.element_age.labels(name).set(float(age))
+            child = children.get(name)
+            if child is None:
+                child = children[name] = self.element_age.labels(name)
+            child.set(float(age))
 
     def predicted(self, sat: str, values: tuple[float, float, float] | None) -> None:
         """(soc_wh, temperature_c, headroom_w) predicted for now, or None: no series."""

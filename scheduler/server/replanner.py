@@ -212,8 +212,9 @@ class Replanner:
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         out = await loop.run_in_executor(self.pool, solver_worker.solve, request)
+        solved_wall_s = time.time()  # the agents measure plan delivery from here
         record = self.adopt(request, out, now, time.perf_counter() - t0, trigger, cause)
-        await self.sessions.broadcast_plans()
+        await self.sessions.broadcast_plans(solved_wall_s=solved_wall_s)
         self.recent_solves_wall_s.append(time.perf_counter() - t_snapshot)
         return record
 

@@ -12,7 +12,9 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Protocol
 
 from scheduler.server.clock import SimClock
 from scheduler.server.current_plan import CurrentPlan
@@ -39,6 +41,10 @@ log = logging.getLogger("orbit-scheduler")
 PLACED = (JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED)
 
 
+class PlanEncoding(Protocol):
+    def encode(self, plan: SatellitePlan) -> bytes: ...
+
+
 class AgentSessions:
     def __init__(
         self,
@@ -63,12 +69,16 @@ class AgentSessions:
         self.agent_timeout_s = agent_timeout_s
         self.telemetry_interval_s = telemetry_interval_s  # simulated
         self.sats = {n: SatRuntime(n, world.bus.accelerators) for n in world.names}
+        self.connected_count = 0
         self.flags = {n: SatelliteFlags(n) for n in world.names}
         self.flags.update({k: v for k, v in store.satellite_flags().items() if k in self.sats})
         self.forecast_checker = ForecastChecker(world.constellation, world.bus)
         # At most one "telemetry departs from the forecast" replan per satellite this often.
         self.departure_replan_every_s = 1800.0
         self._departure_replan_s: dict[str, float] = {}
+        # Set by the AgentService (wire.PlanEncoder): a broadcast's plans are serialised once,
+        # as they are queued. None (the simulator): the queued plans are model types only.
+        self.plan_encoder: Callable[[], PlanEncoding] | None = None
 
     # --- streams ----------------------------------------------------------------------
     def reachable(self, sat: str, now_s: float | None = None) -> bool:
@@ -84,12 +94,15 @@ class AgentSessions:
         rt = self.sats[hello.satellite_id]
         if rt.outbox is not None:
             rt.outbox.put_nowait(None)
+        else:
+            self.connected_count += 1
         outbox: Outbox = asyncio.Queue()
         rt.outbox = outbox
         rt.boot_id = hello.boot_id
         rt.wall_last_seen_s = time.time()  # the Hello is heard
         rt.applied_plan_version = hello.last_plan_version
         rt.sent_plan_version = 0
+        rt.sent_entries = None
         rt.ever_connected = True
         flags = self.flags[rt.name]
         if flags.lost:
@@ -104,10 +117,13 @@ class AgentSessions:
             return
         rt.outbox = None
         rt.wall_disconnected_s = time.time()
+        self.connected_count -= 1
         self._count_connected()
 
     def _count_connected(self) -> None:
-        self.metrics.agents_connected.set(sum(s.connected for s in self.sats.values()))
+        # Counted as streams open and close: a sum over 10,000 satellites per connection
+        # made connecting a fleet quadratic.
+        self.metrics.agents_connected.set(self.connected_count)
 
     def seen(self, sat: str) -> None:
         self.sats[sat].wall_last_seen_s = time.time()
@@ -223,8 +239,16 @@ class AgentSessions:
                     out.setdefault(name, []).append(job)
         return out
 
-    def plan_for(self, sat: str, jobs: list[Job] | None = None) -> SatellitePlan:
-        """The current plan of one satellite: an entry per plan item of each placed job."""
+    def plan_for(
+        self,
+        sat: str,
+        jobs: list[Job] | None = None,
+        contacts: dict[tuple[str, ...], tuple[tuple[float, float, float], ...]] | None = None,
+        solved_wall_s: float = 0.0,
+    ) -> SatellitePlan:
+        """The current plan of one satellite: an entry per plan item of each placed job.
+        contacts: downlink windows already looked up in this broadcast, by ISL group (every
+        member of a group has the group's windows)."""
         now = self.clock.now_s()
         record = self.plan.record
         horizon_end = record.horizon_end_s if record else now
@@ -259,32 +283,81 @@ class AgentSessions:
                         delivery_s=delivery_s,
                     )
                 )
-        contacts = tuple(self.world.downlink_windows(sat, now, max(horizon_end, now + 3600)))
+        end = max(horizon_end, now + 3600)
+        group = self.world.groups.get(sat, (sat,))
+        windows = contacts.get(group) if contacts is not None else None
+        if windows is None:
+            windows = tuple(self.world.downlink_windows(sat, now, end))
+            if contacts is not None:
+                contacts[group] = windows
         return SatellitePlan(
             plan_version=self.plan.version,
             satellite_id=sat,
             created_s=now,
             horizon_end_s=horizon_end,
             entries=tuple(entries),
-            contacts=contacts,
+            contacts=windows,
+            wall_queued_s=time.time(),
+            wall_solved_s=solved_wall_s,
         )
 
-    def send_plan(self, sat: str, jobs: list[Job] | None = None) -> None:
-        """Queue the current plan of one satellite to its stream (if it has one)."""
-        rt = self.sats[sat]
-        plan = replace(self.plan_for(sat, jobs), wall_queued_s=time.time())
+    def _queue_plan(self, rt: SatRuntime, plan: SatellitePlan) -> None:
         if rt.send(plan):
             rt.sent_plan_version = plan.plan_version
+            rt.sent_entries = plan.entries
+            rt.sent_contacts_end_s = max(plan.horizon_end_s, plan.created_s + 3600)
             self.metrics.plan_sent(plan.plan_version, time.time())
 
-    async def broadcast_plans(self, chunk: int = 8) -> None:
-        """Queue the current plan to every connected agent that does not have it, yielding
-        to the event loop every `chunk` agents so the first plans are written while the
-        last are built (delivery latency of a large fleet)."""
+    def send_plan(
+        self, sat: str, jobs: list[Job] | None = None, solved_wall_s: float = 0.0
+    ) -> None:
+        """Queue the current plan of one satellite to its stream (if it has one)."""
+        self._queue_plan(self.sats[sat], self.plan_for(sat, jobs, solved_wall_s=solved_wall_s))
+
+    @staticmethod
+    def plan_changed(rt: SatRuntime, plan: SatellitePlan) -> bool:
+        """Whether an agent needs this plan: its entries differ from the ones it was sent on
+        this stream, or the contact windows it holds end before the middle of this plan's
+        (its outputs' passes come from them)."""
+        if rt.sent_entries is None or plan.entries != rt.sent_entries:
+            return True
+        end = max(plan.horizon_end_s, plan.created_s + 3600)
+        return rt.sent_contacts_end_s < plan.created_s + 0.5 * (end - plan.created_s)
+
+    async def broadcast_plans(self, chunk: int = 256, solved_wall_s: float = 0.0) -> None:
+        """Queue the current plan to every connected agent that needs it (plan_changed);
+        the others keep the plan they hold, which has the same entries. Each message is
+        built and serialised once, here (wire.PlanEncoder: contact windows once per ISL
+        group), and each stream's own task writes its queue, so the writes to thousands of
+        agents overlap; the loop is yielded every `chunk` agents so the first plans are on
+        the wire while the last are built."""
         version = self.plan.version
+        t0 = time.time()
         placed = self.placed_jobs()
+        read_s = time.time() - t0
+        encoder = self.plan_encoder() if self.plan_encoder is not None else None
+        contacts: dict[tuple[str, ...], tuple[tuple[float, float, float], ...]] = {}
+        sent = skipped = 0
         for i, rt in enumerate(list(self.sats.values())):
             if rt.connected and rt.sent_plan_version < version:
-                self.send_plan(rt.name, placed.get(rt.name, []))
+                plan = self.plan_for(rt.name, placed.get(rt.name, []), contacts, solved_wall_s)
+                if self.plan_changed(rt, plan):
+                    if encoder is not None:
+                        plan = replace(plan, wire=encoder.encode(plan))
+                    self._queue_plan(rt, plan)
+                    sent += 1
+                else:
+                    rt.sent_plan_version = version  # the entries it holds are this version's
+                    skipped += 1
             if i % chunk == chunk - 1:
                 await asyncio.sleep(0)
+        log.info(
+            "plan v%d queued to %d agents (%d unchanged) in %.3f s (placed jobs read in %.3f s; "
+            "%.3f s after the solve)",
+            version,
+            sent,
+            skipped,
+            time.time() - t0,
+            read_s,
+            time.time() - solved_wall_s if solved_wall_s else 0.0,
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -43,12 +43,21 @@ class BudgetPrediction:
     temperature_c: np.ndarray
     headroom_w: np.ndarray
 
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Row of each satellite (names.index over 10,000 names per satellite per second
+        was most of the scheduler's housekeeping)."""
+        return {name: i for i, name in enumerate(self.names)}
+
+    def slot(self, time_s: float) -> int:
+        return int(np.floor((time_s - self.start_s) / self.step_s))
+
     def at(self, name: str, time_s: float) -> tuple[float, float, float] | None:
         """(soc_wh, temperature_c, headroom_w) of the slot holding time_s, if predicted."""
-        k = int(np.floor((time_s - self.start_s) / self.step_s))
-        if name not in self.names or not 0 <= k < self.soc_wh.shape[1]:
+        k = self.slot(time_s)
+        i = self.index.get(name)
+        if i is None or not 0 <= k < self.soc_wh.shape[1]:
             return None
-        i = self.names.index(name)
         return (
             float(self.soc_wh[i, k]),
             float(self.temperature_c[i, k]),

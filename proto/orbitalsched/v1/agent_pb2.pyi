@@ -252,7 +252,7 @@ class PlanEntry(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[_jobs_pb2.JobKind, str]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., accelerators: _Optional[int] = ..., power_w: _Optional[float] = ..., work_accelerator_s: _Optional[float] = ..., resume_from_accelerator_s: _Optional[float] = ..., checkpoint_interval_s: _Optional[float] = ..., checkpoint_cost_s: _Optional[float] = ..., output_mb: _Optional[float] = ..., deadline_s: _Optional[float] = ..., gang_satellite_ids: _Optional[_Iterable[str]] = ..., assignment_version: _Optional[int] = ..., checkpoint_times_s: _Optional[_Iterable[float]] = ..., delivery_s: _Optional[float] = ..., gang_size: _Optional[int] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("plan_version", "satellite_id", "created_s", "horizon_end_s", "entries", "contacts", "wall_queued_s")
+    __slots__ = ("plan_version", "satellite_id", "created_s", "horizon_end_s", "entries", "contacts", "wall_queued_s", "wall_solved_s")
     PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
     SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_S_FIELD_NUMBER: _ClassVar[int]
@@ -260,6 +260,7 @@ class Plan(_message.Message):
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     CONTACTS_FIELD_NUMBER: _ClassVar[int]
     WALL_QUEUED_S_FIELD_NUMBER: _ClassVar[int]
+    WALL_SOLVED_S_FIELD_NUMBER: _ClassVar[int]
     plan_version: int
     satellite_id: str
     created_s: float
@@ -267,7 +268,8 @@ class Plan(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[PlanEntry]
     contacts: _containers.RepeatedCompositeFieldContainer[Window]
     wall_queued_s: float
-    def __init__(self, plan_version: _Optional[int] = ..., satellite_id: _Optional[str] = ..., created_s: _Optional[float] = ..., horizon_end_s: _Optional[float] = ..., entries: _Optional[_Iterable[_Union[PlanEntry, _Mapping]]] = ..., contacts: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., wall_queued_s: _Optional[float] = ...) -> None: ...
+    wall_solved_s: float
+    def __init__(self, plan_version: _Optional[int] = ..., satellite_id: _Optional[str] = ..., created_s: _Optional[float] = ..., horizon_end_s: _Optional[float] = ..., entries: _Optional[_Iterable[_Union[PlanEntry, _Mapping]]] = ..., contacts: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., wall_queued_s: _Optional[float] = ..., wall_solved_s: _Optional[float] = ...) -> None: ...
 
 class CancelJob(_message.Message):
     __slots__ = ("job_id", "reason")
