@@ -212,6 +212,7 @@ CREATE INDEX IF NOT EXISTS submit_requests_time ON submit_requests (wall_time_s)
 )
 JOB_KINDS = ("inference", "training")
 COMPACTED_EVENT = "compacted"
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 # WAL pages past which a commit checkpoints itself (the background checkpoint keeps the WAL
 # far below this; SQLite's default is 1,000).
 BACKSTOP_PAGES = 20_000
@@ -383,6 +384,9 @@ class Store:
         if not memory and str(mode).lower() != "wal":
             raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode})")
         db.execute("PRAGMA synchronous=NORMAL")
+        # A WAL that grew during a burst (compaction, a large batch) shrinks back to this
+        # at the next reset instead of keeping its largest size.
+        db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(SCHEMA)
         for table, columns in _ADDED_COLUMNS.items():
