@@ -94,9 +94,11 @@ def score(
     selection: Selection,
     mults: dict[int, int],
     ledgers: dict[int, SatLedger] | None = None,
+    depth: bool = True,
 ) -> tuple[float, float]:
     """(priority-weighted objective, plain value), in value units; `ledgers`: the
-    selection's booked ledgers where the caller has them (greedy_select's), else rebuilt."""
+    selection's booked ledgers where the caller has them (greedy_select's), else rebuilt;
+    depth=False leaves out the battery-depth penalty (what the jobs alone earn)."""
     w = problem.weights
     weighted = 0.0
     value = 0.0
@@ -110,6 +112,8 @@ def score(
             int(problem.jobs[opt.job].priority)
         ] * urgent - w.preemption * preemptions(opt, blocks)
         value += v
+    if not depth:
+        return weighted, value
     for s, ledger in (ledgers if ledgers is not None else ledgers_for(ctxs, selection)).items():
         weighted -= w.battery_depth_per_kwh * battery_depth_kwh(ctxs[s], ledger)
     return weighted, value

@@ -80,6 +80,7 @@ class LnsStats:
     bound: float = math.inf
     proved: bool = False
     skipped: int = 0  # windows left unsolved for lack of time
+    moved: int = 0  # jobs moved into a window from where they were placed
 
 
 @dataclass(frozen=True)
@@ -332,9 +333,8 @@ def _solve_round(
     rounds_left: int,
 ) -> bool:
     """Solve the round's windows on the backend (built here, solved there in parallel) and
-    keep every answer that scores higher than the incumbent on its window (projected: jobs
-    placed outside the window stay there). With window_bound (the open round), record the
-    solver's bound of each window solved."""
+    keep every answer that makes the whole plan score higher (_merge). With window_bound
+    (the open round), record the solver's bound of each window solved."""
     total = max(sum(_size(w.cset) for w in todo), 1)
     round_end = time.perf_counter() + (deadline - time.perf_counter()) / max(rounds_left, 1)
     inflight: list[tuple[_Window, ModelVars, Future[SolveReply]]] = []
@@ -410,8 +410,9 @@ def _merge(
     window_bound: dict[int, float] | None,
     groups: Sequence[int],
 ) -> bool:
-    """Take a window's answer where it scores higher than the incumbent on the window
-    (projected: jobs placed outside the window now stay there)."""
+    """Take a window's answer where the whole plan then scores higher: jobs placed
+    elsewhere that the answer puts in the window move there, or (when that pays less)
+    stay where they are and the rest of the answer is taken."""
     try:
         reply = fut.result()
     except Exception as exc:  # a lost worker costs this window's answer, not the plan
@@ -428,8 +429,6 @@ def _merge(
     jobs = [*win.cset.inference, *win.cset.training]
     outside = {j for j in jobs if _placed_outside(inc, j, win, groups)}
     sel = selection_from_values(mv, reply.values)
-    sel.inference = [c for c in sel.inference if c.job not in outside]
-    sel.training = [(o, b) for o, b in sel.training if o.job not in outside]
     if win.whole:
         stats.bound = min(stats.bound, reply.bound / VALUE_SCALE)
         stats.proved = reply.status == "OPTIMAL"
@@ -438,15 +437,36 @@ def _merge(
     now_hint = Selection()
     now_hint.inference = [inc.inference[j] for j in jobs if j in inc.inference and j not in outside]
     now_hint.training = [inc.training[j] for j in jobs if j in inc.training and j not in outside]
-    if score(problem, ctxs, sel, mults)[0] <= score(problem, ctxs, now_hint, mults)[0] + 1e-6:
+    before = score(problem, ctxs, now_hint, mults)[0]
+    # Jobs placed elsewhere that the solver put here move here when that pays: leaving
+    # their old place is always feasible (less load: more charge, less heat, more
+    # downlink room) and the objective there loses at most what those jobs earned.
+    moved = {c.job for c in sel.inference if c.job in outside}
+    moved |= {o.job for o, _ in sel.training if o.job in outside}
+    left = Selection()
+    left.inference = [inc.inference[j] for j in moved if j in inc.inference]
+    left.training = [inc.training[j] for j in moved if j in inc.training]
+    gain_move = (
+        score(problem, ctxs, sel, mults)[0]
+        - before
+        - score(problem, ctxs, left, mults, depth=False)[0]
+    )
+    projected = Selection()
+    projected.inference = [c for c in sel.inference if c.job not in outside]
+    projected.training = [(o, b) for o, b in sel.training if o.job not in outside]
+    gain_stay = score(problem, ctxs, projected, mults)[0] - before if moved else gain_move
+    if max(gain_move, gain_stay) <= 1e-6:
         return False
+    if gain_move < gain_stay:
+        sel, moved = projected, set()
     for j in jobs:
-        if j not in outside:
+        if j not in outside or j in moved:
             inc.inference.pop(j, None)
             inc.training.pop(j, None)
     inc.inference.update({c.job: c for c in sel.inference})
     inc.training.update({o.job: (o, b) for o, b in sel.training})
     stats.improved += 1
+    stats.moved += len(moved)
     return True
 
 
