@@ -106,6 +106,7 @@ def one(size: str, time_limit_s: float, seed: int, stations_file: str | None) ->
         n: SatelliteState(n, sc.bus.initial_soc_wh, sc.bus.initial_temperature_c) for n in names
     }
     problem = problem_at(book, sc.epoch_s, round(horizon_s / slot_s), jobs, states)
+    stages = _stages(problem)
     rss_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t, c = time.perf_counter(), time.process_time()
     greedy = plan(problem, policy="greedy")
@@ -131,7 +132,12 @@ def one(size: str, time_limit_s: float, seed: int, stations_file: str | None) ->
         "windows": cpsat.partitions,
         "rounds": cpsat.rounds,
         "solves": cpsat.solves,
+        "improved": cpsat.improved,
+        "moved": cpsat.moved,
+        "start": cpsat.start,
+        **stages,
         "greedy_value": round(greedy.value, 1),
+        "density_gain": round(stages["density_value"] / max(greedy.value, 1e-9) - 1, 4),
         "value": round(cpsat.value, 1),
         "value_gain": round(cpsat.value / max(greedy.value, 1e-9) - 1, 4),
         "greedy_objective": round(greedy.objective, 1),
@@ -147,9 +153,54 @@ def one(size: str, time_limit_s: float, seed: int, stations_file: str | None) ->
     }
 
 
+def _stages(problem: Any) -> dict[str, float]:
+    """CPU seconds of each stage of the first plan, as plan() runs them, and the value of
+    the value-density first fit (the CP-SAT pipeline's start) on its own."""
+    import gc
+
+    from scheduler.planner.assemble import priority_multipliers, score
+    from scheduler.planner.candidates import enumerate_candidates
+    from scheduler.planner.greedy import greedy_select
+    from scheduler.planner.ledger import contexts
+    from scheduler.planner.solve import prune_options
+    from scheduler.planner.validation import validate_problem
+
+    gc.disable()  # as plan() runs
+    out: dict[str, float] = {}
+    c = time.process_time()
+
+    def lap(name: str) -> None:
+        nonlocal c
+        now = time.process_time()
+        out[name] = round(now - c, 2)
+        c = now
+
+    validate_problem(problem)
+    lap("cpu_validate_s")
+    ctxs = contexts(problem)
+    lap("cpu_contexts_s")
+    cset = enumerate_candidates(problem, ctxs, opts=prune_options(problem))
+    lap("cpu_candidates_s")
+    mults = priority_multipliers(problem, cset)
+    books: dict[int, Any] = {}
+    edf = greedy_select(problem, ctxs, cset, ledgers=books)
+    lap("cpu_first_fit_s")
+    score(problem, ctxs, edf, mults, books)
+    lap("cpu_score_s")
+    out["cpu_first_plan_s"] = round(sum(out.values()), 2)
+    dense = greedy_select(problem, ctxs, cset, order="density")
+    lap("cpu_density_fit_s")
+    d_obj, d_val = score(problem, ctxs, dense, mults)
+    out["density_value"] = round(d_val, 1)
+    out["density_objective"] = round(d_obj, 1)
+    gc.enable()
+    return out
+
+
 COLS = (
     "size",
     "first_plan_s",
+    "cpu_first_plan_s",
     "greedy_cpu_s",
     "total_s",
     "status",
@@ -157,9 +208,14 @@ COLS = (
     "rounds",
     "solves",
     "greedy_value",
+    "density_value",
     "value",
+    "density_gain",
     "value_gain",
     "objective_gain",
+    "start",
+    "improved",
+    "moved",
     "bound",
     "gap",
     "placed",

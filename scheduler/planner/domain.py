@@ -268,6 +268,9 @@ class PlanResult:
     partitions: int = 1  # windows of orbital planes in the first improvement round
     rounds: int = 0  # improvement rounds (each over every window worth solving)
     solves: int = 0  # window models solved
+    improved: int = 0  # window answers taken (the plan scored higher with them)
+    moved: int = 0  # jobs those answers moved from one window to another
+    start: str = ""  # the first plan the improvement began from: edf, density, previous
 
 
 @dataclass(frozen=True)

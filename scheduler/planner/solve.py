@@ -254,12 +254,12 @@ def _plan(
     # The start: the best of the greedy plan, a value-density first fit (when there is time
     # for one more first fit) and the previous plan repaired (what still fits) and filled
     # around; complete and feasible, so the solver starts from it.
-    hint_sel = greedy
+    hint_sel, start = greedy, "edf"
     spent_s = time.perf_counter() - t0
     if deterministic or spent_s + 1.2 * fit_s < 0.5 * time_limit_s:
         dense = greedy_select(problem, ctxs, cset, order="density")
         if score(problem, ctxs, dense, mults)[0] > g_obj:
-            hint_sel = dense
+            hint_sel, start = dense, "density"
     out_of_time = not deterministic and spent_s + fit_s > time_limit_s
     if out_of_time:  # the first plan took (nearly) all the time: it stands, with its reasons
         log.warning("plan: first fit at %.1f s of %.1f s: no improvement", spent_s, time_limit_s)
@@ -283,11 +283,12 @@ def _plan(
             None,
             deadline=t0 + time_limit_s,
             reasons_s=fit_s,
+            start="edf",
         )
     if previous is not None:
         repaired = greedy_select(problem, ctxs, cset, selection_from_plan(problem, cset, previous))
         if score(problem, ctxs, repaired, mults)[0] > score(problem, ctxs, hint_sel, mults)[0]:
-            hint_sel = repaired
+            hint_sel, start = repaired, "previous"
     groups = fz.route_groups(problem.satellites)
     windows = first_windows(cset, groups, partition_literals)
     log.debug("plan: start chosen at %.2f s", time.perf_counter() - t0)
@@ -354,6 +355,7 @@ def _plan(
         # slow would make the same input give a different plan.
         deadline=math.inf if deterministic else t0 + time_limit_s,
         reasons_s=fit_s,
+        start=start,
     )
 
 
@@ -435,6 +437,7 @@ def _result(
     stats: LnsStats | None = None,
     deadline: float = math.inf,
     reasons_s: float = 0.0,
+    start: str = "",
 ) -> PlanResult:
     # Reasons replay candidates (about as long as the first fit took): skipped when that
     # would overrun the time limit by more than its second of grace.
@@ -457,4 +460,7 @@ def _result(
         partitions=n_parts,
         rounds=stats.rounds if stats else 0,
         solves=stats.solves if stats else 0,
+        improved=stats.improved if stats else 0,
+        moved=stats.moved if stats else 0,
+        start=start,
     )
