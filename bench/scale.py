@@ -13,7 +13,11 @@ and training gangs (10% of the work). Per size, in a fresh process:
   greedy_cpu_s: CPU seconds of the greedy policy's whole plan (first fit + reasons), a
   figure a busy machine inflates less than wall time; load_avg_1m: the machine's load;
 - total_s: plan() wall time, against its limit (`--time-limit`, default 30 s);
-- value and objective of the greedy plan and of the CP-SAT plan, and the gain;
+- value and objective of the greedy plan (the EDF first fit, what the product does
+  without CP-SAT) and of the CP-SAT plan, and the gain; density_value / density_gain: the
+  value-density first fit alone (the pipeline's usual start), so that the window solves'
+  own share shows; start, improved, moved: the start taken, window answers taken, jobs
+  they moved between windows; cpu_*_s: CPU seconds per stage of the first plan;
 - bound: an upper bound of the whole pruned problem's objective (every job, every
   satellite, each job's pruned candidates: at most k satellites x m start slots), the sum
   over windows of orbital planes of relaxations (every job at its best value; fractional
@@ -29,18 +33,17 @@ and training gangs (10% of the work). Per size, in a fresh process:
 Targets (issue 10): 10,000 x 50,000 first plan <= 5 s, whole plan within the 30 s limit
 (+1 s), CP-SAT >= +10% value over greedy; 1,584 x 10,000 >= +15%.
 
-Measured 2026-11-30 on the 2-core machine shared with five other sessions (1-minute load
-average 6-8; wall times are 2-3x what the planner's CPU time is), 8 real stations:
-  1,584 x 10,000: first plan 3.1 s (greedy policy 1.3 CPU s), whole plan 30.4 s, 24 window
-    solves, value +22.7% and objective +1.8% over greedy (both from the value-density first
-    fit; no window solve improved on it), gap 21% to the whole-problem bound, 296 MB.
-  10,000 x 50,000: first plan 19.8 s wall, 6.9 CPU s (contexts 0.8, candidates 2.2, first
-    fit 4.0; reasons 1.1 more), whole plan 27.9 s, no time left for a window solve, gap 55%
-    (a relaxation), 980 MB.
-Under 1.5x offered load only 16-31% of the jobs fit (battery and heat bind well before the
-accelerators), and with priority classes weighted 1/100/10,000 the first fit is within
-~2% of each window's CP-SAT bound after 5 s (bench/planner.py's light workload: 0.2-0.4%),
-so the optimizer's share of the gain over EDF is small; the weak part is the bound.
+Measured 2026-11-30 03:40-03:50 UTC (load average 2.2-2.5, 8 real stations; the table and
+what is compared are in bench/planner_results.md):
+  1,584 x 10,000: first plan 0.85 s (0.81 CPU s), whole 29.8 s, value +22.7% over greedy
+    (the density first fit alone: +22.7%), objective +1.8%, gap 21%, 380 MB.
+  5,000 x 25,000: first plan 1.87 s (1.70 CPU s), whole 30.0 s, value +16.4% (all from the
+    density first fit), objective +8.7%, gap 35%, 537 MB.
+  10,000 x 50,000: first plan 3.60 s (3.29 CPU s), whole 30.4 s, value +20.5% (all from the
+    density first fit), objective +16.8%, gap 47%, 978 MB.
+Window solves ran (21-41) but their answers were taken 0-3 times: only 16-31% of the jobs
+fit (battery and heat bind first), a job earns the same in whichever window it runs, and a
+window gets about 1 s. The weak part is the bound (relaxations that ignore heat).
 """
 
 from __future__ import annotations
