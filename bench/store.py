@@ -304,6 +304,10 @@ def measure(args: argparse.Namespace, db: Path, now_s: float, names: tuple[str, 
         )
         stub = jobs_pb2_grpc.JobServiceStub(channel)
         grpc.channel_ready_future(channel).result(timeout=30)
+        t1 = time.perf_counter()
+        while metric(cluster, "orbital_plan_version") < 1 and time.perf_counter() - t1 < 60:
+            time.sleep(0.2)  # steady state: the solver worker started and the first plan made
+        print(f"first plan after {time.perf_counter() - t0:.1f} s")
         size = args.page_size
         rng = random.Random(7)
         n = args.jobs
