@@ -18,7 +18,8 @@ scenario, speed 1, greedy policy, 127.0.0.1, free port) and measures from a gRPC
   * SubmitJobs throughput with the jobs present;
   * with --retention-s: the compaction rate and GetJob p50/p99 while it runs.
 --profile also records the scheduler with py-spy (if installed) during the measurements
-and prints its top functions. Not a test: prints figures.
+and prints its top functions. Not a test: prints figures. Results, before and after the
+store's indexes, counts and retention: bench/store_results.md.
 """
 
 from __future__ import annotations
