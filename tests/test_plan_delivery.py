@@ -12,7 +12,7 @@ import pytest
 from conftest import model_spec
 from orbitalsched.v1 import agent_pb2
 
-from agents.agent import HEARTBEATS_PER_LEASE, MAX_TICK_SIM_S, TICK_WALL_S, Agent
+from agents.agent import HEARTBEATS_PER_LEASE, MAX_TICK_SIM_S, TELEMETRY_MARK, TICK_WALL_S, Agent
 from agents.lease import Lease
 from agents.metrics import AgentMetrics
 from scheduler.forecast.timeconv import SimClock
@@ -299,3 +299,37 @@ def test_a_lapsed_lease_resumes_on_its_stream_but_a_new_stream_waits_for_its_pla
     agent.handle(agent_pb2.SchedulerMessage(plan=agent_pb2.Plan(plan_version=2)))
     agent._check_lease()
     assert not agent.runtime.paused
+
+
+def test_the_agent_sends_its_newest_sample_once_between_heartbeats_and_reports() -> None:
+    """Samples taken while the stream is slow replace each other in one slot; heartbeats and
+    reports keep their order and never wait behind a pile of samples."""
+    agent = Agent(S0, "127.0.0.1:1", AgentMetrics(S0))
+    written: list[agent_pb2.AgentMessage] = []
+
+    class Recorder:  # the stream's write side
+        async def write(self, msg: agent_pb2.AgentMessage) -> None:
+            written.append(msg)
+
+    def sample(t: float) -> agent_pb2.AgentMessage:
+        return agent_pb2.AgentMessage(telemetry=agent_pb2.Telemetry(time_s=t))
+
+    heartbeat = agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(seq=1))
+    report = agent_pb2.AgentMessage(job_report=agent_pb2.JobReport(job_id="a", kind=1))
+
+    async def run() -> None:
+        outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
+        outbox.put_nowait(TELEMETRY_MARK)  # what execute() does for the first sample
+        agent.telemetry_out = sample(1.0)
+        outbox.put_nowait(heartbeat)
+        agent.telemetry_out = sample(2.0)  # replaced before it was written: no new mark
+        agent.telemetry_out = sample(3.0)
+        outbox.put_nowait(report)
+        writer = asyncio.create_task(agent._write(Recorder(), outbox))  # type: ignore[arg-type]
+        while not outbox.empty():
+            await asyncio.sleep(0)
+        writer.cancel()
+
+    asyncio.run(run())
+    assert written == [sample(3.0), heartbeat, report]
+    assert agent.telemetry_out is None
