@@ -213,9 +213,18 @@ def run(args: argparse.Namespace, names: tuple[str, ...], scenario: Path, tel_s:
             )
             solve_s = time.time() - t
             time.sleep(args.settle_s)
-            got = list(fleets.deliveries(newer_than=version).values())
+            held = fleets.held_plans()
+            got = [d for v, d in held.values() if v > version]
+            by_version: dict[int, list[float]] = {}
+            for v, d in held.values():
+                if v > version:
+                    by_version.setdefault(v, []).append(d)
             version = resp.plan.plan_version
             all_d += got
+            for v, ds in sorted(by_version.items()):
+                print(f"[{label}]   plan v{v}: held by {len(ds)} agents; delivery p50 "
+                      f"{1000 * statistics.median(ds):.0f} ms, p99 {1000 * pct(ds, 0.99):.0f} "
+                      f"ms, max {1000 * max(ds):.0f} ms", flush=True)  # fmt: skip
             print(f"[{label}] round {r + 1}: plan v{version} ({len(resp.plan.assignments)} jobs "
                   f"placed, Replan RPC {solve_s:.1f} s): {len(got)} of {len(names)} agents got "
                   f"a new plan; delivery p50 "

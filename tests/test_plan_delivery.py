@@ -333,3 +333,32 @@ def test_the_agent_sends_its_newest_sample_once_between_heartbeats_and_reports()
     asyncio.run(run())
     assert written == [sample(3.0), heartbeat, report]
     assert agent.telemetry_out is None
+
+
+def test_telemetry_waits_while_a_broadcasts_plans_are_written(core: Core) -> None:
+    service = AgentService(core.sessions, core.lifecycle)
+    s = core.sessions
+    outboxes = {sat: s.connect(Hello(sat))[1] for sat in (S0, S1)}
+    core.lifecycle.submit([model_spec(f"j-{sat}") for sat in (S0, S1)])
+    adopt(core, 1, {S0: 600, S1: 600})
+    asyncio.run(s.broadcast_plans(solved_wall_s=time.time()))
+    assert s.plan_writes_pending == 2 and s.plans_first()
+    service.pending_telemetry[S0] = telemetry(core.clock.now_s()).telemetry
+
+    async def one_turn() -> None:  # the processor runs but leaves the sample while plans wait
+        task = asyncio.create_task(service.process_telemetry())
+        service._telemetry_ready.set()
+        await asyncio.sleep(0.1)
+        assert list(service.pending_telemetry) == [S0]
+        for outbox in outboxes.values():  # what the streams' writers do
+            (plan,) = queued(outbox)
+            s.plan_written(plan)  # type: ignore[arg-type]
+        assert not s.plans_first()
+        await asyncio.sleep(0.1)
+        assert service.pending_telemetry == {}
+        task.cancel()
+
+    asyncio.run(one_turn())
+    assert s.plan_writes_pending == 0
+    s.plan_writes_pending, s.plan_writes_since_s = 5, time.time() - 60  # writes never done
+    assert not s.plans_first()  # telemetry waits at most PLAN_WRITES_FIRST_S
