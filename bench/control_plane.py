@@ -24,7 +24,7 @@ other helpers' work, so noisy): all 1,000 streams open in 11.5 s (mTLS 11.0 s); 
 1,000 samples/s; scheduler 0.16 cores (mTLS 0.30); SubmitJobs median 20,400 jobs/s (mTLS
 19,600); plan delivery from the solve to the agent decoding it, over the 500 agents whose
 entries changed (--plan-max-jobs 500): p50 107 ms, p99 119 ms, max 128 ms (mTLS 126 / 169 /
-169 ms). The p50 is mostly the plan's adoption (the store) and the broadcast building it.
+169 ms).
 
 Until 2026-11-30 the load was this script's own minimal streams (hello, 1 Hz telemetry,
 acks; no truth model, executor or lease) and delivery ran from the plan's wall_queued_s
