@@ -43,6 +43,7 @@ from pathlib import Path
 
 from orbitalsched.v1 import jobs_pb2
 
+from agents.executor import RESUMED_OWN
 from scheduler.cluster.client import Client
 from scheduler.cluster.local import LocalCluster
 from scheduler.errors import UserError
@@ -298,6 +299,7 @@ class Chaos:
             "jobs_on_two_satellites_at_once": len(self.double_runs()),
             "training_losses_of_work": redo_n,
             "training_redone_beyond_one_checkpoint_interval": redo_over,
+            "training_blocks_resumed_from_own_checkpoint": self.own_resumes(),
             "frozen_detected": len(self.detect_s),
             "frozen_undetected": self.undetected,
             "frozen_during_a_scheduler_restart": self.in_restart,
@@ -308,6 +310,16 @@ class Chaos:
                 f"{x:.2f}" for x in sorted(self.detect_across_restart_s)
             ),
         }
+
+    def own_resumes(self) -> int:
+        """Training blocks an agent resumed from its own checkpoint, newer than the plan's
+        resume_from (before that fix such a block redid the work since, up to a block)."""
+        n = 0
+        for name in self.cluster.satellites:
+            log = self.cluster.workdir / f"agent-{name}.log"
+            if log.exists():
+                n += log.read_text(errors="replace").count(RESUMED_OWN)
+        return n
 
     def double_runs(self) -> set[str]:
         """Jobs whose computing intervals on two satellites overlap (agents' logs)."""

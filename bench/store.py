@@ -2,7 +2,7 @@
 
     python bench/store.py [--jobs 1000000] [--samples 2000] [--page-size 100]
                           [--submit-batches 10] [--batch 1000] [--retention-s S]
-                          [--dir DIR] [--refill] [--profile]
+                          [--dir DIR] [--refill] [--profile] [--compaction-only]
 
 Fills a real scheduler database (scheduler/server/store.py's schema, written by the Store
 itself, then bulk rows in its formats) with --jobs jobs in realistic states: the newest
@@ -260,6 +260,9 @@ def measure(args: argparse.Namespace, db: Path, now_s: float, names: tuple[str, 
     if not args.baseline:  # compaction off while measuring the store (a phase of its own)
         scheduler_args += ["--retention-s", "0"]
     set_clock(db, now_s)
+    if args.compaction_only:
+        compaction_only(args, db, names, scheduler_args)
+        return
     cluster = LocalCluster(
         names,
         db.parent / "run",
@@ -294,7 +297,7 @@ def measure(args: argparse.Namespace, db: Path, now_s: float, names: tuple[str, 
                     "--nonblocking",
                 ],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=open(db.parent / "py-spy.log", "wb"),  # noqa: SIM115
             )
         channel = grpc.insecure_channel(
             cluster.address, options=[("grpc.max_receive_message_length", 64 << 20)]
@@ -405,6 +408,29 @@ def measure(args: argparse.Namespace, db: Path, now_s: float, names: tuple[str, 
         print_profile(db.parent / "profile.txt")
 
 
+def compaction_only(
+    args: argparse.Namespace, db: Path, names: tuple[str, ...], scheduler_args: list[str]
+) -> None:
+    rng = random.Random(7)
+    ids = [job_id(rng.randrange(args.jobs)) for _ in range(args.samples)]
+    retention = ("--retention-s", str(args.retention_s or 604800))
+    cluster = LocalCluster(
+        names,
+        db.parent / "run",
+        speed=1.0,
+        db=db,
+        metrics=True,
+        scheduler_args=(*scheduler_args[:-2], *retention),
+    )
+    with cluster:
+        t_start = time.perf_counter()
+        cluster.start_scheduler()
+        channel = grpc.insecure_channel(cluster.address)
+        compaction_phase(cluster, jobs_pb2_grpc.JobServiceStub(channel), ids, t_start)
+        channel.close()
+    print(f"database after compaction {db_mb(db):.0f} MB")
+
+
 def db_mb(db: Path) -> float:
     return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists()) / 1e6
 
@@ -492,6 +518,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--dir", type=Path, default=Path("/tmp/orbit-bench-store"))
     p.add_argument("--refill", action="store_true")
     p.add_argument("--profile", action="store_true")
+    p.add_argument(
+        "--compaction-only",
+        action="store_true",
+        help="only the compaction phase (--retention-s, default 7 days)",
+    )
     p.add_argument(
         "--baseline",
         action="store_true",

@@ -147,3 +147,68 @@ def test_whatif_and_explain_change_nothing(tmp_path: Path) -> None:
         r = orbitctl("explain", "nope")
         assert r.returncode == 2 and "NOT_FOUND" in r.stderr
         assert _snapshot(client) == before
+
+        # A burst of explanations (or what-ifs) at once: a few are worked out, the rest are
+        # refused at once with RESOURCE_EXHAUSTED and a message; nothing else goes wrong,
+        # and once the burst is over a call is answered again.
+        address = cluster.address
+        explains = _burst(address, "ExplainJob", J.ExplainJobRequest(job_id=waiting), 24)
+        assert set(explains) <= {"OK", "RESOURCE_EXHAUSTED"}, explains
+        assert explains.count("OK") >= 1 and explains.count("RESOURCE_EXHAUSTED") >= 1, explains
+        assert explains.count("OK") < 24
+        what_ifs = _burst(
+            address,
+            "WhatIf",
+            cluster_pb2.WhatIfRequest(satellites_lost=["sat-0-2"], time_limit_s=1),
+            4,
+        )
+        assert sorted(set(what_ifs)) == ["OK", "RESOURCE_EXHAUSTED"], what_ifs
+        r = orbitctl("explain", waiting)
+        assert r.returncode == 0, r.stderr
+        assert _snapshot(client) == before
+
+
+def _burst(address: str, method: str, request: object, n: int) -> list[str]:
+    """n calls of one method at once on one channel: the status code name of each."""
+    import asyncio
+
+    from orbitalsched.v1 import cluster_pb2_grpc, jobs_pb2_grpc
+
+    async def go() -> list[str]:
+        async with grpc.aio.insecure_channel(address) as ch:
+            stub = getattr(
+                jobs_pb2_grpc.JobServiceStub(ch) if method == "ExplainJob" else
+                cluster_pb2_grpc.ClusterServiceStub(ch), method,
+            )  # fmt: skip
+
+            async def one() -> str:
+                try:
+                    await stub(request, timeout=120)
+                    return "OK"
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        assert "ask again" in (exc.details() or ""), exc.details()
+                    return str(exc.code().name)
+
+            return list(await asyncio.gather(*(one() for _ in range(n))))
+
+    return asyncio.run(go())
+
+
+def test_in_flight_cap() -> None:
+    from scheduler.server.inquiries import InFlight
+    from scheduler.server.validate import RequestError
+
+    cap = InFlight(2, "busy; ask again")
+    with cap, cap:
+        assert cap.count == 2
+        with pytest.raises(RequestError) as refused, cap:
+            pass
+        assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert refused.value.message == "busy; ask again"
+        assert cap.count == 2  # a refusal holds nothing
+    with pytest.raises(ValueError), cap:
+        raise ValueError("the call failed")  # released on errors too
+    assert cap.count == 0
+    with cap:
+        assert cap.count == 1

@@ -6,6 +6,8 @@ import dataclasses
 import json
 import random
 import sqlite3
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +20,14 @@ from scheduler.server.jobs_logic import apply_assignment, lose_placement
 from scheduler.server.messages import JobReport, ReportKind
 from scheduler.server.model import Assignment, JobState, PlanRecord
 from scheduler.server.retention import Compactor
-from scheduler.server.store import MIGRATIONS, SCHEMA, DuplicateJobError, Store, TransitionError
+from scheduler.server.store import (
+    BACKSTOP_PAGES,
+    MIGRATIONS,
+    SCHEMA,
+    DuplicateJobError,
+    Store,
+    TransitionError,
+)
 
 
 def test_wal_mode_and_survives_reopen(tmp_path: Path) -> None:
@@ -232,6 +241,11 @@ def test_reads_use_indexes_never_a_scan_or_a_sort(tmp_path: Path) -> None:
                 store.list_jobs(states, kinds, sat, 50, 20)
     store.compactable(50.0)
     assert store.compact(50.0, 1.0, 10) == 10  # and its deletes and updates
+    store.insert_jobs([model_job("new")], 0.0, request_id="r", wall_time_s=1e6)
+    new = store.get_job("new")
+    assert new is not None
+    store.update_job(replace(new, state=JobState.PLANNED, satellite_ids=("s1",)), "planned", 1.0)
+    store.get_jobs(["new", "j00002"])
     store.events("j00001")
     store._db.set_trace_callback(None)
     selects = [s for s in seen if s.lstrip().upper().startswith(("SELECT", "DELETE", "UPDATE"))]
@@ -422,3 +436,35 @@ def test_the_compactor_refuses_bad_settings(core: Core, retention: float, batch:
 def sample_metric(core: Core, name: str) -> float:
     value = core.metrics.registry.get_sample_value(name)
     return 0.0 if value is None else value
+
+
+def test_expired_plans_are_dropped_but_the_latest_stays(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    for version in range(1, 8):
+        plan = Plan(version, 100.0 * version, 0.0, 1.0)
+        store.save_plan(PlanRecord(version, 100.0 * version, 0.0, 1.0, "t", "OK", 1, 1, 0, 0, plan))
+    assert store.drop_plans(350.0, 2) == 2  # versions 1 and 2
+    assert store.drop_plans(350.0, 2) == 1  # 3; 4 is not expired
+    assert store.drop_plans(1e9, 10) == 3  # 4-6; the latest (7) stays
+    assert store.drop_plans(1e9, 10) == 0
+    latest = store.latest_plan()
+    assert latest is not None and latest.version == 7
+
+
+def test_the_wal_is_checkpointed_by_a_thread_of_its_own(tmp_path: Path) -> None:
+    """Commits on the event loop never pay for a checkpoint: with the background thread the
+    data reaches the database file although the connection's own threshold is not met."""
+    quiet, busy = Store(tmp_path / "quiet.db"), Store(tmp_path / "busy.db")
+    busy.checkpoint_in_background(every_s=0.02)
+    for store in (quiet, busy):
+        store._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        store.insert_jobs(
+            [model_job(f"j{i}", labels={f"k{k}": "v" * 60 for k in range(16)}) for i in range(800)],
+            0.0,
+        )
+    time.sleep(0.5)
+    assert (tmp_path / "quiet.db").stat().st_size < 200_000  # all of it still in the WAL
+    assert (tmp_path / "busy.db").stat().st_size > 1_000_000
+    busy.close()
+    quiet.close()
+    assert not any(t.name == "wal-checkpoint" for t in threading.enumerate())

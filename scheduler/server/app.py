@@ -127,6 +127,7 @@ class Server:
     _predicted_key: dict[str, tuple[int, int | None, bool]] = field(default_factory=dict)
 
     async def start(self) -> None:
+        self.store.checkpoint_in_background()
         await self.grpc_server.start()
         if self.open_server is not None:
             await self.open_server.start()

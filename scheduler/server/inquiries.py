@@ -6,6 +6,8 @@ loop, and are answered from what the worker returns; no store write, no plan app
 message to an agent. The worker runs one task at a time, so a what-if delays the real
 replanning loop by at most one (what-if) solve, whose time limit is at most the loop's;
 and at most one what-if is in flight (another one is RESOURCE_EXHAUSTED until it is done).
+Explanations queue on the same worker, so at most MAX_EXPLAINS of them are in flight; one
+more is RESOURCE_EXHAUSTED at once instead of queueing ahead of the next replanning.
 """
 
 from __future__ import annotations
@@ -27,12 +29,41 @@ from scheduler.server.replanner import Replanner
 from scheduler.server.sessions import AgentSessions
 from scheduler.server.validate import RequestError, invalid
 
+# ExplainJob calls in flight at once (each is a task on the solver's one worker).
+MAX_EXPLAINS = 2
+
+
+class InFlight:
+    """At most `limit` holders at once; one more is refused with RESOURCE_EXHAUSTED (on the
+    event loop: no lock needed)."""
+
+    def __init__(self, limit: int, busy_message: str) -> None:
+        self.limit = limit
+        self.busy_message = busy_message
+        self.count = 0
+
+    def __enter__(self) -> InFlight:
+        if self.count >= self.limit:
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, self.busy_message)
+        self.count += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.count -= 1
+
 
 class Inquiries:
-    def __init__(self, sessions: AgentSessions, replanner: Replanner) -> None:
+    def __init__(
+        self, sessions: AgentSessions, replanner: Replanner, max_explains: int = MAX_EXPLAINS
+    ) -> None:
         self.sessions = sessions
         self.replanner = replanner
-        self._what_if_running = False
+        self.what_ifs = InFlight(1, "a what-if is being solved; ask again when it is answered")
+        self.explains = InFlight(
+            max_explains,
+            f"{max_explains} explanations are being worked out (the most at once); "
+            "ask again in a moment",
+        )
         self.last_what_if_wall_s = 0.0
 
     def _current(self, now_s: float) -> tuple[Plan, int]:
@@ -79,15 +110,13 @@ class Inquiries:
     async def what_if(
         self, hypothesis: Hypothesis, time_limit_s: float
     ) -> tuple[WhatIfReport, int]:
-        if self._what_if_running:
-            raise RequestError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "a what-if is being solved; ask again when it is answered",
-            )
         limit = self.replanner.time_limit_s
         if time_limit_s > 0:
             limit = min(limit, time_limit_s)
-        self._what_if_running = True
+        with self.what_ifs:
+            return await self._what_if(hypothesis, limit)
+
+    async def _what_if(self, hypothesis: Hypothesis, limit: float) -> tuple[WhatIfReport, int]:
         t0 = time.perf_counter()
         try:
             now = self.sessions.clock.now_s()
@@ -102,11 +131,14 @@ class Inquiries:
                 grpc.StatusCode.UNAVAILABLE, "the solver process restarted; ask again"
             ) from None
         finally:
-            self._what_if_running = False
             self.last_what_if_wall_s = time.perf_counter() - t0
         return report, version
 
     async def explain(self, job: Job) -> tuple[Explanation, int]:
+        with self.explains:
+            return await self._explain(job)
+
+    async def _explain(self, job: Job) -> tuple[Explanation, int]:
         now = self.sessions.clock.now_s()
         current, version = self._current(now)
         request = self.replanner.snapshot(now, version + 1, self.replanner.time_limit_s)

@@ -142,8 +142,9 @@ class JobLifecycle:
         reasons = {u.job_id: (u.reason, ReasonCode(u.code)) for u in record.unplaced}
         changes: list[tuple[Job, str]] = []
         moves: list[tuple[str, str]] = []
+        stored = self.store.get_jobs(considered)
         for job_id in sorted(considered):
-            job = self.store.get_job(job_id)
+            job = stored.get(job_id)
             if job is None or job.state.terminal:
                 continue
             items = self.plan.items(job.job_id)

@@ -206,6 +206,11 @@ class SchedulerMetrics:
             "Terminal jobs past the retention period whose history was compacted",
             registry=r,
         )
+        self.plans_dropped_total = Counter(
+            "orbital_plans_dropped_total",
+            "Stored plans past the retention period deleted (the latest one always stays)",
+            registry=r,
+        )
         self.store_bytes = Gauge(
             "orbital_store_bytes", "Size of the state database, its WAL included", registry=r
         )

@@ -1,4 +1,5 @@
-"""Retention: terminal jobs older than the retention period are compacted in the background.
+"""Retention: terminal jobs older than the retention period are compacted in the background,
+and stored plans older than it dropped (only the latest one is ever read).
 
 A compacted job keeps its row (final state, reason and code, times, work done, placement,
 submitter, spec without labels) and is still answered by GetJob and ListJobs; its events,
@@ -31,6 +32,8 @@ MAX_BATCH = 100_000
 # loop serves requests meanwhile).
 BATCH_BUDGET_S = 0.005
 PAUSE_S = 0.005
+# Stored plans (each up to megabytes of JSON at thousands of satellites) dropped per step.
+PLANS_PER_STEP = 5
 # Wall seconds between looks for newly expired jobs once nothing is left to compact.
 IDLE_S = 5.0
 
@@ -59,21 +62,23 @@ class Compactor:
         self.batch = min(100, max_batch)
 
     def step(self) -> int:
-        """Compact one batch of expired jobs; returns how many. The next batch is sized so
-        that it takes about BATCH_BUDGET_S."""
+        """Compact one batch of expired jobs and drop a few expired plans; returns how many
+        of both. The next batch is sized so that it takes about BATCH_BUDGET_S."""
         if self.retention_s <= 0:
             return 0
         now = self.clock.now_s()
         t0 = time.perf_counter()
         n = self.store.compact(now - self.retention_s, now, self.batch)
         took_s = time.perf_counter() - t0
+        if plans := self.store.drop_plans(now - self.retention_s, PLANS_PER_STEP):
+            self.metrics.plans_dropped_total.inc(plans)
         if n:
             self.metrics.jobs_compacted_total.inc(n)
             if n == self.batch:
                 per_job_s = max(took_s / n, 1e-7)
                 target = int(BATCH_BUDGET_S / per_job_s)
                 self.batch = max(1, min(self.max_batch, target, 2 * self.batch))
-        return n
+        return n + plans
 
     def update_size(self) -> None:
         total, free = self.store.size_bytes()

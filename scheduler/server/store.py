@@ -25,9 +25,11 @@ import functools
 import heapq
 import itertools
 import json
+import logging
 import math
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,6 +139,8 @@ _ADDED_COLUMNS = {
     ),
     "job_events": (("principal", "TEXT NOT NULL DEFAULT 'scheduler'"),),
 }
+log = logging.getLogger("orbit-scheduler")
+
 # Schema changes after the first release, applied in order on open, each in one transaction
 # with the version it reaches (meta key 'schema'). Version 2 serves a store of millions of
 # jobs without scanning it: an index by (state, kind) (its implicit seq column makes each
@@ -201,9 +205,17 @@ CREATE INDEX IF NOT EXISTS jobs_to_compact ON jobs (end_time_s)
     WHERE compacted_s = 0 AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED');
 CREATE INDEX IF NOT EXISTS checkpoints_job ON checkpoints (job_id);
 """,
+    # 4: request ids are pruned by age on every SubmitJobs with one.
+    """
+CREATE INDEX IF NOT EXISTS submit_requests_time ON submit_requests (wall_time_s);
+""",
 )
 JOB_KINDS = ("inference", "training")
 COMPACTED_EVENT = "compacted"
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+# WAL pages past which a commit checkpoints itself (the background checkpoint keeps the WAL
+# far below this; SQLite's default is 1,000).
+BACKSTOP_PAGES = 20_000
 # SubmitJobs request ids are remembered this long (wall seconds), at least.
 REQUEST_ID_TTL_S = 7 * 24 * 3600.0
 
@@ -333,6 +345,7 @@ class Store:
         self.path = str(path)
         memory = self.path == ":memory:"
         self._lock_fd = None if memory else _lock(self.path)
+        self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         try:
             if not memory and os.path.isdir(self.path):
                 raise StoreError(f"{self.path}: is a directory, not a database file")
@@ -371,6 +384,9 @@ class Store:
         if not memory and str(mode).lower() != "wal":
             raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode})")
         db.execute("PRAGMA synchronous=NORMAL")
+        # A WAL that grew during a burst (compaction, a large batch) shrinks back to this
+        # at the next reset instead of keeping its largest size.
+        db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(SCHEMA)
         for table, columns in _ADDED_COLUMNS.items():
@@ -399,7 +415,37 @@ class Store:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def checkpoint_in_background(self, every_s: float = 1.0) -> None:
+        """Copy the WAL into the database from a thread with a connection of its own, so
+        that no commit on the event loop pays for a checkpoint (in WAL mode readers and
+        writers go on during one); the connection's auto-checkpoint stays as a backstop
+        for a WAL past BACKSTOP_PAGES. Stopped by close()."""
+        if self.path == ":memory:" or self._checkpointer is not None:
+            return
+        self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        stop = threading.Event()
+        con = sqlite3.connect(self.path, check_same_thread=False)
+
+        def run() -> None:
+            try:
+                while not stop.wait(every_s):
+                    try:
+                        con.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.Error as exc:  # busy or broken: the backstop remains
+                        log.warning("WAL checkpoint failed: %s", _one_line(exc))
+            finally:
+                con.close()
+
+        thread = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
+        thread.start()
+        self._checkpointer = (stop, thread)
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            stop, thread = self._checkpointer
+            stop.set()
+            thread.join()
+            self._checkpointer = None
         self._db.close()
         self._unlock()
 
@@ -506,6 +552,21 @@ class Store:
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)
         ).fetchone()
         return None if row is None else _job_from_row(row)
+
+    def get_jobs(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        """The jobs of these ids that exist, by id (chunks of 500 through the id index)."""
+        ids = list(job_ids)
+        out: dict[str, Job] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id IN ({marks})", chunk
+            )
+            for row in rows:
+                job = _job_from_row(row)
+                out[job.job_id] = job
+        return out
 
     def existing_ids(self, job_ids: Iterable[str]) -> set[str]:
         ids = list(job_ids)
@@ -685,6 +746,18 @@ class Store:
                 [(_without_labels(spec), now_s, seq) for seq, _, spec in rows],
             )
         return len(rows)
+
+    def drop_plans(self, before_s: float, limit: int) -> int:
+        """Delete at most `limit` stored plans made before before_s, oldest first; the
+        latest plan always stays (it is the one in force; nothing reads older ones). Plans
+        are made in version order, so only the `limit` oldest are looked at."""
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM plans WHERE created_s < ? AND version IN (SELECT version FROM "
+                "plans WHERE version < (SELECT MAX(version) FROM plans) ORDER BY version LIMIT ?)",
+                (before_s, limit),
+            )
+        return int(cur.rowcount)
 
     def compactable(self, before_s: float) -> int:
         """Terminal jobs that ended before before_s and are not compacted yet (an index
