@@ -33,6 +33,8 @@ from typing import Literal
 from agents.bus import SimulatedBus
 
 EventKind = Literal["started", "progress", "checkpointed", "stopped", "succeeded", "failed"]
+# The reason of a `started` event that resumes from this executor's own newer checkpoint.
+RESUMED_OWN = "resumed from its own checkpoint"
 _EPS = 1e-6
 
 
@@ -230,11 +232,13 @@ class Executor:
                 continue
             resume = item.resume_from_acc_s
             version, saved = self._saved.get(item.job_id, (-1, 0.0))
-            if item.kind == "training" and version == item.assignment_version:
-                resume = max(resume, saved)
+            why = ""
+            if item.kind == "training" and version == item.assignment_version and saved > resume:
+                why = f"{RESUMED_OWN} at {saved:.0f} (the plan said {resume:.0f})"
+                resume = saved
             run = _Run(item, resume, resume)
             self._running[item.job_id] = run
-            events.append(self._event(now_s, run, "started"))
+            events.append(self._event(now_s, run, "started", why))
 
     def _protect(self, now_s: float, dt_s: float, events: list[JobEvent]) -> None:
         self.self_protection = ""

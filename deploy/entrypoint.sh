@@ -36,7 +36,7 @@ wait_files() {
     [ -n "${ORBIT_WAIT_FILES:-}" ] || return 0
     limit="${ORBIT_WAIT_S:-120}"
     case "$limit" in
-    '' | *[!0-9]*) die "ORBIT_WAIT_S: expected whole seconds, got '$limit'" ;;
+    '' | *[!0-9]* | ???????*) die "ORBIT_WAIT_S: expected whole seconds (at most 999999), got '$limit'" ;;
     esac
     waited=0
     for f in $ORBIT_WAIT_FILES; do

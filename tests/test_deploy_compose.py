@@ -140,6 +140,9 @@ def test_entrypoint_certs_role(tmp_path: Path) -> None:
         env={**env, "ORBIT_WAIT_FILES": str(late), "ORBIT_WAIT_S": "soon"},
     )
     assert r.returncode == 64 and "ORBIT_WAIT_S" in r.stderr
+    r = run(["sh", str(ENTRYPOINT), "orbitctl", "--version"],
+            env={**env, "ORBIT_WAIT_FILES": str(late), "ORBIT_WAIT_S": "9" * 30})  # fmt: skip
+    assert r.returncode == 64 and "ORBIT_WAIT_S" in r.stderr and r.stderr.count("\n") == 1
 
 
 def x509_dns_names(path: Path) -> list[str]:

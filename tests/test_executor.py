@@ -162,6 +162,8 @@ def test_a_later_block_of_the_same_placement_resumes_from_the_checkpoint_made_he
     starts = [e for e in events if e.kind == "started"]
     cps = [e for e in events if e.kind == "checkpointed"]
     assert [e.done_acc_s for e in starts] == [100.0, 670.0]
+    assert starts[0].reason == ""
+    assert starts[1].reason == "resumed from its own checkpoint at 670 (the plan said 100)"
     assert [e.checkpoint_acc_s for e in cps] == [670.0, 1240.0]
     # Never more than one interval of work between the checkpoint a block resumes from and
     # the next one: the redo after a loss stays within checkpoint_interval + cost.

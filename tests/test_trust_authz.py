@@ -322,3 +322,42 @@ def test_open_listen_needs_mutual_tls(tmp_path: Path) -> None:
         with pytest.raises(TlsConfigError, match="--open-listen needs mutual TLS"):
             check_open_listen("0.0.0.0:8443", tls)
     check_open_listen("0.0.0.0:8443", ServerTls("c.pem", "k.pem", "ca.pem"))
+
+
+@pytest.mark.slow
+def test_open_listener_closes_connections_that_never_handshake(tmp_path: Path) -> None:
+    """A peer that opens TCP connections to the open address and sends nothing is cut off
+    after the handshake timeout (10 s), not kept forever."""
+    import asyncio
+    import socket
+    import time
+
+    from grpc_health.v1 import health
+
+    from scheduler.security.open_listener import build_open_server
+    from scheduler.security.tls import ServerTls
+
+    init_ca(tmp_path)
+    tls = ServerTls(str(tmp_path / "scheduler.pem"), str(tmp_path / "scheduler-key.pem"), "ca")
+
+    async def go() -> list[float]:
+        servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        server, port = build_open_server(tls, servicer, "127.0.0.1:1", "127.0.0.1:0")
+        await server.start()
+        try:
+            loop = asyncio.get_running_loop()
+
+            def idle_peer() -> float:
+                t0 = time.monotonic()
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                    assert sock.recv(1) == b""  # closed by the server
+                return time.monotonic() - t0
+
+            return list(
+                await asyncio.gather(*(loop.run_in_executor(None, idle_peer) for _ in range(3)))
+            )
+        finally:
+            await server.stop(None)
+
+    took = asyncio.run(go())
+    assert all(8.0 <= t <= 25.0 for t in took), took

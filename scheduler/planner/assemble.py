@@ -89,9 +89,14 @@ def preemptions(opt: GangOption, blocks: Sequence[int]) -> int:
 
 
 def score(
-    problem: Problem, ctxs: Sequence[SatContext], selection: Selection, mults: dict[int, int]
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    selection: Selection,
+    mults: dict[int, int],
+    ledgers: dict[int, SatLedger] | None = None,
 ) -> tuple[float, float]:
-    """(priority-weighted objective, plain value), in value units."""
+    """(priority-weighted objective, plain value), in value units; `ledgers`: the
+    selection's booked ledgers where the caller has them (greedy_select's), else rebuilt."""
     w = problem.weights
     weighted = 0.0
     value = 0.0
@@ -105,7 +110,7 @@ def score(
             int(problem.jobs[opt.job].priority)
         ] * urgent - w.preemption * preemptions(opt, blocks)
         value += v
-    for s, ledger in ledgers_for(ctxs, selection).items():
+    for s, ledger in (ledgers if ledgers is not None else ledgers_for(ctxs, selection)).items():
         weighted -= w.battery_depth_per_kwh * battery_depth_kwh(ctxs[s], ledger)
     return weighted, value
 

@@ -20,7 +20,13 @@ from scheduler.planner.domain import (
     Unplaced,
 )
 from scheduler.planner.ledger import Misfit, SatContext, SatLedger, dominant_misfit
-from scheduler.planner.timely import Timely, TimelyRows, spread_positions, timely_starts_many
+from scheduler.planner.timely import (
+    JobArrays,
+    Timely,
+    TimelyRows,
+    spread_positions,
+    timely_starts_many,
+)
 
 _T = TypeVar("_T")
 
@@ -531,9 +537,15 @@ def _batch_timely(
         for g in {groups[s] for s in sats}:
             by_group.setdefault(g, []).append(j)
     timely: dict[int, dict[int, TimelyRows]] = {j: {} for j in picks}
+    arrays = JobArrays.of(problem)
     for g, jobs in by_group.items():
         got = timely_starts_many(
-            problem, jobs, contacts.get(g, _EMPTY), opts.start_stride_slots, opts.max_starts_per_sat
+            problem,
+            jobs,
+            contacts.get(g, _EMPTY),
+            opts.start_stride_slots,
+            opts.max_starts_per_sat,
+            arrays,
         )
         for j in jobs:
             timely[j][g] = got.get(j, [])

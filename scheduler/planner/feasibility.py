@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -116,9 +117,9 @@ def first_transfer(
     return index.first_transfer(ready_s, size_mb)
 
 
-@dataclass(frozen=True)
-class Segment:
-    """Slots [first, stop) over which the state of charge moves one way (or one slot)."""
+class Segment(NamedTuple):
+    """Slots [first, stop) over which the state of charge moves one way (or one slot)
+    (a named tuple: tens of thousands are made per solve at constellation scale)."""
 
     first: int
     stop: int
@@ -187,20 +188,27 @@ def thermal_linear(bus: BusParams, slot_s: float) -> ThermalLinear:
     )
 
 
-def linear_temperature_c(lin: ThermalLinear, t0_c: float, heat_in_w: FloatArray) -> FloatArray:
+def linear_temperature_c(
+    lin: ThermalLinear, t0_c: float | FloatArray, heat_in_w: FloatArray
+) -> FloatArray:
     """Linear-model temperature at every slot end (n values) for heat input per slot:
     u_k = a^k (u_0 + sum_{t<k} a^-(t+1) (1 - a) (q_t - r0) / b), as a cumulative sum (in
     chunks, so that a^-t stays well inside float range)."""
     q = np.asarray(heat_in_w, dtype=np.float64)
-    out = np.empty(len(q))
-    u = t0_c - lin.limit_c
+    out = np.empty(q.shape)
+    # Many satellites at once: one row each (t0_c one per row), along the last axis.
+    u: Any = np.asarray(t0_c, dtype=np.float64) - lin.limit_c
+    if q.ndim > 1:
+        u = np.broadcast_to(u, q.shape[:-1])[..., None]
+    n = q.shape[-1]
     chunk = 256
-    for first in range(0, len(q), chunk):
-        part = q[first : first + chunk]
-        powers = lin.a ** np.arange(1, len(part) + 1)
+    for first in range(0, n, chunk):
+        part = q[..., first : first + chunk]
+        m = part.shape[-1]
+        powers = lin.a ** np.arange(1, m + 1)
         drive = (1.0 - lin.a) * (part - lin.r0_w) / lin.b_w_k
-        out[first : first + len(part)] = powers * (u + np.cumsum(drive / powers))
-        u = out[first + len(part) - 1]
+        out[..., first : first + m] = powers * (u + np.cumsum(drive / powers, axis=-1))
+        u = out[..., first + m - 1 : first + m] if q.ndim > 1 else out[first + m - 1]
     return out + lin.limit_c
 
 

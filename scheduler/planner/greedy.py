@@ -25,12 +25,18 @@ def greedy_select(
     cset: CandidateSet,
     keep: Selection | None = None,
     order: str = "edf",
+    ledgers: dict[int, SatLedger] | None = None,
 ) -> Selection:
     """First fit; with `keep` (e.g. the previous plan), its placements are booked first,
     each only if it still fits, and the rest is filled around them. Inference jobs go in
     priority order, then earliest deadline first (`order="edf"`, the baseline) or highest
-    value per accelerator-slot first (`order="density"`, one of the CP-SAT hints)."""
-    ledgers: dict[int, SatLedger] = {}
+    value per accelerator-slot first (`order="density"`, one of the CP-SAT hints).
+    `ledgers`, when given (empty), receives the satellites' ledgers with the selection
+    booked, in the order assemble.ledgers_for books it (without `keep`), so that scoring
+    need not book it again."""
+    out = ledgers if keep is None else None
+    ledgers = {}
+    booked: dict[int, None] = {}  # satellites with work booked, in booking order
 
     def ledger(s: int) -> SatLedger:
         if s not in ledgers:
@@ -38,17 +44,19 @@ def greedy_select(
         return ledgers[s]
 
     volume_used: dict[fz.ContactKey, float] = defaultdict(float)
+    volume_cap = {key: w.volume_mb - LEDGER_VOLUME_SLACK_MB for key, w in cset.contacts.items()}
+    jobs = problem.jobs
     selection = Selection()
 
     def fits(c: Candidate) -> bool:
-        window = cset.contacts[c.contact]
-        out_mb = problem.jobs[c.job].output_mb  # type: ignore[union-attr]
-        if volume_used[c.contact] + out_mb > window.volume_mb - LEDGER_VOLUME_SLACK_MB:
+        out_mb = jobs[c.job].output_mb  # type: ignore[union-attr]
+        if volume_used[c.contact] + out_mb > volume_cap[c.contact]:
             return False
         lg = ledger(c.sat)
         if lg.misfit(c.start, c.slots, c.accelerators, c.power_w) is not None:
             return False
         lg.add(c.start, c.slots, c.accelerators, c.power_w)
+        booked[c.sat] = None
         volume_used[c.contact] += out_mb
         selection.inference.append(c)
         return True
@@ -60,7 +68,7 @@ def greedy_select(
     for opt, blocks in keep.training if keep else ():
         taken = _fill_blocks(replace(opt, blocks=tuple(blocks)), [ledger(s) for s in opt.sats])
         if taken and opt.job not in done:
-            _book(opt, taken, ledger)
+            _book(opt, taken, ledger, booked)
             selection.training.append((opt, taken))
             done.add(opt.job)
 
@@ -91,13 +99,21 @@ def greedy_select(
                 if len(blocks) >= min(opt.max_blocks, len(opt.blocks)):
                     break
         if best is not None:
-            _book(best[0], best[1], ledger)
+            _book(best[0], best[1], ledger, booked)
             selection.training.append(best)
+    if out is not None:
+        out.update((s, ledgers[s]) for s in booked)
     return selection
 
 
-def _book(opt: GangOption, blocks: Sequence[int], ledger: Callable[[int], SatLedger]) -> None:
+def _book(
+    opt: GangOption,
+    blocks: Sequence[int],
+    ledger: Callable[[int], SatLedger],
+    booked: dict[int, None],
+) -> None:
     for s in opt.sats:
+        booked[s] = None
         for k in blocks:
             ledger(s).add(k, opt.block_slots, opt.accelerators, opt.power_w)
 

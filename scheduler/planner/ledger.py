@@ -9,6 +9,7 @@ temperature (tangent at the limit, so conservative) at check points below limit 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,9 +56,14 @@ class SatContext:
     kinds: list[str] = field(default_factory=list)
     floor_list: list[float] = field(default_factory=list)
 
+    seg_first: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    seg_stop: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
     def __post_init__(self) -> None:
         self.kinds = [seg.kind for seg in self.segments]
         self.floor_list = self.floor_wh.tolist()
+        self.seg_first = np.array([seg.first for seg in self.segments], dtype=np.int64)
+        self.seg_stop = np.array([seg.stop for seg in self.segments], dtype=np.int64)
 
     @property
     def n_slots(self) -> int:
@@ -70,7 +76,9 @@ class SatContext:
         """Energy per segment (Wh) of running power_w over slots [k, k + d)."""
         unit = self._seg_cache.get((k, d))
         if unit is None:
-            overlap = fz.segment_overlap_slots(self.segments, k, d)
+            overlap = np.maximum(
+                np.minimum(self.seg_stop, k + d) - np.maximum(self.seg_first, k), 0
+            )
             unit = np.asarray(overlap * (self.slot_s / 3600.0), dtype=np.float64)
             self._seg_cache[k, d] = unit
         return np.asarray(unit * power_w, dtype=np.float64)
@@ -107,65 +115,101 @@ class SatContext:
 
 
 def sat_context(problem: Problem, index: int) -> SatContext:
-    sat = problem.satellites[index]
-    bus = sat.bus
-    state = problem.states[sat.name]
+    return contexts(problem, [index])[0]
+
+
+def contexts(problem: Problem, indices: Sequence[int] | None = None) -> list[SatContext]:
+    """The context of every satellite (or of `indices`). The per-slot arithmetic (loads,
+    linear temperatures, battery segment kinds) runs on one array per bus for all its
+    satellites at once: at 10,000 satellites a loop of small numpy calls per satellite
+    took most of the time."""
+    idx = list(range(len(problem.satellites))) if indices is None else list(indices)
+    out: list[SatContext | None] = [None] * len(idx)
+    by_bus: dict[BusParams, list[int]] = {}
+    for pos, i in enumerate(idx):
+        by_bus.setdefault(problem.satellites[i].bus, []).append(pos)
+    for bus, poss in by_bus.items():
+        for pos, ctx in zip(poss, _bus_contexts(problem, bus, [idx[p] for p in poss]), strict=True):
+            out[pos] = ctx
+    return [c for c in out if c is not None]
+
+
+def _bus_contexts(problem: Problem, bus: BusParams, indices: Sequence[int]) -> list[SatContext]:
     n = problem.n_slots
     slot_s = problem.slot_s
-    fixed_load = np.full(n, bus.baseline_power_w)
-    fixed_acc = np.zeros(n, dtype=np.int64)
-    for run in state.running:
-        k0 = max(0, int(np.floor((run.start_s - problem.now_s) / slot_s + 1e-9)))
-        k1 = min(n, int(np.ceil((run.end_s - problem.now_s) / slot_s - 1e-9)))
-        if k1 > k0:
-            fixed_load[k0:k1] += run.power_w
-            fixed_acc[k0:k1] += run.accelerators
-    gen = np.asarray(sat.forecast.generation_w, dtype=np.float64)
-    env = np.asarray(sat.forecast.environment_heat_w, dtype=np.float64)
-    segments = fz.battery_segments(
-        gen, bus.baseline_power_w, max(bus.full_load_w, fixed_load.max())
-    )
-    starts = np.array([s.first for s in segments])
-    base_net = np.add.reduceat((gen - fixed_load) * (slot_s / 3600.0), starts)
-    soc0 = min(max(state.soc_wh, 0.0), bus.battery_capacity_wh)
-    base_soc = fz.soc_at_segment_ends(soc0, base_net, segments, bus)
-    floor = np.minimum(bus.battery_floor_wh, base_soc)
+    sats = [problem.satellites[i] for i in indices]
+    states = [problem.states[sat.name] for sat in sats]
+    rows = len(sats)
+    gen = np.empty((rows, n))
+    env = np.empty((rows, n))
+    for r, sat in enumerate(sats):
+        gen[r] = sat.forecast.generation_w
+        env[r] = sat.forecast.environment_heat_w
+    fixed_load = np.full((rows, n), bus.baseline_power_w)
+    fixed_acc = np.zeros((rows, n), dtype=np.int64)
+    for r, state in enumerate(states):
+        for run in state.running:
+            k0 = max(0, int(np.floor((run.start_s - problem.now_s) / slot_s + 1e-9)))
+            k1 = min(n, int(np.ceil((run.end_s - problem.now_s) / slot_s - 1e-9)))
+            if k1 > k0:
+                fixed_load[r, k0:k1] += run.power_w
+                fixed_acc[r, k0:k1] += run.accelerators
+    # Battery segment kinds (feasibility.battery_segments, for all rows at once).
+    max_load = np.maximum(bus.full_load_w, fixed_load.max(axis=1))[:, None]
+    code = np.where(gen >= max_load, 0, np.where(gen <= bus.baseline_power_w, 1, 2))
+    cut = np.ones(code.shape, dtype=bool)
+    cut[:, 1:] = (code[:, 1:] != code[:, :-1]) | (code[:, 1:] == 2)
+    names = (fz.CHARGING, fz.DRAINING, fz.MIXED)
+    net_slot_wh = (gen - fixed_load) * (slot_s / 3600.0)
 
     lin = fz.thermal_linear(bus, slot_s)
     every = max(1, problem.weights.thermal_check_slots)
-    margin = fz.thermal_margin_c(lin, bus, env, every, slot_s)
     all_checks = fz.check_slots(n, every)
-    free_c = fz.linear_temperature_c(lin, state.temperature_c, env + fixed_load)
-    upper_c = fz.linear_temperature_c(
-        lin, state.temperature_c, env + np.maximum(fixed_load, bus.full_load_w)
-    )
-    limit = bus.max_temperature_c - margin
-    needed = upper_c[all_checks - 1] > limit
-    checks = all_checks[needed]
-    check_pos = np.flatnonzero(needed)
-    budget = np.maximum(limit - free_c[checks - 1], 0.0)
-    return SatContext(
-        index=index,
-        sat=sat,
-        bus=bus,
-        slot_s=slot_s,
-        now_s=problem.now_s,
-        gen_w=gen,
-        env_w=env,
-        fixed_load_w=fixed_load,
-        fixed_acc=fixed_acc,
-        soc0_wh=soc0,
-        t0_c=state.temperature_c,
-        segments=segments,
-        base_net_wh=base_net,
-        floor_wh=floor,
-        lin=lin,
-        checks=checks,
-        thermal_budget_k=budget,
-        available=state.available,
-        every=every,
-        check_pos=check_pos,
-    )
+    t0 = np.array([st.temperature_c for st in states])
+    free_c = fz.linear_temperature_c(lin, t0, env + fixed_load)
+    upper_c = fz.linear_temperature_c(lin, t0, env + np.maximum(fixed_load, bus.full_load_w))
+    out = []
+    for r, (i, sat, state) in enumerate(zip(indices, sats, states, strict=True)):
+        firsts = np.flatnonzero(cut[r])
+        first_list = firsts.tolist()
+        stops = [*first_list[1:], n]
+        segments = [
+            fz.Segment(a, b, names[c])
+            for a, b, c in zip(first_list, stops, code[r, firsts].tolist(), strict=True)
+        ]
+        base_net = np.add.reduceat(net_slot_wh[r], firsts)
+        soc0 = min(max(state.soc_wh, 0.0), bus.battery_capacity_wh)
+        base_soc = fz.soc_at_segment_ends(soc0, base_net, segments, bus)
+        floor = np.minimum(bus.battery_floor_wh, base_soc)
+        margin = fz.thermal_margin_c(lin, bus, env[r], every, slot_s)
+        limit = bus.max_temperature_c - margin
+        needed = upper_c[r, all_checks - 1] > limit
+        checks = all_checks[needed]
+        out.append(
+            SatContext(
+                index=i,
+                sat=sat,
+                bus=bus,
+                slot_s=slot_s,
+                now_s=problem.now_s,
+                gen_w=gen[r],
+                env_w=env[r],
+                fixed_load_w=fixed_load[r],
+                fixed_acc=fixed_acc[r],
+                soc0_wh=soc0,
+                t0_c=state.temperature_c,
+                segments=segments,
+                base_net_wh=base_net,
+                floor_wh=floor,
+                lin=lin,
+                checks=checks,
+                thermal_budget_k=np.maximum(limit - free_c[r, checks - 1], 0.0),
+                available=state.available,
+                every=every,
+                check_pos=np.flatnonzero(needed),
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -274,7 +318,3 @@ def _first_breach(ctx: SatContext, net_wh: list[float]) -> int | None:
         if soc < floors[g] + LEDGER_BATTERY_SLACK_WH:
             return g
     return None
-
-
-def contexts(problem: Problem) -> list[SatContext]:
-    return [sat_context(problem, i) for i in range(len(problem.satellites))]

@@ -34,7 +34,7 @@ from scheduler.planner.candidates import CandidateSet, PruneOptions, enumerate_c
 from scheduler.planner.cpsat_model import HintIndex, ModelVars, add_hints, read_selection
 from scheduler.planner.domain import Plan, PlanResult, Problem
 from scheduler.planner.greedy import greedy_select, selection_from_plan
-from scheduler.planner.ledger import SatContext, contexts
+from scheduler.planner.ledger import SatContext, SatLedger, contexts
 from scheduler.planner.lns import (
     Incumbent,
     LnsStats,
@@ -215,19 +215,24 @@ def _plan(
 ) -> PlanResult:
     t0 = time.perf_counter()
     validate_problem(problem)
-    pool = backend or default_backend()
-    if policy == "cpsat" and len(problem.jobs) > WARM_JOBS and isinstance(pool, LocalBackend):
-        pool.warm()  # its processes start while the first plan is built
     if version is None:
         version = previous.version + 1 if previous is not None else 1
     ctxs = contexts(problem)
     cset = enumerate_candidates(problem, ctxs, opts=prune or prune_options(problem))
     mults = priority_multipliers(problem, cset)
     t_fit = time.perf_counter()
-    greedy = greedy_select(problem, ctxs, cset)
+    fit_ledgers: dict[int, SatLedger] = {}
+    greedy = greedy_select(problem, ctxs, cset, ledgers=fit_ledgers)
     fit_s = time.perf_counter() - t_fit
-    g_obj, g_val = score(problem, ctxs, greedy, mults)
+    g_obj, g_val = score(problem, ctxs, greedy, mults, fit_ledgers)
+    del fit_ledgers
     greedy_s = time.perf_counter() - t0
+    pool = backend or default_backend()
+    if policy == "cpsat" and len(problem.jobs) > WARM_JOBS and isinstance(pool, LocalBackend):
+        # Its processes start (each imports OR-Tools) once the first plan exists, while
+        # the other first fit runs: started earlier, on a 2-core machine they took CPU
+        # from the first plan.
+        pool.warm()
     log.debug("plan: first fit at %.2f s (fit %.2f s)", greedy_s, fit_s)
     if policy == "greedy" or not (cset.inference or cset.training):
         return _result(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -66,25 +67,56 @@ def spread_positions(count: int, limit: int) -> tuple[int, ...]:
     return tuple(sorted({round(i * step) for i in range(limit)}))
 
 
+class JobArrays(NamedTuple):
+    """Per job of problem.jobs (zeros for training jobs): what timely starts need, built
+    once per solve and indexed by each route group's jobs."""
+
+    d: IntArray  # duration in slots
+    submit_s: FloatArray
+    input_mb: FloatArray
+    output_mb: FloatArray
+    deadline_s: FloatArray
+    value: FloatArray
+
+    @classmethod
+    def of(cls, problem: Problem) -> JobArrays:
+        n = len(problem.jobs)
+        cols = np.zeros((6, n))
+        slot = problem.slot_s
+        for j, job in enumerate(problem.jobs):
+            if isinstance(job, InferenceJob):
+                cols[:, j] = (
+                    fz.duration_slots(job.duration_s, slot),
+                    job.submit_s,
+                    job.input_mb,
+                    job.output_mb,
+                    job.deadline_s,
+                    job.value,
+                )
+        return cls(cols[0].astype(np.int64), *cols[1:])
+
+
 def timely_starts_many(
     problem: Problem,
     jobs: Sequence[int],
     index: fz.ContactIndex,
     stride: int,
     max_starts: int,
+    arrays: JobArrays | None = None,
 ) -> dict[int, TimelyRows]:
     """Timely starts of each job (index into problem.jobs) through this group's contacts,
-    with the delivery each gives; jobs with none are absent."""
+    with the delivery each gives; jobs with none are absent. `arrays`: JobArrays.of(problem)
+    where the caller has it."""
     if not jobs:
         return {}
-    js = [problem.jobs[j] for j in jobs]
-    assert all(isinstance(job, InferenceJob) for job in js)
-    inf: list[InferenceJob] = js  # type: ignore[assignment]
+    assert all(isinstance(problem.jobs[j], InferenceJob) for j in jobs)
+    arrays = arrays or JobArrays.of(problem)
+    sel = np.asarray(jobs, dtype=np.int64)
     now, slot, n_slots = problem.now_s, problem.slot_s, problem.n_slots
     w = problem.weights
-    d = np.array([fz.duration_slots(job.duration_s, slot) for job in inf], dtype=np.int64)
-    ready = np.maximum(np.array([job.submit_s for job in inf]), now)
-    input_mb = np.array([job.input_mb for job in inf])
+    d = arrays.d[sel]
+    ready = np.maximum(arrays.submit_s[sel], now)
+    input_mb = arrays.input_mb[sel]
     up_done, _ = first_transfers(index, ready, input_mb)
     ready = np.where(input_mb > 0, up_done, ready)
     k0 = np.maximum(0, np.ceil((ready - now) / slot - 1e-9))
@@ -92,9 +124,9 @@ def timely_starts_many(
     stride = max(1, stride)
     last = n_slots - d  # last start that fits the horizon
     count = np.where(last >= k0, (last - k0) // stride + 1, 0)
-    output_mb = np.array([job.output_mb for job in inf])
-    deadline = np.array([job.deadline_s for job in inf])
-    value0 = np.array([job.value for job in inf])
+    output_mb = arrays.output_mb[sel]
+    deadline = arrays.deadline_s[sel]
+    value0 = arrays.value[sel]
 
     def deliver(
         rows: IntArray, t: IntArray

@@ -96,6 +96,10 @@ def build_open_server(
             # Never share a port (grpc sets SO_REUSEPORT by default: the main address given
             # twice would split its connections between the two servers).
             ("grpc.so_reuseport", 0),
+            # Connections that never finish their handshake or sit idle are closed: nobody
+            # can hold many of them open for free.
+            ("grpc.server_handshake_timeout_ms", 10_000),
+            ("grpc.max_connection_idle_ms", 60_000),
         ],
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
