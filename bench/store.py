@@ -502,6 +502,8 @@ def print_profile(path: Path, top: int = 25) -> None:
             f.split(" (")[0] + " " + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1]
             for f in stack.split(";")
         ]
+        if not count.isdigit():  # a frame name that py-spy broke across lines
+            continue
         c = int(count)
         n += c
         own[frames[-1]] = own.get(frames[-1], 0) + c
