@@ -57,6 +57,7 @@ HANDSHAKE_S = 30.0  # Hello written and Welcome read within this, or the stream 
 TICK_WALL_S = 0.1
 MAX_TICK_SIM_S = 60.0  # the truth model never steps more than a simulated minute at once
 K = agent_pb2.JobReportKind
+TELEMETRY_MARK = agent_pb2.AgentMessage()  # in an outbox: send the newest sample here
 # Refusals no retry can fix: an unknown satellite, a bad Hello, a certificate for another
 # satellite or none the scheduler accepts. The agent stops with exit status 2.
 PERMANENT = (
@@ -105,6 +106,7 @@ class Agent:
         # thousands starting together connect in turn instead of all timing out together.
         self.connect_gate: asyncio.Semaphore | None = None
         self.streams_opened = 0  # streams that got a Welcome
+        self.telemetry_out: agent_pb2.AgentMessage | None = None  # the sample to send next
 
     # --- autonomy: runs whether or not a link is up --------------------------------------
     def _check_lease(self) -> None:
@@ -169,7 +171,12 @@ class Agent:
                 )
             if self.outbox is not None and wall >= next_telemetry_wall:
                 next_telemetry_wall = wall + self.telemetry_interval_s / self.clock.speed
-                self.outbox.put_nowait(agent_pb2.AgentMessage(telemetry=tel))
+                # The newest sample waits in one slot (an older unsent one is replaced); the
+                # queue holds a marker, so a stream the scheduler reads slowly carries its
+                # heartbeats and reports between samples, not behind a pile of them.
+                if self.telemetry_out is None:
+                    self.outbox.put_nowait(TELEMETRY_MARK)
+                self.telemetry_out = agent_pb2.AgentMessage(telemetry=tel)
                 for report in self.runtime.progress_reports():
                     self.outbox.put_nowait(agent_pb2.AgentMessage(job_report=report))
 
@@ -282,6 +289,7 @@ class Agent:
                         return wait
             finally:
                 self.outbox = None
+                self.telemetry_out = None  # a sample is never worth sending late
                 self.need_sync = True  # the next stream's plan says what is still its own
                 # Reports queued but not written go back to the buffer, in order.
                 pending = [m.job_report for m in _drain(outbox) if m.HasField("job_report")]
@@ -297,8 +305,11 @@ class Agent:
         outbox: asyncio.Queue[agent_pb2.AgentMessage],
     ) -> None:
         while True:
-            msg = await outbox.get()
-            await call.write(msg)
+            msg: agent_pb2.AgentMessage | None = await outbox.get()
+            if msg is TELEMETRY_MARK:
+                msg, self.telemetry_out = self.telemetry_out, None
+            if msg is not None:
+                await call.write(msg)
 
     def hello(self) -> agent_pb2.Hello:
         running = self.runtime.running_jobs() if self.runtime else []

@@ -125,10 +125,15 @@ class Fleets:
 
     def deliveries(self, newer_than: int) -> dict[str, float]:
         """Each satellite's delivery latency of the plan it holds, if newer than a version."""
+        return {n: d for n, (v, d) in self.held_plans().items() if v > newer_than}
+
+    def held_plans(self) -> dict[str, tuple[int, float]]:
+        """(plan version, its delivery latency) of each satellite that got a plan after a
+        solve: the latency is that of the last such plan, the one it holds."""
         s = self.series()
         versions = s.get("orbital_agent_plan_version", {})
         delivery = s.get("orbital_agent_plan_delivery_seconds", {})
-        return {n: delivery[n] for n, v in versions.items() if v > newer_than and n in delivery}
+        return {n: (int(v), delivery[n]) for n, v in versions.items() if n in delivery}
 
     def stop(self) -> None:
         for p in self.procs:

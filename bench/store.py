@@ -18,7 +18,8 @@ scenario, speed 1, greedy policy, 127.0.0.1, free port) and measures from a gRPC
   * SubmitJobs throughput with the jobs present;
   * with --retention-s: the compaction rate and GetJob p50/p99 while it runs.
 --profile also records the scheduler with py-spy (if installed) during the measurements
-and prints its top functions. Not a test: prints figures.
+and prints its top functions. Not a test: prints figures. Results, before and after the
+store's indexes, counts and retention: bench/store_results.md.
 """
 
 from __future__ import annotations
@@ -304,6 +305,10 @@ def measure(args: argparse.Namespace, db: Path, now_s: float, names: tuple[str, 
         )
         stub = jobs_pb2_grpc.JobServiceStub(channel)
         grpc.channel_ready_future(channel).result(timeout=30)
+        t1 = time.perf_counter()
+        while metric(cluster, "orbital_plan_version") < 1 and time.perf_counter() - t1 < 60:
+            time.sleep(0.2)  # steady state: the solver worker started and the first plan made
+        print(f"first plan after {time.perf_counter() - t0:.1f} s")
         size = args.page_size
         rng = random.Random(7)
         n = args.jobs
@@ -497,6 +502,8 @@ def print_profile(path: Path, top: int = 25) -> None:
             f.split(" (")[0] + " " + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1]
             for f in stack.split(";")
         ]
+        if not count.isdigit():  # a frame name that py-spy broke across lines
+            continue
         c = int(count)
         n += c
         own[frames[-1]] = own.get(frames[-1], 0) + c

@@ -7,9 +7,9 @@ a few real agent-fleet processes (`orbit-agent --all --shard K/N`), all on 127.0
 
 A generated Walker shell at 550 km / 53 deg (10,000 = 100 planes x 100, as bench/scale.py)
 with starlink-shell1's bus and stations; the scheduler at speed 1 (greedy, --agent-timeout
-30, so heartbeats every 5 s), plaintext. Per telemetry interval (wall seconds, one fresh
-cluster each) it prints:
-  * the time until every satellite's stream is open (ListSatellites);
+from --agent-timeout-s, default 60, so heartbeats every 10 s), plaintext. Per telemetry
+interval (wall seconds, one fresh cluster each) it prints:
+  * the time until every satellite's stream is open (the fleets' status lines);
   * over --hold-s: the fewest streams open at any 10 s sample, satellites declared lost,
     the fleets' stream (re)connections (one each when no stream ever dropped), the
     scheduler's CPU in cores (its main process; the solver worker idles) and peak RSS;
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace, names: tuple[str, ...], scenario: Path, tel_s:
         scheduler_args=(
             "--policy", "greedy",
             "--solve-time-limit", "10",
-            "--agent-timeout", "30",
+            "--agent-timeout", str(args.agent_timeout_s),
             "--replan-interval", "86400",
             "--telemetry-interval", str(tel_s),
             "--log-level", "INFO",
@@ -213,9 +213,18 @@ def run(args: argparse.Namespace, names: tuple[str, ...], scenario: Path, tel_s:
             )
             solve_s = time.time() - t
             time.sleep(args.settle_s)
-            got = list(fleets.deliveries(newer_than=version).values())
+            held = fleets.held_plans()
+            got = [d for v, d in held.values() if v > version]
+            by_version: dict[int, list[float]] = {}
+            for v, d in held.values():
+                if v > version:
+                    by_version.setdefault(v, []).append(d)
             version = resp.plan.plan_version
             all_d += got
+            for v, ds in sorted(by_version.items()):
+                print(f"[{label}]   plan v{v}: held by {len(ds)} agents; delivery p50 "
+                      f"{1000 * statistics.median(ds):.0f} ms, p99 {1000 * pct(ds, 0.99):.0f} "
+                      f"ms, max {1000 * max(ds):.0f} ms", flush=True)  # fmt: skip
             print(f"[{label}] round {r + 1}: plan v{version} ({len(resp.plan.assignments)} jobs "
                   f"placed, Replan RPC {solve_s:.1f} s): {len(got)} of {len(names)} agents got "
                   f"a new plan; delivery p50 "
@@ -246,11 +255,18 @@ def main() -> int:
     ap.add_argument("--hold-s", type=float, default=180.0)
     ap.add_argument("--telemetry", default="10,1", help="telemetry intervals to run, wall s")
     ap.add_argument("--jobs", type=int, default=10_000)
+    ap.add_argument(
+        "--agent-timeout-s",
+        type=float,
+        default=60.0,
+        help="the scheduler's --agent-timeout: agents heartbeat every timeout/6 (10 s at 60)",
+    )
     ap.add_argument("--replans", type=int, default=2)
     ap.add_argument("--settle-s", type=float, default=5.0, help="wait after a solve, then scrape")
     ap.add_argument("--connect-timeout-s", type=float, default=900.0)
     ap.add_argument("--py-spy", type=Path, default=None, metavar="DIR")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the cluster on the way out
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the children inherit it
     print(f"file descriptors: {hard} per process (was {soft})", flush=True)

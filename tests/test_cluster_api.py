@@ -7,6 +7,8 @@ import contextlib
 import math
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -249,3 +251,26 @@ def test_a_solver_worker_that_dies_is_replaced(tmp_path: Path) -> None:
             assert worker not in _solver_workers(scheduler_pid)
         metrics = fetch(f"http://127.0.0.1:{cluster.scheduler_metrics_port}/metrics")
         assert "orbital_solver_restarts_total 2.0" in metrics
+
+
+def test_a_second_scheduler_cannot_take_the_port(tmp_path: Path) -> None:
+    """grpc sets SO_REUSEPORT by default, which would let a second scheduler (another
+    database) share the port and take half the connections: it must fail to bind instead."""
+    with running_cluster(tmp_path, n=1, agents=False) as (cluster, client):
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scheduler.server.main",
+                "--listen",
+                cluster.address,
+                "--db",
+                str(tmp_path / "other.db"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        last = r.stderr.strip().splitlines()[-1]
+        assert r.returncode == 2 and "--listen: cannot bind" in last, r.stderr
+        assert client.satellites().satellites  # the first one still serves

@@ -12,7 +12,7 @@ import pytest
 from conftest import model_spec
 from orbitalsched.v1 import agent_pb2
 
-from agents.agent import HEARTBEATS_PER_LEASE, MAX_TICK_SIM_S, TICK_WALL_S, Agent
+from agents.agent import HEARTBEATS_PER_LEASE, MAX_TICK_SIM_S, TELEMETRY_MARK, TICK_WALL_S, Agent
 from agents.lease import Lease
 from agents.metrics import AgentMetrics
 from scheduler.forecast.timeconv import SimClock
@@ -299,3 +299,66 @@ def test_a_lapsed_lease_resumes_on_its_stream_but_a_new_stream_waits_for_its_pla
     agent.handle(agent_pb2.SchedulerMessage(plan=agent_pb2.Plan(plan_version=2)))
     agent._check_lease()
     assert not agent.runtime.paused
+
+
+def test_the_agent_sends_its_newest_sample_once_between_heartbeats_and_reports() -> None:
+    """Samples taken while the stream is slow replace each other in one slot; heartbeats and
+    reports keep their order and never wait behind a pile of samples."""
+    agent = Agent(S0, "127.0.0.1:1", AgentMetrics(S0))
+    written: list[agent_pb2.AgentMessage] = []
+
+    class Recorder:  # the stream's write side
+        async def write(self, msg: agent_pb2.AgentMessage) -> None:
+            written.append(msg)
+
+    def sample(t: float) -> agent_pb2.AgentMessage:
+        return agent_pb2.AgentMessage(telemetry=agent_pb2.Telemetry(time_s=t))
+
+    heartbeat = agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(seq=1))
+    report = agent_pb2.AgentMessage(job_report=agent_pb2.JobReport(job_id="a", kind=1))
+
+    async def run() -> None:
+        outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
+        outbox.put_nowait(TELEMETRY_MARK)  # what execute() does for the first sample
+        agent.telemetry_out = sample(1.0)
+        outbox.put_nowait(heartbeat)
+        agent.telemetry_out = sample(2.0)  # replaced before it was written: no new mark
+        agent.telemetry_out = sample(3.0)
+        outbox.put_nowait(report)
+        writer = asyncio.create_task(agent._write(Recorder(), outbox))  # type: ignore[arg-type]
+        while not outbox.empty():
+            await asyncio.sleep(0)
+        writer.cancel()
+
+    asyncio.run(run())
+    assert written == [sample(3.0), heartbeat, report]
+    assert agent.telemetry_out is None
+
+
+def test_telemetry_waits_while_a_broadcasts_plans_are_written(core: Core) -> None:
+    service = AgentService(core.sessions, core.lifecycle)
+    s = core.sessions
+    outboxes = {sat: s.connect(Hello(sat))[1] for sat in (S0, S1)}
+    core.lifecycle.submit([model_spec(f"j-{sat}") for sat in (S0, S1)])
+    adopt(core, 1, {S0: 600, S1: 600})
+    asyncio.run(s.broadcast_plans(solved_wall_s=time.time()))
+    assert s.plan_writes_pending == 2 and s.plans_first()
+    service.pending_telemetry[S0] = telemetry(core.clock.now_s()).telemetry
+
+    async def one_turn() -> None:  # the processor runs but leaves the sample while plans wait
+        task = asyncio.create_task(service.process_telemetry())
+        service._telemetry_ready.set()
+        await asyncio.sleep(0.1)
+        assert list(service.pending_telemetry) == [S0]
+        for outbox in outboxes.values():  # what the streams' writers do
+            (plan,) = queued(outbox)
+            s.plan_written(plan)  # type: ignore[arg-type]
+        assert not s.plans_first()
+        await asyncio.sleep(0.1)
+        assert service.pending_telemetry == {}
+        task.cancel()
+
+    asyncio.run(one_turn())
+    assert s.plan_writes_pending == 0
+    s.plan_writes_pending, s.plan_writes_since_s = 5, time.time() - 60  # writes never done
+    assert not s.plans_first()  # telemetry waits at most PLAN_WRITES_FIRST_S

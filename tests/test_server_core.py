@@ -209,6 +209,30 @@ def test_stop_causes_decide_between_next_block_preemption_and_window_end(core: C
     assert sample(core, "orbital_preemptions_total", kind="inference", cause="other") == 0
 
 
+def test_a_block_that_ends_as_the_next_begins_keeps_its_placement(core: Core) -> None:
+    """The stop report of the first of two adjacent blocks carries the boundary time: the
+    placement is kept for the second (it used to be dropped and the job placed again)."""
+    core.lifecycle.submit([model_spec("adj")])
+    rec = record(core, 1, [item(S0, "adj", 0, 600, core), item(S0, "adj", 600, 1200, core)])
+    core.lifecycle.apply_plan(rec, {"adj"})
+    report(core, S0, "adj", ReportKind.STARTED, assignment_version=1)
+    triggers(core)
+    core.clock.advance(600)  # type: ignore[attr-defined]
+    report(
+        core, S0, "adj", ReportKind.STOPPED, assignment_version=1, stop_cause=StopCause.WINDOW_ENDED
+    )
+    adj = core.store.get_job("adj")
+    assert adj is not None and (adj.state, adj.satellite_ids) == (JobState.PLANNED, (S0,))
+    assert triggers(core) == []
+    core.clock.advance(1)  # type: ignore[attr-defined]
+    report(  # the second block stopped early: nothing later is planned, so it is placed again
+        core, S0, "adj", ReportKind.STOPPED, assignment_version=1, stop_cause=StopCause.WINDOW_ENDED
+    )
+    adj = core.store.get_job("adj")
+    assert adj is not None and adj.state == JobState.PENDING
+    assert triggers(core) == [ReplanTrigger.STOPPED]
+
+
 def test_failures_retry_then_fail(core: Core) -> None:
     core.lifecycle.submit([model_spec("f")])
     for version in range(1, 7):

@@ -183,7 +183,11 @@ def server_tls_of(args: argparse.Namespace, host: str) -> ServerTls | None:
 
 
 def bind_server(server: grpc.aio.Server, host: str, port: int, tls: ServerTls | None) -> int:
-    """Bind the listening port (TLS or plaintext); 0 if it cannot be bound."""
-    if tls is None:
-        return server.add_insecure_port(f"{host}:{port}")
-    return server.add_secure_port(f"{host}:{port}", tls.credentials())
+    """Bind the listening port (TLS or plaintext); 0 if it cannot be bound (in use, or an
+    address this machine does not have: grpc raises RuntimeError for those)."""
+    try:
+        if tls is None:
+            return server.add_insecure_port(f"{host}:{port}")
+        return server.add_secure_port(f"{host}:{port}", tls.credentials())
+    except RuntimeError:
+        return 0

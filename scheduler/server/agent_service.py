@@ -125,10 +125,17 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 if queued is None:
                     break
                 if isinstance(queued, SatellitePlan) and queued.wire:
-                    await context.write(queued.wire)  # bytes: wire.serialize_to_agent
+                    try:
+                        await context.write(queued.wire)  # bytes: wire.serialize_to_agent
+                    finally:
+                        s.plan_written(queued)
                 else:
                     await context.write(to_agent_pb(queued, s.clock))
         finally:
+            while not outbox.empty():  # broadcast plans this stream will never write
+                left = outbox.get_nowait()
+                if isinstance(left, SatellitePlan):
+                    s.plan_written(left)
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
@@ -170,6 +177,9 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             await self._telemetry_ready.wait()
             self._telemetry_ready.clear()
             while self.pending_telemetry:
+                if self.sessions.plans_first():  # a broadcast's writes go first
+                    await asyncio.sleep(0.02)
+                    continue
                 try:
                     self.process_pending_telemetry(TELEMETRY_BATCH)
                 except Exception:  # a bad sample must not end the processing of the rest

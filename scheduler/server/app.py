@@ -300,6 +300,7 @@ def build_server(config: ServerConfig) -> Server:
             ("grpc.keepalive_time_ms", 20_000),
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.so_reuseport", 0),  # a second scheduler on this port fails to bind
         ],
     )
     inquiries = Inquiries(sessions, replanner)

@@ -292,7 +292,10 @@ class JobLifecycle:
             self.replans.request(ReplanTrigger.FAILED, "job failed")
 
     def _stopped(self, job: Job, sat: str, rep: JobReport, now: float) -> None:
-        later = [i.start_s for i in self.plan.items(job.job_id, sat) if i.start_s > now]
+        items = self.plan.items(job.job_id, sat)
+        # A block that ends as the next begins reports its stop at that very instant.
+        adjacent = any(i.end_s == now for i in items)
+        later = [i.start_s for i in items if i.start_s > now or (adjacent and i.start_s == now)]
         protecting = rep.stop_cause == StopCause.SELF_PROTECTION
         if later and not protecting:  # between two planned blocks: keep the placement
             new = jobs_logic.between_blocks(job, min(later))

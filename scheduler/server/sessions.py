@@ -39,6 +39,7 @@ from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
 PLACED = (JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED)
+PLAN_WRITES_FIRST_S = 2.0  # telemetry waits for a broadcast's writes at most this long
 
 
 class PlanEncoding(Protocol):
@@ -79,6 +80,10 @@ class AgentSessions:
         # Set by the AgentService (wire.PlanEncoder): a broadcast's plans are serialised once,
         # as they are queued. None (the simulator): the queued plans are model types only.
         self.plan_encoder: Callable[[], PlanEncoding] | None = None
+        # Broadcast plans queued and not yet written (AgentService.plan_written): telemetry
+        # waits while there are any, for at most PLAN_WRITES_FIRST_S after the last queued.
+        self.plan_writes_pending = 0
+        self.plan_writes_since_s = 0.0
 
     # --- streams ----------------------------------------------------------------------
     def reachable(self, sat: str, now_s: float | None = None) -> bool:
@@ -303,6 +308,9 @@ class AgentSessions:
 
     def _queue_plan(self, rt: SatRuntime, plan: SatellitePlan) -> None:
         if rt.send(plan):
+            if plan.wire:
+                self.plan_writes_pending += 1
+                self.plan_writes_since_s = time.time()
             rt.sent_plan_version = plan.plan_version
             rt.sent_entries = plan.entries
             rt.sent_contacts_end_s = max(plan.horizon_end_s, plan.created_s + 3600)
@@ -313,6 +321,18 @@ class AgentSessions:
     ) -> None:
         """Queue the current plan of one satellite to its stream (if it has one)."""
         self._queue_plan(self.sats[sat], self.plan_for(sat, jobs, solved_wall_s=solved_wall_s))
+
+    def plan_written(self, plan: SatellitePlan) -> None:
+        """A broadcast plan was written to its stream, or dropped with the stream."""
+        if plan.wire:
+            self.plan_writes_pending = max(0, self.plan_writes_pending - 1)
+
+    def plans_first(self) -> bool:
+        """Whether broadcast plans are still being written (telemetry waits)."""
+        return (
+            self.plan_writes_pending > 0
+            and time.time() - self.plan_writes_since_s < PLAN_WRITES_FIRST_S
+        )
 
     @staticmethod
     def plan_changed(rt: SatRuntime, plan: SatellitePlan) -> bool:
