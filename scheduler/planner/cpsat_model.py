@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,9 +98,14 @@ def build_model(
     candidates: CandidateSet | None = None,
     ctxs: Sequence[SatContext] | None = None,
     multipliers: dict[int, int] | None = None,
+    elsewhere: Mapping[int, int] | None = None,
 ) -> tuple[cp_model.CpModel, ModelVars]:
     """Build one CP-SAT model (no decomposition) over the candidates (enumerated with the
-    default pruning when not given); see the module docstring."""
+    default pruning when not given); see the module docstring. `elsewhere`: per inference
+    job (index), what it earns now outside this model (objective units), taken off each of
+    its candidates, so that a window solve moves a job placed elsewhere only where it earns
+    more (lns.py)."""
+    elsewhere = elsewhere or {}
     if ctxs is None:
         ctxs = contexts(problem)
     cset = candidates if candidates is not None else enumerate_candidates(problem, ctxs)
@@ -125,7 +130,8 @@ def build_model(
         per_job[c.job].append(lit)
         loads[c.sat].append((lit, c.start, c.slots, c.accelerators, c.power_w))
         weight = round(c.value * urgency(problem, c.start) * VALUE_SCALE)
-        objective.append(weight * mults[int(jobs[c.job].priority)] * lit)
+        coef = weight * mults[int(jobs[c.job].priority)] - elsewhere.get(c.job, 0)
+        objective.append(coef * lit)
     for lits in per_job.values():
         model.add_at_most_one(lits)
 

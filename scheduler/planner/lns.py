@@ -27,7 +27,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, TimeoutError, wait
 from dataclasses import dataclass, field
 
-from scheduler.planner.assemble import VALUE_SCALE, Selection, battery_depth_kwh, score
+from scheduler.planner.assemble import (
+    VALUE_SCALE,
+    Selection,
+    battery_depth_kwh,
+    score,
+    urgency,
+)
 from scheduler.planner.backends import Backend, SolveReply, SolveTask, model_text
 from scheduler.planner.candidates import Candidate, CandidateSet, GangOption
 from scheduler.planner.cpsat_model import (
@@ -92,6 +98,11 @@ class _Window:
     hint_objective: float
     relaxed: float
     whole: bool  # the window holds every job and all their candidates
+    # Jobs of the open round placed in another window: what each earns there now
+    # (objective units, taken off its candidates here: cpsat_model.build_model), and the
+    # sum of the positive ones, which the solver's bound of this window then leaves out.
+    elsewhere: dict[int, int] = field(default_factory=dict)
+    elsewhere_sum: int = 0
 
 
 def job_groups(cset: CandidateSet, groups: Sequence[int]) -> dict[int, set[int]]:
@@ -294,7 +305,29 @@ def _round(
         if bound - h_obj <= 1e-3 * max(abs(bound), 1.0):
             continue  # at its relaxation already
         whole = len(windows) == 1 and len(sub.inference) + len(sub.training) == len(per_job)
-        out.append(_Window(w, keep, sub, hint, h_obj, bound, whole))
+        elsewhere = {
+            j: round(
+                mults[int(problem.jobs[j].priority)]
+                * inc.inference[j].value
+                * urgency(problem, inc.inference[j].start)
+                * VALUE_SCALE
+            )
+            for j in sub.inference
+            if j in inc.inference and placed_in.get(j) != w
+        }
+        out.append(
+            _Window(
+                w,
+                keep,
+                sub,
+                hint,
+                h_obj,
+                bound,
+                whole,
+                elsewhere,
+                sum(max(e, 0) for e in elsewhere.values()),
+            )
+        )
     out.sort(key=lambda win: (win.hint_objective - win.relaxed, win.index))
     return out
 
@@ -380,7 +413,7 @@ def _solve_round(
             if limit < MIN_SOLVE_S / 2:
                 stats.skipped += len(todo) - i
                 break
-        model, mv = build_model(problem, win.cset, ctxs, mults)
+        model, mv = build_model(problem, win.cset, ctxs, mults, win.elsewhere)
         add_selection_hint(mv, model, win.hint)
         task = SolveTask(
             model_text(model),
@@ -422,7 +455,9 @@ def _merge(
     stats.solves += 1
     stats.statuses[reply.status] += 1
     if window_bound is not None and not math.isnan(reply.bound):
-        solver_bound = reply.bound / VALUE_SCALE + _slack(problem, ctxs, win, mults)
+        solver_bound = (reply.bound + win.elsewhere_sum) / VALUE_SCALE + _slack(
+            problem, ctxs, win, mults
+        )
         window_bound[win.index] = min(window_bound[win.index], solver_bound)
     if not reply.values:
         return False
