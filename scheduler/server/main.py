@@ -18,7 +18,7 @@ import logging
 import signal
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from scheduler.errors import UserError
 from scheduler.planner.backends import BACKENDS
@@ -39,26 +39,25 @@ log = logging.getLogger("orbit-scheduler")
 MAX_PLAN_JOBS = 10_000_000
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
-    if not (0.1 <= value <= 86400.0):  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"{value:g}: expected 0.1 to 86400 seconds")
-    return value
+def _seconds(low_s: float, high_s: float, low_means: str = "") -> Callable[[str], float]:
+    """An argparse type: seconds from low_s to high_s (refusing NaN and inf)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
+        if not (low_s <= value <= high_s):  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(
+                f"{value:g}: expected {low_s:g}{low_means} to {high_s:g} seconds"
+            )
+        return value
+
+    return parse
 
 
-def _retention_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
-    if not (0.0 <= value <= MAX_RETENTION_S):  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(
-            f"{value:g}: expected 0 (keep forever) to {MAX_RETENTION_S:g} seconds"
-        )
-    return value
+_positive_seconds = _seconds(0.1, 86400.0)
+_retention_seconds = _seconds(0.0, MAX_RETENTION_S, " (keep forever)")
 
 
 def _batch(text: str) -> int:
