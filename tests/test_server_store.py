@@ -20,14 +20,8 @@ from scheduler.server.jobs_logic import apply_assignment, lose_placement
 from scheduler.server.messages import JobReport, ReportKind
 from scheduler.server.model import Assignment, JobState, PlanRecord
 from scheduler.server.retention import Compactor
-from scheduler.server.store import (
-    BACKSTOP_PAGES,
-    MIGRATIONS,
-    SCHEMA,
-    DuplicateJobError,
-    Store,
-    TransitionError,
-)
+from scheduler.server.store import BACKSTOP_PAGES, DuplicateJobError, Store, TransitionError
+from scheduler.server.store_schema import MIGRATIONS, SCHEMA
 
 
 def test_wal_mode_and_survives_reopen(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ from scheduler.scenario import load_scenario
 from scheduler.server.clock import load_or_create
 from scheduler.server.convert import STATE_TO_PB
 from scheduler.server.model import Job, JobState
-from scheduler.server.store import SCHEMA, Store, StoreError
+from scheduler.server.store import Store, StoreError
+from scheduler.server.store_schema import SCHEMA
 
 HOLD = """
 import sys, time

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import functools
 import heapq
 import itertools
 import json
@@ -33,183 +32,29 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from scheduler.errors import UserError
-from scheduler.planner.domain import Plan, ReasonCode
+from scheduler.planner.domain import Plan
 from scheduler.security.interceptor import current_principal
 from scheduler.server.model import (
     Job,
-    JobSpec,
     JobState,
     PlanRecord,
     SatelliteFlags,
     can_transition,
 )
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    submit_time_s REAL NOT NULL,
-    start_time_s REAL NOT NULL DEFAULT 0,
-    end_time_s REAL NOT NULL DEFAULT 0,
-    satellite_ids TEXT NOT NULL DEFAULT '[]',
-    planned_start_s REAL NOT NULL DEFAULT 0,
-    planned_end_s REAL NOT NULL DEFAULT 0,
-    done_accelerator_s REAL NOT NULL DEFAULT 0,
-    checkpoint_accelerator_s REAL NOT NULL DEFAULT 0,
-    assignment_version INTEGER NOT NULL DEFAULT 0,
-    preemptions INTEGER NOT NULL DEFAULT 0,
-    member_versions TEXT NOT NULL DEFAULT '[]',
-    reason_code TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS job_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL,
-    time_s REAL NOT NULL,
-    what TEXT NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS job_events_job ON job_events (job_id);
-CREATE TABLE IF NOT EXISTS plans (
-    version INTEGER PRIMARY KEY,
-    created_s REAL NOT NULL,
-    horizon_start_s REAL NOT NULL,
-    horizon_end_s REAL NOT NULL,
-    trigger TEXT NOT NULL,
-    status TEXT NOT NULL,
-    objective REAL,
-    best_bound REAL,
-    gap_ratio REAL,
-    solve_duration_s REAL NOT NULL,
-    plan_json TEXT NOT NULL,
-    unplaced TEXT NOT NULL DEFAULT '[]'
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL,
-    satellite_id TEXT NOT NULL,
-    time_s REAL NOT NULL,
-    accelerator_s REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS memberships (
-    job_id TEXT NOT NULL,
-    satellite_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    PRIMARY KEY (job_id, satellite_id, version)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS submit_requests (
-    request_id TEXT NOT NULL,
-    principal TEXT NOT NULL,
-    job_ids TEXT NOT NULL,
-    wall_time_s REAL NOT NULL,
-    PRIMARY KEY (principal, request_id)
-);
-CREATE TABLE IF NOT EXISTS satellites (
-    satellite_id TEXT PRIMARY KEY,
-    cordoned INTEGER NOT NULL DEFAULT 0,
-    draining INTEGER NOT NULL DEFAULT 0,
-    lost INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS elements (
-    satellite_id TEXT PRIMARY KEY,
-    line1 TEXT NOT NULL,
-    line2 TEXT NOT NULL,
-    updated_s REAL NOT NULL
-);
-"""
-
-_JOB_COLUMNS = (
-    "seq, job_id, spec, state, reason, submit_time_s, start_time_s, end_time_s, satellite_ids, "
-    "planned_start_s, planned_end_s, done_accelerator_s, checkpoint_accelerator_s, "
-    "assignment_version, preemptions, member_versions, submitted_by, reason_code, compacted_s"
+from scheduler.server.store_rows import job_from_row, real, without_labels
+from scheduler.server.store_schema import (
+    ADDED_COLUMNS,
+    APPLICATION_ID,
+    JOB_COLUMNS,
+    MIGRATIONS,
+    OUR_TABLES,
+    SCHEMA,
+    statements,
 )
-# Columns added after the first release, with their definitions: added on open if missing.
-_ADDED_COLUMNS = {
-    "jobs": (
-        ("submitted_by", "TEXT NOT NULL DEFAULT ''"),
-        ("reason_code", "TEXT NOT NULL DEFAULT ''"),
-    ),
-    "job_events": (("principal", "TEXT NOT NULL DEFAULT 'scheduler'"),),
-}
-log = logging.getLogger("orbit-scheduler")
 
-# Schema changes after the first release, applied in order on open, each in one transaction
-# with the version it reaches (meta key 'schema'). Version 2 serves a store of millions of
-# jobs without scanning it: an index by (state, kind) (its implicit seq column makes each
-# pair a keyset range in submission order), job counts kept by triggers (the gauges read 14
-# rows instead of counting every job a second) and a satellite -> job index kept by triggers
-# (ListJobs by satellite).
-MIGRATIONS: tuple[str, ...] = (
-    """
-DROP INDEX IF EXISTS jobs_state;
-CREATE INDEX IF NOT EXISTS jobs_state_kind ON jobs (state, kind);
-CREATE TABLE IF NOT EXISTS job_counts (
-    kind TEXT NOT NULL,
-    state TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (kind, state)
-) WITHOUT ROWID;
-DELETE FROM job_counts;
-INSERT INTO job_counts (kind, state, n) SELECT kind, state, COUNT(*) FROM jobs GROUP BY 1, 2;
-CREATE TRIGGER IF NOT EXISTS job_counts_insert AFTER INSERT ON jobs BEGIN
-    INSERT INTO job_counts (kind, state, n) VALUES (new.kind, new.state, 1)
-        ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS job_counts_update AFTER UPDATE OF state ON jobs
-WHEN old.state != new.state BEGIN
-    UPDATE job_counts SET n = n - 1 WHERE kind = old.kind AND state = old.state;
-    INSERT INTO job_counts (kind, state, n) VALUES (new.kind, new.state, 1)
-        ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS job_counts_delete AFTER DELETE ON jobs BEGIN
-    UPDATE job_counts SET n = n - 1 WHERE kind = old.kind AND state = old.state;
-END;
-CREATE TABLE IF NOT EXISTS job_satellites (
-    satellite_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    PRIMARY KEY (satellite_id, seq)
-) WITHOUT ROWID;
-DELETE FROM job_satellites;
-INSERT OR IGNORE INTO job_satellites (satellite_id, seq)
-    SELECT value, seq FROM jobs, json_each(jobs.satellite_ids) WHERE satellite_ids != '[]';
-CREATE TRIGGER IF NOT EXISTS job_satellites_insert AFTER INSERT ON jobs
-WHEN new.satellite_ids != '[]' BEGIN
-    INSERT OR IGNORE INTO job_satellites (satellite_id, seq)
-        SELECT value, new.seq FROM json_each(new.satellite_ids);
-END;
-CREATE TRIGGER IF NOT EXISTS job_satellites_update AFTER UPDATE OF satellite_ids ON jobs
-WHEN old.satellite_ids != new.satellite_ids BEGIN
-    DELETE FROM job_satellites WHERE seq = old.seq
-        AND satellite_id IN (SELECT value FROM json_each(old.satellite_ids));
-    INSERT OR IGNORE INTO job_satellites (satellite_id, seq)
-        SELECT value, new.seq FROM json_each(new.satellite_ids);
-END;
-CREATE TRIGGER IF NOT EXISTS job_satellites_delete AFTER DELETE ON jobs BEGIN
-    DELETE FROM job_satellites WHERE seq = old.seq
-        AND satellite_id IN (SELECT value FROM json_each(old.satellite_ids));
-END;
-""",
-    # 3: retention. A job compacted at compacted_s (0: never) keeps its row; the partial
-    # index holds only the terminal jobs still to compact, oldest end first.
-    """
-ALTER TABLE jobs ADD COLUMN compacted_s REAL NOT NULL DEFAULT 0;
-CREATE INDEX IF NOT EXISTS jobs_to_compact ON jobs (end_time_s)
-    WHERE compacted_s = 0 AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED');
-CREATE INDEX IF NOT EXISTS checkpoints_job ON checkpoints (job_id);
-""",
-    # 4: request ids are pruned by age on every SubmitJobs with one.
-    """
-CREATE INDEX IF NOT EXISTS submit_requests_time ON submit_requests (wall_time_s);
-""",
-)
 JOB_KINDS = ("inference", "training")
 COMPACTED_EVENT = "compacted"
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
@@ -220,18 +65,15 @@ BACKSTOP_PAGES = 20_000
 REQUEST_ID_TTL_S = 7 * 24 * 3600.0
 
 
+log = logging.getLogger("orbit-scheduler")
+
+
 class Event(NamedTuple):
     time_s: float
     what: str
     state: str
     reason: str
     principal: str
-
-
-# PRAGMA application_id of scheduler databases ("ORBT").
-APPLICATION_ID = 0x4F524254
-# Tables every scheduler database has (also those written before APPLICATION_ID was set).
-OUR_TABLES = frozenset({"meta", "jobs", "job_events", "plans", "checkpoints", "satellites"})
 
 
 class StoreError(UserError):
@@ -271,73 +113,6 @@ class DuplicateJobError(Exception):
 
 class TransitionError(Exception):
     """A state change the state machine does not allow."""
-
-
-def _real(x: float) -> float | None:
-    """NaN (no bound, greedy gap) is stored as NULL."""
-    return x if math.isfinite(x) else None
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of a script (triggers keep their inner semicolons)."""
-    out: list[str] = []
-    pending = ""
-    for part in script.split(";"):
-        pending += part + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n;"):
-                out.append(pending.strip())
-            pending = ""
-    return out
-
-
-def _without_labels(spec_json: str) -> str:
-    fields = json.loads(spec_json)
-    fields["labels"] = {}
-    return json.dumps(fields)
-
-
-def _spec_from_json(text: str) -> JobSpec:
-    fields = json.loads(text)
-    if "work_accelerator_s" in fields:  # databases from before the unit names were one
-        fields["work_acc_s"] = fields.pop("work_accelerator_s")
-    if not fields.get("deadline_s"):  # databases before deadlines were optional stored 0
-        fields["deadline_s"] = None
-    return JobSpec(**fields)
-
-
-# Placements repeat (a fleet has few satellites and gangs): parse each text once.
-@functools.lru_cache(maxsize=16384)
-def _satellites(text: str) -> tuple[str, ...]:
-    return tuple(json.loads(text))
-
-
-@functools.lru_cache(maxsize=16384)
-def _members(text: str) -> tuple[tuple[str, int], ...]:
-    return tuple((str(s), int(v)) for s, v in json.loads(text))
-
-
-def _job_from_row(row: Sequence[Any]) -> Job:
-    return Job(
-        seq=row[0],
-        spec=_spec_from_json(row[2]),
-        state=JobState(row[3]),
-        reason=row[4],
-        submit_time_s=row[5],
-        start_time_s=row[6],
-        end_time_s=row[7],
-        satellite_ids=_satellites(row[8]),
-        planned_start_s=row[9],
-        planned_end_s=row[10],
-        done_acc_s=row[11],
-        checkpoint_acc_s=row[12],
-        assignment_version=row[13],
-        preemptions=row[14],
-        member_versions=_members(row[15]),
-        submitted_by=row[16],
-        reason_code=ReasonCode(row[17]) if row[17] else None,
-        compacted_s=row[18],
-    )
 
 
 class Store:
@@ -389,7 +164,7 @@ class Store:
         db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(SCHEMA)
-        for table, columns in _ADDED_COLUMNS.items():
+        for table, columns in ADDED_COLUMNS.items():
             have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
             for name, definition in columns:
                 if name not in have:
@@ -404,7 +179,7 @@ class Store:
         version = int(row[0]) if row and str(row[0]).isdigit() else 1
         for target, script in enumerate(MIGRATIONS[version - 1 :], start=version + 1):
             with self._tx() as db:
-                for statement in _statements(script):
+                for statement in statements(script):
                     db.execute(statement)
                 db.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(target),)
@@ -549,9 +324,9 @@ class Store:
 
     def get_job(self, job_id: str) -> Job | None:
         row = self._db.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)
         ).fetchone()
-        return None if row is None else _job_from_row(row)
+        return None if row is None else job_from_row(row)
 
     def get_jobs(self, job_ids: Iterable[str]) -> dict[str, Job]:
         """The jobs of these ids that exist, by id (chunks of 500 through the id index)."""
@@ -561,10 +336,10 @@ class Store:
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id IN ({marks})", chunk
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id IN ({marks})", chunk
             )
             for row in rows:
-                job = _job_from_row(row)
+                job = job_from_row(row)
                 out[job.job_id] = job
         return out
 
@@ -593,11 +368,11 @@ class Store:
         for i in range(0, len(seqs), 500):
             chunk = seqs[i : i + 500]
             rows = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE seq IN ({','.join('?' * len(chunk))}) "
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE seq IN ({','.join('?' * len(chunk))}) "
                 "ORDER BY seq",
                 chunk,
             )
-            jobs.extend(_job_from_row(r) for r in rows)
+            jobs.extend(job_from_row(r) for r in rows)
         return jobs
 
     def _page_seqs(
@@ -743,7 +518,7 @@ class Store:
                 db.execute(f"DELETE FROM {table} WHERE job_id IN ({marks})", ids)
             db.executemany(
                 "UPDATE jobs SET spec = ?, member_versions = '[]', compacted_s = ? WHERE seq = ?",
-                [(_without_labels(spec), now_s, seq) for seq, _, spec in rows],
+                [(without_labels(spec), now_s, seq) for seq, _, spec in rows],
             )
         return len(rows)
 
@@ -824,9 +599,9 @@ class Store:
                     record.horizon_end_s,
                     record.trigger,
                     record.status,
-                    _real(record.objective),
-                    _real(record.best_bound),
-                    _real(record.gap_ratio),
+                    real(record.objective),
+                    real(record.best_bound),
+                    real(record.gap_ratio),
                     record.solve_duration_s,
                     json.dumps(record.plan.to_dict()),
                     json.dumps([[u.job_id, u.code, u.reason] for u in record.unplaced]),
