@@ -60,14 +60,27 @@ _positive_seconds = _seconds(0.1, 86400.0)
 _retention_seconds = _seconds(0.0, MAX_RETENTION_S, " (keep forever)")
 
 
-def _batch(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count, got {text[:40]!r}") from None
-    if not 1 <= value <= MAX_BATCH:
-        raise argparse.ArgumentTypeError(f"{value}: expected 1 to {MAX_BATCH}")
-    return value
+def _count(low: int, high: int, auto: bool = False) -> Callable[[str], int]:
+    """An argparse type: a whole number from low to high; with auto, "auto" gives 0."""
+    or_auto = " (or auto)" if auto else ""
+
+    def parse(text: str) -> int:
+        if auto and text == "auto":
+            return 0
+        try:
+            value = int(text)
+        except ValueError:
+            expected = "a count or auto" if auto else "a count"
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value}: expected {low:,} to {high:,}{or_auto}")
+        return value
+
+    return parse
+
+
+_batch = _count(1, MAX_BATCH)
+_max_jobs = _count(1, MAX_PLAN_JOBS, auto=True)  # --plan-max-jobs; auto: sized from the problem
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,19 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_server_tls_arguments(p)
     p.add_argument("--log-level", default="INFO")
     return p
-
-
-def _max_jobs(text: str) -> int:
-    """--plan-max-jobs: a positive count, or auto (0: sized from the problem)."""
-    if text == "auto":
-        return 0
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count or auto, got {text!r}") from None
-    if not 1 <= n <= MAX_PLAN_JOBS:
-        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_PLAN_JOBS:,} (or auto), got {n}")
-    return n
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
