@@ -43,11 +43,14 @@ from scheduler.planner.lns import (
     job_groups,
     restrict,
 )
+from scheduler.planner.relaxation import heat_aware_bound
 from scheduler.planner.validation import validate_problem
 
 log = logging.getLogger(__name__)
 POLICIES = ("cpsat", "greedy")
 WARM_JOBS = 300  # above this many jobs, start the solver pool at once (several windows)
+HEAT_BOUND_SHARE = 0.1  # of the time limit, for the heat-aware bound's steps (relaxation.py)
+HEAT_BOUND_STEPS = 40  # its steps in deterministic mode
 
 
 @dataclass
@@ -292,6 +295,8 @@ def _plan(
     groups = fz.route_groups(problem.satellites)
     windows = first_windows(cset, groups, partition_literals)
     log.debug("plan: start chosen at %.2f s", time.perf_counter() - t0)
+    heat_bound = _heat_bound(problem, ctxs, cset, mults, hint_sel, t0, time_limit_s, deterministic)
+    log.debug("plan: heat-aware bound %.1f at %.2f s", heat_bound, time.perf_counter() - t0)
 
     def relaxed(sub: CandidateSet) -> float:
         return relaxed_bound(problem, ctxs, sub, mults)
@@ -327,7 +332,9 @@ def _plan(
     objective, value = score(problem, ctxs, selection, mults)
     # The open first round's bound (whole pruned problem) where it ran, and a relaxation
     # of all of it.
-    bound = objective if stats.proved else max(min(stats.bound, relaxed(cset)), objective)
+    bound = (
+        objective if stats.proved else max(min(stats.bound, relaxed(cset), heat_bound), objective)
+    )
     solved = sum(n for st, n in stats.statuses.items() if st in ("OPTIMAL", "FEASIBLE"))
     if stats.proved or objective >= bound - 1e-6 * max(abs(bound), 1.0):
         status = "OPTIMAL"
@@ -357,6 +364,30 @@ def _plan(
         reasons_s=fit_s,
         start=start,
     )
+
+
+def _heat_bound(
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    cset: CandidateSet,
+    mults: dict[int, int],
+    start: Selection,
+    t0: float,
+    time_limit_s: float,
+    deterministic: bool,
+) -> float:
+    """The heat-aware Lagrangian bound of the pruned problem (relaxation.py), given at most
+    HEAT_BOUND_SHARE of the time limit (in deterministic mode HEAT_BOUND_STEPS steps, so
+    the same input reports the same bound); inf where there is no time for it."""
+    now = time.perf_counter()
+    left_s = t0 + time_limit_s - now
+    if not deterministic and left_s < 0.5 * time_limit_s:
+        return math.inf
+    target = score(problem, ctxs, start, mults, depth=False)[0]
+    if deterministic:
+        return heat_aware_bound(problem, ctxs, cset, mults, target, max_iter=HEAT_BOUND_STEPS)
+    deadline = now + HEAT_BOUND_SHARE * time_limit_s
+    return heat_aware_bound(problem, ctxs, cset, mults, target, max_iter=200, deadline=deadline)
 
 
 def greedy_plan(problem: Problem, version: int | None = None) -> PlanResult:
