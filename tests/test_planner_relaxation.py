@@ -55,7 +55,7 @@ def small_problems(draw: st.DrawFn) -> tuple[Problem, bool]:
     jobs: list[InferenceJob | TrainingJob] = []
     for j in range(draw(st.integers(2, 8))):
         acc = draw(st.sampled_from([1, 2, 4]))
-        minutes = draw(st.integers(5, 35))
+        minutes = draw(st.integers(5, min(35, n - 2)))
         deadline_slot = draw(st.integers(minutes + 1, n))
         jobs.append(
             InferenceJob(

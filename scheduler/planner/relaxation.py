@@ -116,6 +116,7 @@ class Relaxation:
         self._key_e = self.load_sat * (n + 1) + self.load_e
         self._has_out = np.flatnonzero(self.col_contact >= 0)
         self._win_valid = self.win_of_slot >= 0
+        self.best_pi = np.zeros(len(self.rhs))
 
     @property
     def n_rows(self) -> int:
@@ -124,27 +125,8 @@ class Relaxation:
     def value(self, pi: FloatArray) -> tuple[float, FloatArray]:
         """L(pi) for scaled multipliers pi >= 0 (the price of row r is pi_r / scale_r): an
         upper bound; and a subgradient in pi (the rows' scaled slack at the maximiser)."""
-        n = self.n_slots
-        n_sat = self.seg_of_slot.shape[0]
         price = pi / self.scale
-        nb = self.bat0 // max(n_sat, 1)
-        acc_price = np.repeat(price[: self.bat0].reshape(n_sat, nb), self.acc_block, axis=1)[:, :n]
-        pow_price = self.slot_h * price[self.bat0 + self.seg_of_slot]
-        if self.ct0 > self.th0:
-            th = price[self.th0 + np.maximum(self.win_of_slot, 0)]
-            pow_price += np.where(self._win_valid, th, 0.0) * self.kappa
-        cum_acc = np.zeros((n_sat, n + 1))
-        np.cumsum(acc_price, axis=1, out=cum_acc[:, 1:])
-        cum_pow = np.zeros((n_sat, n + 1))
-        np.cumsum(pow_price, axis=1, out=cum_pow[:, 1:])
-        ca, cp = cum_acc.ravel(), cum_pow.ravel()
-        load_cost = self.load_acc * (ca[self._key_e] - ca[self._key_k])
-        load_cost += self.load_pow * (cp[self._key_e] - cp[self._key_k])
-        cost: FloatArray = np.bincount(
-            self.load_col, weights=load_cost, minlength=len(self.col_value)
-        ).astype(np.float64)
-        ho = self._has_out
-        cost[ho] += self.col_out_mb[ho] * price[self.ct0 + self.col_contact[ho]]
+        cost = self._cost(price)
         positive = np.maximum(self.col_value - cost, 0.0)
         n_opt = len(self.option_job)
         opt_val = np.bincount(self.col_option, weights=positive, minlength=n_opt)
@@ -179,6 +161,30 @@ class Relaxation:
         slack = self.rhs - (y - self.carry * y_prev + usage)
         total = float(np.dot(price, self.rhs)) + float(np.dot(coef_y, y)) + jobs_total
         return total, slack / self.scale
+
+    def _cost(self, price: FloatArray) -> FloatArray:
+        """Each column's resources at these prices."""
+        n = self.n_slots
+        n_sat = self.seg_of_slot.shape[0]
+        nb = self.bat0 // max(n_sat, 1)
+        acc_price = np.repeat(price[: self.bat0].reshape(n_sat, nb), self.acc_block, axis=1)[:, :n]
+        pow_price = self.slot_h * price[self.bat0 + self.seg_of_slot]
+        if self.ct0 > self.th0:
+            th = price[self.th0 + np.maximum(self.win_of_slot, 0)]
+            pow_price += np.where(self._win_valid, th, 0.0) * self.kappa
+        cum_acc = np.zeros((n_sat, n + 1))
+        np.cumsum(acc_price, axis=1, out=cum_acc[:, 1:])
+        cum_pow = np.zeros((n_sat, n + 1))
+        np.cumsum(pow_price, axis=1, out=cum_pow[:, 1:])
+        ca, cp = cum_acc.ravel(), cum_pow.ravel()
+        load_cost = self.load_acc * (ca[self._key_e] - ca[self._key_k])
+        load_cost += self.load_pow * (cp[self._key_e] - cp[self._key_k])
+        cost: FloatArray = np.bincount(
+            self.load_col, weights=load_cost, minlength=len(self.col_value)
+        ).astype(np.float64)
+        ho = self._has_out
+        cost[ho] += self.col_out_mb[ho] * price[self.ct0 + self.col_contact[ho]]
+        return cost
 
     def _usage(self, x: NDArray[np.bool_]) -> FloatArray:
         """Every row's load of the columns chosen in x."""
@@ -244,7 +250,13 @@ class Relaxation:
                 if stale >= PATIENCE:
                     alpha, stale = alpha * 0.5, 0
                     pi, slack = best_pi, best_slack
+        self.best_pi = best_pi
         return best, it
+
+    def reduced(self, pi: FloatArray) -> FloatArray:
+        """Each column's value less its priced resources (the first columns are the
+        inference candidates, in `inference` order)."""
+        return self.col_value - self._cost(pi / self.scale)
 
 
 def build_relaxation(

@@ -30,7 +30,12 @@ from scheduler.planner.backends import (
     configure,
     default_backend,
 )
-from scheduler.planner.candidates import CandidateSet, PruneOptions, enumerate_candidates
+from scheduler.planner.candidates import (
+    Candidate,
+    CandidateSet,
+    PruneOptions,
+    enumerate_candidates,
+)
 from scheduler.planner.cpsat_model import HintIndex, ModelVars, add_hints, read_selection
 from scheduler.planner.domain import Plan, PlanResult, Problem
 from scheduler.planner.greedy import greedy_select, selection_from_plan
@@ -43,13 +48,13 @@ from scheduler.planner.lns import (
     job_groups,
     restrict,
 )
-from scheduler.planner.relaxation import heat_aware_bound
+from scheduler.planner.relaxation import build_relaxation
 from scheduler.planner.validation import validate_problem
 
 log = logging.getLogger(__name__)
 POLICIES = ("cpsat", "greedy")
 WARM_JOBS = 300  # above this many jobs, start the solver pool at once (several windows)
-HEAT_BOUND_SHARE = 0.1  # of the time limit, for the heat-aware bound's steps (relaxation.py)
+HEAT_BOUND_SHARE = 0.15  # of the time limit, for the heat-aware bound's steps (relaxation.py)
 HEAT_BOUND_STEPS = 40  # its steps in deterministic mode
 
 
@@ -295,8 +300,17 @@ def _plan(
     groups = fz.route_groups(problem.satellites)
     windows = first_windows(cset, groups, partition_literals)
     log.debug("plan: start chosen at %.2f s", time.perf_counter() - t0)
-    heat_bound = _heat_bound(problem, ctxs, cset, mults, hint_sel, t0, time_limit_s, deterministic)
+    heat_bound, rank = _relax(problem, ctxs, cset, mults, hint_sel, t0, time_limit_s, deterministic)
     log.debug("plan: heat-aware bound %.1f at %.2f s", heat_bound, time.perf_counter() - t0)
+    if rank is not None and (
+        deterministic or time.perf_counter() - t0 + 2.0 * fit_s < 0.6 * time_limit_s
+    ):
+        # A first fit in the order the relaxation prices: jobs and their candidates by
+        # value less the priced heat, charge, accelerators and downlink they take.
+        dual = greedy_select(problem, ctxs, cset, order="density", rank=rank)
+        if score(problem, ctxs, dual, mults)[0] > score(problem, ctxs, hint_sel, mults)[0]:
+            hint_sel, start = dual, "dual"
+        log.debug("plan: priced first fit at %.2f s", time.perf_counter() - t0)
 
     def relaxed(sub: CandidateSet) -> float:
         return relaxed_bound(problem, ctxs, sub, mults)
@@ -366,7 +380,7 @@ def _plan(
     )
 
 
-def _heat_bound(
+def _relax(
     problem: Problem,
     ctxs: Sequence[SatContext],
     cset: CandidateSet,
@@ -375,19 +389,23 @@ def _heat_bound(
     t0: float,
     time_limit_s: float,
     deterministic: bool,
-) -> float:
+) -> tuple[float, dict[Candidate, float] | None]:
     """The heat-aware Lagrangian bound of the pruned problem (relaxation.py), given at most
     HEAT_BOUND_SHARE of the time limit (in deterministic mode HEAT_BOUND_STEPS steps, so
-    the same input reports the same bound); inf where there is no time for it."""
+    the same input reports the same bound), and each inference candidate's value less its
+    priced resources at the best multipliers found; (inf, None) where there is no time."""
     now = time.perf_counter()
-    left_s = t0 + time_limit_s - now
-    if not deterministic and left_s < 0.5 * time_limit_s:
-        return math.inf
+    if not deterministic and t0 + time_limit_s - now < 0.5 * time_limit_s:
+        return math.inf, None
     target = score(problem, ctxs, start, mults, depth=False)[0]
+    rel = build_relaxation(problem, ctxs, cset, mults)
     if deterministic:
-        return heat_aware_bound(problem, ctxs, cset, mults, target, max_iter=HEAT_BOUND_STEPS)
-    deadline = now + HEAT_BOUND_SHARE * time_limit_s
-    return heat_aware_bound(problem, ctxs, cset, mults, target, max_iter=200, deadline=deadline)
+        bound, _ = rel.bound(target, max_iter=HEAT_BOUND_STEPS)
+    else:
+        bound, _ = rel.bound(target, max_iter=200, deadline=now + HEAT_BOUND_SHARE * time_limit_s)
+    cands = [c for j in sorted(cset.inference) for c in cset.inference[j]]
+    reduced = rel.reduced(rel.best_pi)[: len(cands)]
+    return bound, dict(zip(cands, reduced.tolist(), strict=True))
 
 
 def greedy_plan(problem: Problem, version: int | None = None) -> PlanResult:
