@@ -9,6 +9,7 @@ brackets it, from first to last contact of the two disks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -86,6 +87,34 @@ def disk_overlap_fraction(
 def sunlit_fraction_at(r_sat_km: ArrayLike, r_sun_km: ArrayLike) -> FloatArray:
     separation, earth, sun = shadow_angles(r_sat_km, r_sun_km)
     return np.clip(1.0 - disk_overlap_fraction(separation, earth, sun), 0.0, 1.0)
+
+
+def sunlit_fraction_point(
+    r_sat_km: tuple[float, float, float], r_sun_km: tuple[float, float, float]
+) -> float:
+    """sunlit_fraction_at for one position, in scalar arithmetic (a hundred times cheaper
+    than the array version on one sample: the scheduler checks telemetry one at a time)."""
+    x, y, z = r_sat_km
+    sx, sy, sz = r_sun_km[0] - x, r_sun_km[1] - y, r_sun_km[2] - z
+    d_earth = math.sqrt(x * x + y * y + z * z)
+    d_sun = math.sqrt(sx * sx + sy * sy + sz * sz)
+    cx, cy, cz = sy * -z - sz * -y, sz * -x - sx * -z, sx * -y - sy * -x
+    d = math.atan2(math.sqrt(cx * cx + cy * cy + cz * cz), -(sx * x + sy * y + sz * z))
+    r1 = math.asin(min(EARTH_EQUATORIAL_RADIUS_KM / d_earth, 1.0))
+    r2 = math.asin(SUN_RADIUS_KM / d_sun)
+    if d >= r1 + r2:
+        return 1.0
+    if d <= abs(r1 - r2):
+        return 1.0 - min(1.0, (min(r1, r2) / r2) ** 2)
+    x1 = (d * d + r1 * r1 - r2 * r2) / (2 * d)
+    x2 = d - x1
+    lens = (
+        r1 * r1 * math.acos(min(max(x1 / r1, -1.0), 1.0))
+        - x1 * math.sqrt(max(r1 * r1 - x1 * x1, 0.0))
+        + r2 * r2 * math.acos(min(max(x2 / r2, -1.0), 1.0))
+        - x2 * math.sqrt(max(r2 * r2 - x2 * x2, 0.0))
+    )
+    return min(max(1.0 - lens / (math.pi * r2 * r2), 0.0), 1.0)
 
 
 def sunlit_fraction(constellation: Constellation, times_s: ArrayLike) -> FloatArray:
