@@ -78,12 +78,12 @@ def predict_budget(
     n = min(n_slots, problem.n_slots)
     sats = problem.satellites
     load = np.empty((len(sats), n))
+    by_sat: dict[str, list[tuple[float, float, float]]] = {}
+    for x in effective.items:  # once, not per satellite (10,000 x 10,000 took seconds)
+        by_sat.setdefault(x.satellite, []).append((x.start_s, x.end_s, x.power_w))
     for i, sat in enumerate(sats):
-        items = [
-            (x.start_s, x.end_s, x.power_w) for x in effective.items if x.satellite == sat.name
-        ]
         load[i] = load_from_intervals(
-            problem.now_s, problem.slot_s, n, items, sat.bus.baseline_power_w
+            problem.now_s, problem.slot_s, n, by_sat.get(sat.name, []), sat.bus.baseline_power_w
         )
     series = budget_series(
         problem.now_s,
