@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 
 from scheduler.planner.assemble import urgency
 from scheduler.planner.candidates import CandidateSet
+from scheduler.planner.cpsat_model import battery_floors_wh
 from scheduler.planner.domain import Problem
 from scheduler.planner.ledger import SatContext
 
@@ -345,7 +346,14 @@ def build_relaxation(
     net = np.concatenate([ctxs[s].base_net_wh for s in sat_list]).astype(np.float64)
     soc0 = np.repeat([ctxs[s].soc0_wh for s in sat_list], n_seg)
     cap = np.repeat([ctxs[s].bus.battery_capacity_wh for s in sat_list], n_seg)
-    floor = np.minimum(np.concatenate([ctxs[s].floor_wh for s in sat_list]), cap)
+    # The model's floors (rounded, and never above what the committed work alone leaves),
+    # when lower than the ledger's: the relaxation must admit all the model admits.
+    floor = np.minimum(
+        np.concatenate(
+            [np.minimum(ctxs[s].floor_wh, battery_floors_wh(ctxs[s])) for s in sat_list]
+        ),
+        cap,
+    )
     rhs = net + np.where(seg_start, soc0, 0.0)
     bat0 = rows.count
     rows.add(rhs, floor, cap, np.ones(len(net)), ~seg_start, cap)
