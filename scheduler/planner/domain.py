@@ -270,7 +270,8 @@ class PlanResult:
     solves: int = 0  # window models solved
     improved: int = 0  # window answers taken (the plan scored higher with them)
     moved: int = 0  # jobs those answers moved from one window to another
-    start: str = ""  # the first plan the improvement began from: edf, density, previous
+    start: str = ""  # the first plan the improvement began from: edf, density, previous, dual
+    focused: int = 0  # answers taken in focused rounds (lns.py: windows around jobs left out)
 
 
 @dataclass(frozen=True)

@@ -511,5 +511,6 @@ def _result(
         solves=stats.solves if stats else 0,
         improved=stats.improved if stats else 0,
         moved=stats.moved if stats else 0,
+        focused=stats.focused if stats else 0,
         start=start,
     )
