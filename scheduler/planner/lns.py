@@ -219,22 +219,22 @@ def improve(
         if not deterministic and deadline - now < 0.1 and r > 0:
             break
         size = group_sizes(cset, groups)
-        # Odd rounds shift the cut by half a window, every other one (from the first)
-        # joining twice as many planes per window, so that jobs move between neighbouring
-        # windows. Even rounds after the first focus on the jobs left out of the highest
-        # priority class that still has some that fit alone (classes in turn): each
-        # window one plane where such a job has a candidate, with the jobs placed there
-        # (small models, which CP-SAT solves in its time: measured on a plane of the
-        # 1,584-satellite problem, the plane's left-out critical job came in within 1 s
-        # there against 15 s with every left-out job of the plane).
-        focus = _focus(problem, ctxs, cset, inc, focus_round) if r and r % 2 == 0 else None
+        # Odd rounds focus on the jobs left out of the highest priority class that still
+        # has some that fit alone (classes in turn): each window one plane where such a
+        # job has a candidate, with the jobs placed there (small models, which CP-SAT
+        # solves in its time: measured on a plane of the 1,584-satellite problem, the
+        # plane's left-out critical job came in within 1 s there against 15 s with every
+        # left-out job of the plane). Even rounds after the first shift the cut by half a
+        # window, every other one joining twice as many planes per window, so that jobs
+        # move between neighbouring windows.
+        focus = _focus(problem, ctxs, cset, inc, focus_round) if r % 2 == 1 else None
         if focus:
             focus_round += 1
             windows = _focus_windows(cset, groups, focus, mults, problem)
         elif r == 0:
             windows = base
         else:
-            wide = 2 if r % 4 == 1 else 1
+            wide = 2 if r % 4 == 2 else 1
             windows = cut_windows(order, size, wide * max_literals, r * stride)
         todo = _round(
             problem,
@@ -275,10 +275,11 @@ def improve(
         if focus:
             stats.focused += stats.improved - improved_before
             stats.focus_solves += stats.solves - solves_before
-        if stats.proved or not todo:
+        if stats.proved or (not todo and not focus):
             break
         complete = stats.skipped == skipped_before
-        quiet = 0 if improved or not complete else quiet + 1
+        if not focus:  # a focused round finding nothing says nothing of the others
+            quiet = 0 if improved or not complete else quiet + 1
         if quiet >= 2:  # two shifted cuts solved in full found nothing: at their best
             break
         r += 1
@@ -287,8 +288,8 @@ def improve(
 
 def _rounds_left(r: int) -> int:
     """Rounds the remaining time is shared over: the open first round takes at most a
-    third, the second half of what is left (so that a focused round follows), each later
-    round what is left (its windows then share it)."""
+    third, the (focused) second half of what is left, each later round what is left (its
+    windows then share it)."""
     return 3 if r == 0 else 2 if r == 1 else 1
 
 
@@ -349,7 +350,11 @@ def _round(
             window_bound[w] = bound
         if bound - h_obj <= 1e-3 * max(abs(bound), 1.0):
             continue  # at its relaxation already
-        whole = len(windows) == 1 and len(sub.inference) + len(sub.training) == len(per_job)
+        whole = (
+            len(windows) == 1
+            and keep >= set(groups)
+            and len(sub.inference) + len(sub.training) == len(per_job)
+        )
         elsewhere = {
             j: round(
                 mults[int(problem.jobs[j].priority)]
