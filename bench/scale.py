@@ -19,6 +19,8 @@ and training gangs (10% of the work). Per size, in a fresh process:
   own share shows; start, improved, moved: the start taken, window answers taken, jobs
   they moved between windows, focused: answers taken in focused rounds (windows around
   jobs left out); start "dual" is the first fit priced by the heat-aware relaxation;
+  start_value: the value of the start taken; windows_gain: the objective the window
+  solves added to it;
   cpu_*_s: CPU seconds per stage of the first plan;
 - bound: an upper bound of the whole pruned problem's objective (every job, every
   satellite, each job's pruned candidates: at most k satellites x m start slots), the
@@ -145,6 +147,8 @@ def one(size: str, time_limit_s: float, seed: int, stations_file: str | None) ->
         "improved": cpsat.improved,
         "moved": cpsat.moved,
         "focused": cpsat.focused,
+        "start_value": round(cpsat.start_value, 1),
+        "windows_gain": round(cpsat.objective / cpsat.start_objective - 1, 5),
         "start": cpsat.start,
         **stages,
         "greedy_value": round(greedy.value, 1),
@@ -231,6 +235,8 @@ COLS = (
     "improved",
     "moved",
     "focused",
+    "start_value",
+    "windows_gain",
     "bound",
     "gap",
     "cheap_gap",
