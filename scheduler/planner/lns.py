@@ -503,6 +503,12 @@ def _solve_round(
                     inflight.remove(item)
                     merge(item)
             now = time.perf_counter()
+            if rounds_left > 1 and now >= round_end:
+                # The round's share is spent: its other windows wait for a later round
+                # (before, a round of many windows ran to the deadline, and at 10,000
+                # satellites the open round left no time for any other).
+                stats.skipped += len(todo) - i
+                break
             # Each window its share of the round's time on the free workers, at least
             # MIN_SOLVE_S (below it CP-SAT may not even load the hint), then the deadline.
             share = (round_end - now) * backend.workers / (len(todo) - i)
