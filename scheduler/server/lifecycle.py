@@ -135,7 +135,8 @@ class JobLifecycle:
 
     # --- plans --------------------------------------------------------------------------
     def apply_plan(self, record: PlanRecord, considered: set[str]) -> None:
-        """Store a solved plan and update the placement of the jobs it considered."""
+        """Store a solved plan and update the placement of the jobs it considered. Only the
+        jobs whose record changes are written (one executemany per statement)."""
         now = self.clock.now_s()
         self.store.save_plan(record)
         self.plan.set(record)
@@ -167,6 +168,10 @@ class JobLifecycle:
                 for sat in set(job.satellite_ids) - set(new.satellite_ids):
                     moves.append((sat, job.job_id))
         self.store.update_jobs(changes, now)
+        adopted = {job.job_id: job for job in stored.values() if not job.state.terminal}
+        adopted.update((job.job_id, job) for job, _ in changes)
+        # The broadcast that follows builds each satellite's plan from these records.
+        self.sessions.adopted(record.version, adopted.values())
         for job, what in changes:
             if what:
                 self._notify(job, what, now)

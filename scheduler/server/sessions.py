@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Protocol
 
@@ -39,6 +39,7 @@ from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
 PLACED = (JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED)
+PLACED_VALUES = frozenset(s.value for s in PLACED)
 PLAN_WRITES_FIRST_S = 2.0  # telemetry waits for a broadcast's writes at most this long
 
 
@@ -84,6 +85,7 @@ class AgentSessions:
         # waits while there are any, for at most PLAN_WRITES_FIRST_S after the last queued.
         self.plan_writes_pending = 0
         self.plan_writes_since_s = 0.0
+        self._adopted: tuple[int, int, list[Job]] | None = None  # see adopted()
 
     # --- streams ----------------------------------------------------------------------
     def reachable(self, sat: str, now_s: float | None = None) -> bool:
@@ -235,10 +237,38 @@ class AgentSessions:
         if self.sats[sat].connected:
             self.sats[sat].send(NewElements(*self.world.tle_lines(sat)))
 
+    def adopted(self, version: int, jobs: Iterable[Job]) -> None:
+        """The records of the jobs plan `version` considered, as its adoption left them
+        (lifecycle.apply_plan): placed_jobs() answers from them instead of the store while
+        nothing was written since and they hold every placed job."""
+        self._adopted = (version, self.store.generation, list(jobs))
+
+    def _placed_as_adopted(self) -> list[Job] | None:
+        """The placed jobs in submission order, from the adoption, if it is still exactly
+        what the store holds: no transaction since (the store's generation), and as many
+        jobs in the placed states as the store counts (it only holds records read in the
+        adoption, so equal counts mean the same jobs)."""
+        if self._adopted is None:
+            return None
+        version, generation, jobs = self._adopted
+        if version != self.plan.version or generation != self.store.generation:
+            self._adopted = None
+            return None
+        placed = [j for j in jobs if j.state in PLACED]
+        counts = self.store.count_by_state()
+        if len(placed) != sum(n for (_, state), n in counts.items() if state in PLACED_VALUES):
+            return None
+        placed.sort(key=lambda j: j.seq)
+        return placed
+
     def placed_jobs(self, sat: str | None = None) -> dict[str, list[Job]]:
-        """Active jobs with a placement, by satellite (one query for all satellites)."""
+        """Active jobs with a placement, by satellite, in submission order (one query for
+        all satellites, or none right after an adoption: _placed_as_adopted)."""
+        jobs = self._placed_as_adopted() if sat is None else None
+        if jobs is None:
+            jobs = self.store.list_jobs(states=PLACED, satellite_id=sat or "", limit=1_000_000)
         out: dict[str, list[Job]] = {}
-        for job in self.store.list_jobs(states=PLACED, satellite_id=sat or "", limit=1_000_000):
+        for job in jobs:
             if job.assignment_version:
                 for name in job.satellite_ids:
                     out.setdefault(name, []).append(job)
