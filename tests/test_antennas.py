@@ -68,6 +68,26 @@ def test_never_more_satellites_than_antennas(
         assert c.aos_s == o.aos_s or c.duration_s >= MIN_SERVED_S
 
 
+@settings(max_examples=200)
+@given(passes, st.integers(1, 3), st.floats(0, 20_000, allow_nan=False))
+def test_an_allocation_resumed_at_a_cut_equals_one_in_one_go(
+    raw: list[tuple[int, int, float, float]], antennas: int, cut_s: float
+) -> None:
+    """The world allocates a long span a chunk at a time: the passes before a cut, the
+    antennas' state there, then the passes from it on, as in one go."""
+    stations = [Station("a", 0, 0, antennas=antennas), Station("b", 10, 10, antennas=1)]
+    contacts = [Contact(s, g, aos, aos + d, 45.0) for s, g, aos, d in raw]
+    assume(len({(c.sat, c.station, c.los_s) for c in contacts}) == len(contacts))
+    whole = allocate_antennas(contacts, stations)
+    first = allocate_antennas(contacts, stations, state_at_s=cut_s)
+    assert first.served == whole.served and first.state is not None
+    rest = allocate_antennas(
+        [c for c in contacts if c.aos_s >= cut_s], stations, resume=first.state
+    )
+    late = {(c.sat, c.station, c.los_s) for c in contacts if c.aos_s >= cut_s}
+    assert rest.served == [c for c in whole.served if (c.sat, c.station, c.los_s) in late]
+
+
 def test_first_come_first_served_then_late_then_dropped() -> None:
     one = [Station("g", 0, 0, antennas=1)]
     contacts = [

@@ -12,13 +12,12 @@ from scheduler.forecast import (
     BusParams,
     Constellation,
     Station,
-    altitude_km,
     environment_heat_w,
     find_contacts,
     generation_w,
-    sunlit_fraction,
 )
 from scheduler.forecast.antennas import allocate_antennas
+from scheduler.forecast.eclipse import sampled_sunlight
 from scheduler.forecast.isl import in_plane_neighbours
 from scheduler.planner.domain import (
     ContactWindow,
@@ -31,9 +30,6 @@ from scheduler.planner.domain import (
     TrainingProgress,
     Weights,
 )
-
-# Sub-samples per slot for the slot-average sunlit fraction (start, middle, end thirds).
-_SUBSAMPLES = (1 / 6, 1 / 2, 5 / 6)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,17 +62,17 @@ def forecast_book(
     slot_s: float = 60.0,
 ) -> ForecastBook:
     n = int(np.ceil(duration_s / slot_s))
-    edges = start_s + slot_s * np.arange(n)
-    sub = np.concatenate([edges + f * slot_s for f in _SUBSAMPLES])
-    sun = sunlit_fraction(constellation, sub).reshape(len(constellation.names), len(_SUBSAMPLES), n)
-    alt = altitude_km(constellation, edges + 0.5 * slot_s)
+    # The sub-samples (1/6, 1/2, 5/6 of each slot) are one uniform grid of slot / 3.
+    sun, alt_sub = sampled_sunlight(constellation, start_s + slot_s / 6, slot_s / 3, 3 * n)
+    sun = sun.reshape(len(constellation.names), n, 3)
+    alt = alt_sub[:, 1::3]  # slot middles
     per_sat: list[list[ContactWindow]] = [[] for _ in constellation.names]
     passes = find_contacts(constellation, stations, start_s, start_s + n * slot_s)
     # Only the passes a station has an antenna for can carry outputs (forecast/antennas.py).
     for c in allocate_antennas(passes, stations).served:
         st = stations[c.station]
         per_sat[c.sat].append(ContactWindow(st.name, c.aos_s, c.los_s, st.downlink_mbps))
-    sunlit = sun.mean(axis=1)
+    sunlit = sun.mean(axis=2)
     return ForecastBook(
         start_s=start_s,
         slot_s=slot_s,

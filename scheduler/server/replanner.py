@@ -151,6 +151,12 @@ class Replanner:
                     cfg.ray_address,
                     cfg.planner_workers,
                 )
+                await loop.run_in_executor(
+                    self.pool,
+                    solver_worker.prebuild_book,
+                    self.book_key(),
+                    self.sessions.clock.now_s(),
+                )
                 return
             except BrokenProcessPool:
                 delay_s = min(WORKER_RESTART_MAX_S, 0.5 * 2**attempt)
@@ -158,6 +164,14 @@ class Replanner:
                 self.sessions.metrics.solver_restarts_total.inc()
                 await asyncio.sleep(delay_s)
                 self.pool = self._new_pool()
+
+    def book_key(self) -> solver_worker.BookKey:
+        """What the worker's forecast book is computed from (built ahead at warm-up)."""
+        world = self.sessions.world
+        elements = tuple(sorted((n, l1, l2) for n, (l1, l2) in world.overrides.items()))
+        return solver_worker.BookKey(
+            self.scenario, world.names, self.slot_s, self.horizon_s, elements
+        )
 
     async def restart_worker(self, trigger: str) -> None:
         log.error("the solver process died (trigger: %s); starting a new one", trigger)

@@ -9,7 +9,9 @@ ISL neighbours), slices the horizon out of it into the planner's Problem and run
 from __future__ import annotations
 
 import math
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from typing import Any
@@ -76,12 +78,12 @@ def predict_budget(
     n = min(n_slots, problem.n_slots)
     sats = problem.satellites
     load = np.empty((len(sats), n))
+    by_sat: dict[str, list[tuple[float, float, float]]] = {}
+    for x in effective.items:  # once, not per satellite (10,000 x 10,000 took seconds)
+        by_sat.setdefault(x.satellite, []).append((x.start_s, x.end_s, x.power_w))
     for i, sat in enumerate(sats):
-        items = [
-            (x.start_s, x.end_s, x.power_w) for x in effective.items if x.satellite == sat.name
-        ]
         load[i] = load_from_intervals(
-            problem.now_s, problem.slot_s, n, items, sat.bus.baseline_power_w
+            problem.now_s, problem.slot_s, n, by_sat.get(sat.name, []), sat.bus.baseline_power_w
         )
     series = budget_series(
         problem.now_s,
@@ -118,38 +120,129 @@ def _scenario(ref: str | None) -> Scenario:
     return load_scenario(ref)
 
 
-# A forecast book covers this many horizons; it is recomputed when the horizon leaves it.
+# A forecast book covers this many horizons. The next one is built in a background thread
+# once less than NEXT_BOOK_MARGIN horizons of the current one remain after a request's
+# horizon, so that no solve but the very first waits for a book.
 BOOK_HORIZONS = 4
-_book: ForecastBook | None = None
-_book_elements: tuple[tuple[str, str, str], ...] = ()
+NEXT_BOOK_MARGIN = 1.5
+
+
+@dataclass(frozen=True)
+class BookKey:
+    """What a forecast book is computed from (besides its span)."""
+
+    scenario: str | None
+    names: tuple[str, ...]
+    slot_s: float
+    horizon_s: float
+    elements: tuple[tuple[str, str, str], ...] = ()
+
+    @staticmethod
+    def of(request: SolveRequest) -> BookKey:
+        return BookKey(
+            request.scenario,
+            request.satellite_names,
+            request.slot_s,
+            request.slot_s * request.n_slots,
+            request.elements,
+        )
+
+
+def compute_book(key: BookKey, now_s: float) -> ForecastBook:
+    """BOOK_HORIZONS horizons of forecasts from the slot holding now_s."""
+    scenario = _scenario(key.scenario)
+    c = scenario.constellation
+    if key.elements:
+        c = c.with_elements({n: Satrec.twoline2rv(l1, l2) for n, l1, l2 in key.elements})
+    sub = c.subset([c.index(n) for n in key.names])
+    start = math.floor(now_s / key.slot_s) * key.slot_s
+    book = forecast_book(
+        sub, scenario.stations, scenario.bus, start, BOOK_HORIZONS * key.horizon_s, key.slot_s
+    )
+    nbrs = in_plane_neighbours(scenario.constellation, key.names)
+    return replace(book, neighbours=tuple(nbrs[n] for n in key.names))
+
+
+def covers(book: ForecastBook, key: BookKey, now_s: float, margin_s: float = 0.0) -> bool:
+    """Whether the book holds the horizon from now_s (plus margin_s after it)."""
+    end_s = book.start_s + book.n_slots * book.slot_s
+    return (
+        book.names == key.names
+        and book.slot_s == key.slot_s
+        and book.start_s <= now_s
+        and now_s + key.horizon_s + key.slot_s + margin_s <= end_s
+    )
+
+
+class BookShelf:
+    """The forecast book in force and the next one, double-buffered: the next is built in
+    a background thread while solves use the current one, and takes over once a request
+    falls inside it. A request no book covers (the first, new elements, a jump of the clock)
+    builds its book at once. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: tuple[BookKey, ForecastBook] | None = None
+        self._next: tuple[BookKey, Future[ForecastBook]] | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="forecast-book")
+        self.builds = 0  # books computed (in the request or in the background)
+        self.waited_s = 0.0  # wall seconds requests spent waiting for a book
+
+    def prefetch(self, key: BookKey, now_s: float) -> None:
+        """Start building the book from now_s in the background (unless one is already
+        being built for this key); returns at once."""
+        with self._lock:
+            if self._next is not None and self._next[0] == key and not self._next[1].done():
+                return
+            self.builds += 1
+            self._next = (key, self._pool.submit(compute_book, key, now_s))
+
+    def get(self, key: BookKey, now_s: float) -> ForecastBook:
+        t0 = time.perf_counter()
+        with self._lock:
+            pending = self._next
+        if pending is not None and pending[0] == key:
+            future = pending[1]
+            current = self._current
+            usable = current is not None and current[0] == key and covers(current[1], key, now_s)
+            if future.done() or not usable:
+                try:
+                    book = future.result()  # waits only when no current book will do
+                except Exception:  # built again below, where the error surfaces
+                    book = None
+                with self._lock:
+                    if self._next is pending:
+                        self._next = None
+                if book is not None and covers(book, key, now_s):
+                    self._current = (key, book)
+        current = self._current
+        if current is None or current[0] != key or not covers(current[1], key, now_s):
+            self._current = None  # let the old book go before the new one is built
+            with self._lock:
+                self.builds += 1
+            current = (key, compute_book(key, now_s))
+            self._current = current
+        self.waited_s += time.perf_counter() - t0
+        book = current[1]
+        if not covers(book, key, now_s, NEXT_BOOK_MARGIN * key.horizon_s):
+            with self._lock:
+                building = self._next is not None and self._next[0] == key
+            if not building:
+                self.prefetch(key, now_s)
+        return book
+
+
+_shelf = BookShelf()
 
 
 def book_for(request: SolveRequest) -> ForecastBook:
-    """The run's forecast book (scheduler.planner.problem_builder), cached in the worker."""
-    global _book, _book_elements
-    horizon_s = request.slot_s * request.n_slots
-    book = _book
-    if (
-        book is None
-        or _book_elements != request.elements
-        or book.names != request.satellite_names
-        or book.slot_s != request.slot_s
-        or request.now_s < book.start_s
-        or request.now_s + horizon_s + request.slot_s > book.start_s + book.n_slots * book.slot_s
-    ):
-        scenario = _scenario(request.scenario)
-        c = scenario.constellation
-        if request.elements:
-            c = c.with_elements({n: Satrec.twoline2rv(l1, l2) for n, l1, l2 in request.elements})
-        sub = c.subset([c.index(n) for n in request.satellite_names])
-        start = math.floor(request.now_s / request.slot_s) * request.slot_s
-        book = forecast_book(
-            sub, scenario.stations, scenario.bus, start, BOOK_HORIZONS * horizon_s, request.slot_s
-        )
-        nbrs = in_plane_neighbours(scenario.constellation, request.satellite_names)
-        book = replace(book, neighbours=tuple(nbrs[n] for n in request.satellite_names))
-        _book, _book_elements = book, request.elements
-    return book
+    """The run's forecast book (scheduler.planner.problem_builder), kept in the worker."""
+    return _shelf.get(BookKey.of(request), request.now_s)
+
+
+def book_stats() -> tuple[int, float]:
+    """(books computed, wall seconds requests waited for one) in this worker."""
+    return _shelf.builds, _shelf.waited_s
 
 
 def build_problem(request: SolveRequest) -> Problem:
@@ -200,6 +293,13 @@ def warm_up(scenario: str | None) -> bool:
     """Load the scenario and the solver in the worker before the first real solve."""
     _scenario(scenario)
     Plan(0, 0.0, 0.0, 0.0)
+    return True
+
+
+def prebuild_book(key: BookKey, now_s: float) -> bool:
+    """Start the first forecast book in the background (the scheduler calls this once the
+    worker is warm, so that the startup solve finds it built or under way)."""
+    _shelf.prefetch(key, now_s)
     return True
 
 
