@@ -138,6 +138,7 @@ class JobLifecycle:
         """Store a solved plan and update the placement of the jobs it considered. Only the
         jobs whose record changes are written (one executemany per statement)."""
         now = self.clock.now_s()
+        t0 = time.perf_counter()
         self.store.save_plan(record)
         self.plan.set(record)
         reasons = {u.job_id: (u.reason, ReasonCode(u.code)) for u in record.unplaced}
@@ -172,6 +173,13 @@ class JobLifecycle:
         adopted.update((job.job_id, job) for job, _ in changes)
         # The broadcast that follows builds each satellite's plan from these records.
         self.sessions.adopted(record.version, adopted.values())
+        log.info(
+            "plan v%d adopted in %.3f s: %d of %d considered jobs changed",
+            record.version,
+            time.perf_counter() - t0,
+            len(changes),
+            len(considered),
+        )
         for job, what in changes:
             if what:
                 self._notify(job, what, now)

@@ -39,7 +39,6 @@ from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
 PLACED = (JobState.PLANNED, JobState.RUNNING, JobState.CHECKPOINTED)
-PLACED_VALUES = frozenset(s.value for s in PLACED)
 PLAN_WRITES_FIRST_S = 2.0  # telemetry waits for a broadcast's writes at most this long
 
 
@@ -239,25 +238,24 @@ class AgentSessions:
 
     def adopted(self, version: int, jobs: Iterable[Job]) -> None:
         """The records of the jobs plan `version` considered, as its adoption left them
-        (lifecycle.apply_plan): placed_jobs() answers from them instead of the store while
-        nothing was written since and they hold every placed job."""
+        (lifecycle.apply_plan): placed_jobs() answers from them instead of reading every
+        placed job back while nothing was written since."""
         self._adopted = (version, self.store.generation, list(jobs))
 
     def _placed_as_adopted(self) -> list[Job] | None:
-        """The placed jobs in submission order, from the adoption, if it is still exactly
-        what the store holds: no transaction since (the store's generation), and as many
-        jobs in the placed states as the store counts (it only holds records read in the
-        adoption, so equal counts mean the same jobs)."""
+        """The placed jobs in submission order from the adoption's records, if nothing was
+        written since (the store's generation); the placed jobs the plan did not consider
+        (running inference it carried over as committed) are read from the store, found by
+        an id-only query."""
         if self._adopted is None:
             return None
         version, generation, jobs = self._adopted
         if version != self.plan.version or generation != self.store.generation:
             self._adopted = None
             return None
-        placed = [j for j in jobs if j.state in PLACED]
-        counts = self.store.count_by_state()
-        if len(placed) != sum(n for (_, state), n in counts.items() if state in PLACED_VALUES):
-            return None
+        by_id = {j.job_id: j for j in jobs if j.state in PLACED}
+        missing = self.store.job_ids(PLACED) - by_id.keys()
+        placed = [*by_id.values(), *self.store.get_jobs(missing).values()]
         placed.sort(key=lambda j: j.seq)
         return placed
 
@@ -380,7 +378,8 @@ class AgentSessions:
         built and serialised once, here (wire.PlanEncoder: contact windows once per ISL
         group), and each stream's own task writes its queue, so the writes to thousands of
         agents overlap; the loop is yielded every `chunk` agents so the first plans are on
-        the wire while the last are built."""
+        the wire while the last are built. Agents get theirs in the order of their first
+        placed job's start (soonest first)."""
         version = self.plan.version
         t0 = time.time()
         placed = self.placed_jobs()
@@ -388,7 +387,12 @@ class AgentSessions:
         encoder = self.plan_encoder() if self.plan_encoder is not None else None
         contacts: dict[tuple[str, ...], tuple[tuple[float, float, float], ...]] = {}
         sent = skipped = 0
-        for i, rt in enumerate(list(self.sats.values())):
+        # The satellites whose work starts soonest first (those with none last).
+        first_s = {
+            sat: min(j.planned_start_s for j in jobs) for sat, jobs in placed.items() if jobs
+        }
+        order = sorted(self.sats.values(), key=lambda rt: first_s.get(rt.name, math.inf))
+        for i, rt in enumerate(order):
             if rt.connected and rt.sent_plan_version < version:
                 plan = self.plan_for(rt.name, placed.get(rt.name, []), contacts, solved_wall_s)
                 if self.plan_changed(rt, plan):

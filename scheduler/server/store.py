@@ -444,6 +444,14 @@ class Store:
                 ranges.append([r[0] for r in rows])
         return list(itertools.islice(heapq.merge(*ranges), limit))
 
+    def job_ids(self, states: Sequence[JobState]) -> set[str]:
+        """The ids of the jobs in these states (no record decoded)."""
+        marks = ",".join("?" * len(states))
+        rows = self._db.execute(
+            f"SELECT job_id FROM jobs WHERE state IN ({marks})", [s.value for s in states]
+        )
+        return {r[0] for r in rows}
+
     def active_jobs(self) -> list[Job]:
         """Every job not in a terminal state, in submission order."""
         return self.list_jobs(
