@@ -9,11 +9,21 @@ from dataclasses import replace
 
 import pytest
 from conftest import model_job, model_spec
+from hypothesis import given
+from hypothesis import strategies as st
 
-from scheduler.planner.domain import InferenceJob, Plan, PlanItem, TrainingJob
+from scheduler.planner.domain import (
+    InferenceJob,
+    Plan,
+    PlanItem,
+    ReasonCode,
+    TrainingJob,
+    Weights,
+)
 from scheduler.planner.solve import greedy_plan
 from scheduler.planner.synthetic import contended_jobs, synthetic_problem
 from scheduler.server.app import Core
+from scheduler.server.jobs_logic import expired
 from scheduler.server.main import build_parser
 from scheduler.server.messages import Hello, SatellitePlan
 from scheduler.server.model import JobState
@@ -225,3 +235,60 @@ def test_the_auto_job_cap_holds_more_than_the_planner_places(
         n_sats, 4, problem.n_slots * problem.slot_s, 5.0, [], [j.work_acc_s for j in jobs]
     )
     assert 0 < placed < cap <= most
+
+
+def test_waiting_jobs_whose_deadline_passed_fail_before_the_solve(core: Core) -> None:
+    """A job that can no longer earn value leaves the queue with a reason instead of
+    waiting forever (and taking room in every solve); placed and running jobs stay."""
+    now = core.clock.now_s()
+    core.lifecycle.submit(
+        [
+            model_spec("late", acc=99, deadline_s=now + 600),  # never placeable
+            model_spec("soon", deadline_s=now + 7200),
+            model_spec("gang", "training", deadline_s=now + 600, acc=99),
+        ]
+    )
+    grace_s = Weights().late_grace_s
+    core.clock.advance(601.0)  # past both deadlines, within the inference grace
+    _solve(core, "periodic", ReplanTrigger.PERIODIC)
+    gang = core.store.get_job("gang")
+    assert gang is not None and gang.state == JobState.FAILED
+    assert gang.reason_code == ReasonCode.DEADLINE and "deadline" in gang.reason
+    late = core.store.get_job("late")
+    assert late is not None and late.state == JobState.PENDING  # it may still deliver late
+    core.clock.advance(grace_s)
+    _solve(core, "periodic", ReplanTrigger.PERIODIC)
+    late, soon = core.store.get_job("late"), core.store.get_job("soon")
+    assert late is not None and late.state == JobState.FAILED and late.end_time_s > now + 600
+    assert late.reason_code == ReasonCode.DEADLINE and "grace" in late.reason
+    assert soon is not None and soon.state != JobState.FAILED
+    assert [e.what for e in core.store.events("late")][-1] == "expired"
+    for kind in ("inference", "training"):
+        labels = {"kind": kind}
+        assert core.metrics.registry.get_sample_value("orbital_jobs_expired_total", labels) == 1
+    rec = core.store.latest_plan()
+    assert rec is not None and "late" not in {u.job_id for u in rec.plan.unplaced}
+
+
+@given(
+    state=st.sampled_from(list(JobState)),
+    placed=st.booleans(),
+    kind=st.sampled_from(["inference", "training"]),
+    deadline_in_s=st.one_of(st.none(), st.floats(-1e7, 1e7)),
+    grace_s=st.floats(0.0, 1e5),
+)
+def test_only_waiting_jobs_past_deadline_and_grace_expire(
+    state: JobState, placed: bool, kind: str, deadline_in_s: float | None, grace_s: float
+) -> None:
+    job = model_job("j", kind, submit_s=T, state=state)  # type: ignore[arg-type]
+    deadline = None if deadline_in_s is None else T + deadline_in_s
+    job = replace(job, spec=replace(job.spec, deadline_s=deadline))
+    if placed:
+        job = replace(job, satellite_ids=("s0",), assignment_version=1)
+    out = expired(job, T, grace_s)
+    waiting = not placed and state in (JobState.PENDING, JobState.CHECKPOINTED, JobState.PLANNED)
+    due = deadline is not None and deadline + (grace_s if kind == "inference" else 0.0) < T
+    assert (out is not None) == (waiting and due)
+    if out is not None:
+        assert out.state == JobState.FAILED and out.reason_code == ReasonCode.DEADLINE
+        assert out.end_time_s == T and out.spec == job.spec

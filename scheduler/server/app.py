@@ -254,6 +254,7 @@ def build_core(config: ServerConfig, clock: SimClock | None = None) -> Core:
     if stored:  # orbitctl elements update, before a restart
         world.update_elements(stored)
     clock = clock or load_or_create(store, world.epoch_s, config.speed)
+    world.compute_ahead(clock.now_s())
     metrics = SchedulerMetrics()
     bus = world.bus
     metrics.fleet(world.names, bus.battery_floor_fraction, bus.max_temperature_c)

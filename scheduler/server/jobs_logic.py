@@ -147,3 +147,24 @@ def finish(job: Job, state: JobState, time_s: float, reason: str) -> Job:
         end_time_s=time_s,
         done_acc_s=done,
     )
+
+
+def expired(job: Job, now_s: float, late_grace_s: float) -> Job | None:
+    """The job FAILED because its deadline passed while it waited (no placement, not
+    running), or None. Inference can still earn value up to late_grace_s after its deadline
+    (the planner's lateness window), so it expires only after that; training must finish
+    its blocks by the deadline itself. A job that waits forever would otherwise stay
+    PENDING and take room in every solve."""
+    deadline_s = job.spec.deadline_s
+    if deadline_s is None or job.state.terminal or job.satellite_ids:
+        return None
+    if job.state == JobState.RUNNING:
+        return None
+    grace_s = late_grace_s if job.spec.kind == "inference" else 0.0
+    if now_s <= deadline_s + grace_s:
+        return None
+    why = f"deadline {deadline_s:.0f} s passed before it could run (now {now_s:.0f} s"
+    why += f", {grace_s:.0f} s grace)" if grace_s else ")"
+    if job.done_acc_s > 0:
+        why += f"; {job.done_acc_s:.0f} of {job.spec.work_acc_s:.0f} accelerator-s done"
+    return replace(finish(job, JobState.FAILED, now_s, why), reason_code=ReasonCode.DEADLINE)

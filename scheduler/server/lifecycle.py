@@ -133,6 +133,25 @@ class JobLifecycle:
             if queue.qsize() < MAX_WATCH_QUEUE:
                 queue.put_nowait(event)
 
+    def expire(self, jobs: Sequence[Job], now: float, late_grace_s: float) -> list[Job]:
+        """Fail the waiting jobs whose deadline passed by `now` (jobs_logic.expired); the
+        rest of `jobs` is returned. Run before each solve, on the jobs it reads."""
+        keep: list[Job] = []
+        done: list[Job] = []
+        for job in jobs:
+            new = jobs_logic.expired(job, now, late_grace_s)
+            if new is None:
+                keep.append(job)
+            else:
+                done.append(new)
+        if done:
+            self.store.update_jobs([(j, "expired") for j in done], now)
+            for job in done:
+                self.metrics.jobs_expired_total.labels(job.spec.kind).inc()
+                self._finished(job, now)
+            log.info("%d waiting jobs failed: their deadline passed", len(done))
+        return keep
+
     # --- plans --------------------------------------------------------------------------
     def apply_plan(self, record: PlanRecord, considered: set[str]) -> None:
         """Store a solved plan and update the placement of the jobs it considered. Only the

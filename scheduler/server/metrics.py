@@ -53,6 +53,12 @@ class SchedulerMetrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.jobs_expired_total = Counter(
+            "orbital_jobs_expired_total",
+            "Waiting jobs failed because their deadline passed before they could run",
+            ["kind"],
+            registry=r,
+        )
         self.jobs = Gauge("orbital_jobs", "Jobs by state", ["kind", "state"], registry=r)
         self.queue_depth = Gauge(
             "orbital_queue_depth",
@@ -264,6 +270,7 @@ class SchedulerMetrics:
         for kind in ("inference", "training"):
             self.jobs_submitted_total.labels(kind)
             self.deadline_misses_total.labels(kind)
+            self.jobs_expired_total.labels(kind)
             for outcome in ("succeeded", "failed", "cancelled"):
                 self.jobs_finished_total.labels(kind, outcome)
             for cause in PREEMPTION_CAUSES:

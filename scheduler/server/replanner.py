@@ -23,6 +23,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
+from scheduler.planner.domain import Weights
 from scheduler.proc.parent import die_with_parent
 from scheduler.server import solver_worker
 from scheduler.server.lifecycle import JobLifecycle
@@ -247,10 +248,15 @@ class Replanner:
         """The next plan's request from the state at `now`. The simulator builds its requests
         here too (scheduler/sim/simulator.py)."""
         version = self.store.next_plan_version()
-        return replace(self.snapshot(now, version, self.time_limit_s), seed=self.config.seed)
+        active = self.lifecycle.expire(self.store.active_jobs(), now, Weights().late_grace_s)
+        request = self.snapshot(now, version, self.time_limit_s, active)
+        return replace(request, seed=self.config.seed)
 
-    def snapshot(self, now: float, version: int, time_limit_s: float) -> SolveRequest:
-        """The state as the planner sees it, now (read on the event loop; changes nothing)."""
+    def snapshot(
+        self, now: float, version: int, time_limit_s: float, active: list[Job] | None = None
+    ) -> SolveRequest:
+        """The state as the planner sees it, now (read on the event loop; changes nothing).
+        active: the active jobs, if already read."""
         s = self.sessions
         clock, world, current = s.clock, s.world, s.plan
         bus = world.bus
@@ -283,7 +289,7 @@ class Replanner:
             scenario=self.scenario,
             names=names,
             accelerators=bus.accelerators,
-            jobs=self.window(self.store.active_jobs()),
+            jobs=self.window(self.store.active_jobs() if active is None else active),
             items_by_job=items,
             telemetry=telemetry,
             default_state=(bus.initial_soc_wh, bus.initial_temperature_c),

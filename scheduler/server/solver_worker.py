@@ -264,14 +264,26 @@ def deterministic(seed: int | None) -> dict[str, Any]:
     return {} if seed is None else {"num_workers": 1, "seed": seed, "deterministic": True}
 
 
+# The planner gets the request's time limit less what the rest of the solve takes (the
+# forecast book, if it had to wait for one, and the budget prediction, as long as the last
+# one took), at least PLAN_SHARE_MIN of it: the solve as a whole keeps the limit. Not in
+# deterministic solves (seed), whose limit must not depend on the machine.
+PLAN_SHARE_MIN = 0.5
+_predict_s = 0.0
+
+
 def solve(request: SolveRequest) -> SolveOutput:
+    global _predict_s
     t0 = time.perf_counter()
     problem = build_problem(request)
     t1 = time.perf_counter()
+    limit_s = request.time_limit_s
+    if request.seed is None:
+        limit_s = max(PLAN_SHARE_MIN * limit_s, limit_s - (t1 - t0) - _predict_s)
     result = plan(
         problem,
         policy=request.policy,
-        time_limit_s=request.time_limit_s,
+        time_limit_s=limit_s,
         previous=request.previous,
         version=request.version,
         **deterministic(request.seed),
@@ -279,6 +291,7 @@ def solve(request: SolveRequest) -> SolveOutput:
     t2 = time.perf_counter()
     effective = merge_committed(result.plan, request.committed_items)
     predicted = predict_budget(problem, effective) if problem.satellites else None
+    _predict_s = time.perf_counter() - t2
     return SolveOutput(result, effective, t1 - t0, t2 - t1, predicted)
 
 

@@ -234,6 +234,13 @@ class World:
         self._apply(ext)
         return True
 
+    def compute_ahead(self, from_s: float) -> None:
+        """Start computing the first chunk of contacts, from from_s, in the background (at
+        start-up, so that the first query on the event loop finds it done or under way)."""
+        if self._seam is None:
+            self._reset(from_s)
+            self._compute_ahead()
+
     def _compute_ahead(self) -> None:
         seam = self._seam
         if seam is None or self._next is not None:
