@@ -203,3 +203,31 @@ def test_committed_work_is_respected() -> None:
     result = run(p)
     (item,) = result.plan.items
     assert item.job_id == "new" and item.start_s >= T0 + 600.0
+
+
+def test_a_satellite_on_its_relaxed_battery_floor_keeps_a_feasible_model() -> None:
+    """In eclipse with little charge the baseline alone ends under the floor, so the
+    floor is relaxed to that charge (ledger.py). Rounded to the model's 0.1 Wh the exact
+    relaxed floor was above what the rounded-down net energy leaves: the model was
+    INFEASIBLE with no work at all, and every window holding the satellite lost its solve
+    (found by the heat-aware bound's exact-optimum test)."""
+    from scheduler.planner.candidates import enumerate_candidates
+    from scheduler.planner.cpsat_model import battery_floors_wh, build_model
+    from scheduler.planner.ledger import contexts
+    from scheduler.planner.solve import prune_options, solve
+
+    n = 30
+    s = sat("s0", n, BusParams(), sunlit=0.0, contacts=((0, n),))
+    jobs = [
+        InferenceJob(f"j{i}", T0, T0 + 6 * 60.0, 300.0, accelerators=1, priority=Priority(0))
+        for i in range(2)
+    ]
+    p = problem([s], jobs, n, soc_fraction=584.375 / 2200.0, temperature_c=20.0)
+    ctxs = contexts(p)
+    assert ctxs[0].floor_wh[-1] < BusParams().battery_floor_wh  # relaxed
+    cset = enumerate_candidates(p, ctxs, opts=prune_options(p))
+    model, mv = build_model(p, cset, ctxs)
+    out = solve(p, model, mv, time_limit_s=5.0)
+    assert out.status == "OPTIMAL"
+    assert out.selection is not None and not out.selection.inference  # no charge to spare
+    assert (battery_floors_wh(ctxs[0]) <= ctxs[0].floor_wh + 1e-9).all()

@@ -28,7 +28,7 @@ from ortools.sat.python import cp_model
 from scheduler.planner import feasibility as fz
 from scheduler.planner.assemble import VALUE_SCALE, Selection, priority_multipliers, urgency
 from scheduler.planner.candidates import Candidate, CandidateSet, GangOption, enumerate_candidates
-from scheduler.planner.domain import Plan, Problem
+from scheduler.planner.domain import FloatArray, Plan, Problem
 from scheduler.planner.ledger import SatContext, contexts
 
 _WH_SCALE = 10  # battery integers in 0.1 Wh
@@ -216,8 +216,9 @@ def _add_satellite(
     prev: cp_model.IntVar | int = math.floor(ctx.soc0_wh * _WH_SCALE)
     depth_coef = round(depth_per_kwh * VALUE_SCALE)
     kwh = 1000 * _WH_SCALE
+    floors_i = battery_floors_i(ctx)
     for g, seg in enumerate(ctx.segments):
-        floor_i = min(math.ceil(ctx.floor_wh[g] * _WH_SCALE), cap_i)
+        floor_i = floors_i[g]
         soc = model.new_int_var(floor_i, cap_i, f"soc_{name}_{g}")
         mv.soc[ctx.index, g] = soc
         net = math.floor(ctx.base_net_wh[g] * _WH_SCALE)
@@ -258,6 +259,26 @@ def _add_satellite(
             model.add(_CHAIN_SCALE * r >= carried + _weighted(terms))
             mv.aux.append((r, _rise_fn(prev_r, decay, terms)))
             prev_r = r
+
+
+def battery_floors_i(ctx: SatContext) -> list[int]:
+    """The model's floor at each segment end, in its integers (0.1 Wh): the floor rounded
+    up, but never above the charge the committed work alone leaves in the same integers
+    (initial charge and net energy rounded down), so that a satellite whose floor was
+    relaxed to that charge (ledger.py) keeps a feasible model with no new work (rounded
+    to the exact relaxed floor it was infeasible)."""
+    cap_i = math.floor(ctx.bus.battery_capacity_wh * _WH_SCALE)
+    base = math.floor(ctx.soc0_wh * _WH_SCALE)
+    out = []
+    for g in range(len(ctx.segments)):
+        base = min(base + math.floor(ctx.base_net_wh[g] * _WH_SCALE), cap_i)
+        out.append(min(math.ceil(ctx.floor_wh[g] * _WH_SCALE), cap_i, base))
+    return out
+
+
+def battery_floors_wh(ctx: SatContext) -> FloatArray:
+    """battery_floors_i in Wh."""
+    return np.array(battery_floors_i(ctx), dtype=np.float64) / _WH_SCALE
 
 
 def _weighted(terms: list[tuple[int, cp_model.IntVar]]) -> Any:

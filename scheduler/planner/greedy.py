@@ -8,8 +8,9 @@ block, on the first gang where all members fit.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from scheduler.planner import feasibility as fz
@@ -26,6 +27,7 @@ def greedy_select(
     keep: Selection | None = None,
     order: str = "edf",
     ledgers: dict[int, SatLedger] | None = None,
+    rank: Mapping[Candidate, float] | None = None,
 ) -> Selection:
     """First fit; with `keep` (e.g. the previous plan), its placements are booked first,
     each only if it still fits, and the rest is filled around them. Inference jobs go in
@@ -75,13 +77,20 @@ def greedy_select(
     def edf(j: int) -> tuple[int, float, float, str]:
         job = problem.jobs[j]
         assert isinstance(job, InferenceJob)
+        if rank is not None:
+            best = max(rank.get(c, -math.inf) for c in cset.inference[j])
+            return (-int(job.priority), -best, job.deadline_s, job.job_id)
         if order == "density":
             best = max(c.value / (c.accelerators * c.slots) for c in cset.inference[j])
             return (-int(job.priority), -best, job.deadline_s, job.job_id)
         return (-int(job.priority), job.deadline_s, job.submit_s, job.job_id)
 
     for j in sorted(set(cset.inference) - done, key=edf):
-        for c in sorted(cset.inference[j], key=lambda c: (c.start, -c.value, c.sat)):
+        if rank is not None:
+            cands = sorted(cset.inference[j], key=lambda c: (-rank.get(c, -math.inf), c.start))
+        else:
+            cands = sorted(cset.inference[j], key=lambda c: (c.start, -c.value, c.sat))
+        for c in cands:
             if fits(c):
                 break
 

@@ -30,7 +30,12 @@ from scheduler.planner.backends import (
     configure,
     default_backend,
 )
-from scheduler.planner.candidates import CandidateSet, PruneOptions, enumerate_candidates
+from scheduler.planner.candidates import (
+    Candidate,
+    CandidateSet,
+    PruneOptions,
+    enumerate_candidates,
+)
 from scheduler.planner.cpsat_model import HintIndex, ModelVars, add_hints, read_selection
 from scheduler.planner.domain import Plan, PlanResult, Problem
 from scheduler.planner.greedy import greedy_select, selection_from_plan
@@ -43,11 +48,14 @@ from scheduler.planner.lns import (
     job_groups,
     restrict,
 )
+from scheduler.planner.relaxation import build_relaxation
 from scheduler.planner.validation import validate_problem
 
 log = logging.getLogger(__name__)
 POLICIES = ("cpsat", "greedy")
 WARM_JOBS = 300  # above this many jobs, start the solver pool at once (several windows)
+HEAT_BOUND_SHARE = 0.15  # of the time limit, for the heat-aware bound's steps (relaxation.py)
+HEAT_BOUND_STEPS = 40  # its steps in deterministic mode
 
 
 @dataclass
@@ -292,6 +300,17 @@ def _plan(
     groups = fz.route_groups(problem.satellites)
     windows = first_windows(cset, groups, partition_literals)
     log.debug("plan: start chosen at %.2f s", time.perf_counter() - t0)
+    heat_bound, rank = _relax(problem, ctxs, cset, mults, hint_sel, t0, time_limit_s, deterministic)
+    log.debug("plan: heat-aware bound %.1f at %.2f s", heat_bound, time.perf_counter() - t0)
+    if rank is not None and (
+        deterministic or time.perf_counter() - t0 + 2.0 * fit_s < 0.6 * time_limit_s
+    ):
+        # A first fit in the order the relaxation prices: jobs and their candidates by
+        # value less the priced heat, charge, accelerators and downlink they take.
+        dual = greedy_select(problem, ctxs, cset, order="density", rank=rank)
+        if score(problem, ctxs, dual, mults)[0] > score(problem, ctxs, hint_sel, mults)[0]:
+            hint_sel, start = dual, "dual"
+        log.debug("plan: priced first fit at %.2f s", time.perf_counter() - t0)
 
     def relaxed(sub: CandidateSet) -> float:
         return relaxed_bound(problem, ctxs, sub, mults)
@@ -327,7 +346,9 @@ def _plan(
     objective, value = score(problem, ctxs, selection, mults)
     # The open first round's bound (whole pruned problem) where it ran, and a relaxation
     # of all of it.
-    bound = objective if stats.proved else max(min(stats.bound, relaxed(cset)), objective)
+    bound = (
+        objective if stats.proved else max(min(stats.bound, relaxed(cset), heat_bound), objective)
+    )
     solved = sum(n for st, n in stats.statuses.items() if st in ("OPTIMAL", "FEASIBLE"))
     if stats.proved or objective >= bound - 1e-6 * max(abs(bound), 1.0):
         status = "OPTIMAL"
@@ -357,6 +378,34 @@ def _plan(
         reasons_s=fit_s,
         start=start,
     )
+
+
+def _relax(
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    cset: CandidateSet,
+    mults: dict[int, int],
+    start: Selection,
+    t0: float,
+    time_limit_s: float,
+    deterministic: bool,
+) -> tuple[float, dict[Candidate, float] | None]:
+    """The heat-aware Lagrangian bound of the pruned problem (relaxation.py), given at most
+    HEAT_BOUND_SHARE of the time limit (in deterministic mode HEAT_BOUND_STEPS steps, so
+    the same input reports the same bound), and each inference candidate's value less its
+    priced resources at the best multipliers found; (inf, None) where there is no time."""
+    now = time.perf_counter()
+    if not deterministic and t0 + time_limit_s - now < 0.5 * time_limit_s:
+        return math.inf, None
+    target = score(problem, ctxs, start, mults, depth=False)[0]
+    rel = build_relaxation(problem, ctxs, cset, mults)
+    if deterministic:
+        bound, _ = rel.bound(target, max_iter=HEAT_BOUND_STEPS)
+    else:
+        bound, _ = rel.bound(target, max_iter=200, deadline=now + HEAT_BOUND_SHARE * time_limit_s)
+    cands = [c for j in sorted(cset.inference) for c in cset.inference[j]]
+    reduced = rel.reduced(rel.best_pi)[: len(cands)]
+    return bound, dict(zip(cands, reduced.tolist(), strict=True))
 
 
 def greedy_plan(problem: Problem, version: int | None = None) -> PlanResult:
