@@ -189,6 +189,8 @@ class Server:
             ages_s = element_ages_s(self.world.constellation, now)
             self.metrics.element_ages(self.world.names, ages_s.tolist())
             slot = predicted.slot(now) if predicted is not None else None
+            if predicted is not None and not 0 <= predicted.slot(now) < predicted.n_slots:
+                slot = -1  # past the prediction: no series, set once (not each slot)
             for name in self.world.names:
                 lost = self.sessions.flags[name].lost
                 # The prediction is per slot: set each satellite's gauges when its slot, the
