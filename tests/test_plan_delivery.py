@@ -362,3 +362,20 @@ def test_telemetry_waits_while_a_broadcasts_plans_are_written(core: Core) -> Non
     assert s.plan_writes_pending == 0
     s.plan_writes_pending, s.plan_writes_since_s = 5, time.time() - 60  # writes never done
     assert not s.plans_first()  # telemetry waits at most PLAN_WRITES_FIRST_S
+
+
+def test_a_broadcast_queues_the_soonest_starting_satellites_first(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = core.sessions
+    for sat in (S0, S1, S2):
+        s.connect(Hello(sat))
+    core.lifecycle.submit([model_spec(f"j-{sat}") for sat in (S0, S1, S2)])
+    adopt(core, 1, {S0: 900, S1: 300, S2: 600})
+    order: list[str] = []
+    queue_plan = s._queue_plan
+    monkeypatch.setattr(
+        s, "_queue_plan", lambda rt, plan: (order.append(rt.name), queue_plan(rt, plan))
+    )
+    asyncio.run(s.broadcast_plans())
+    assert order == [S1, S2, S0]

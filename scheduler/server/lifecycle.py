@@ -154,8 +154,10 @@ class JobLifecycle:
 
     # --- plans --------------------------------------------------------------------------
     def apply_plan(self, record: PlanRecord, considered: set[str]) -> None:
-        """Store a solved plan and update the placement of the jobs it considered."""
+        """Store a solved plan and update the placement of the jobs it considered. Only the
+        jobs whose record changes are written (one executemany per statement)."""
         now = self.clock.now_s()
+        t0 = time.perf_counter()
         self.store.save_plan(record)
         self.plan.set(record)
         reasons = {u.job_id: (u.reason, ReasonCode(u.code)) for u in record.unplaced}
@@ -186,6 +188,17 @@ class JobLifecycle:
                 for sat in set(job.satellite_ids) - set(new.satellite_ids):
                     moves.append((sat, job.job_id))
         self.store.update_jobs(changes, now)
+        adopted = {job.job_id: job for job in stored.values() if not job.state.terminal}
+        adopted.update((job.job_id, job) for job, _ in changes)
+        # The broadcast that follows builds each satellite's plan from these records.
+        self.sessions.adopted(record.version, adopted.values())
+        log.info(
+            "plan v%d adopted in %.3f s: %d of %d considered jobs changed",
+            record.version,
+            time.perf_counter() - t0,
+            len(changes),
+            len(considered),
+        )
         for job, what in changes:
             if what:
                 self._notify(job, what, now)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Protocol
 
@@ -84,6 +84,7 @@ class AgentSessions:
         # waits while there are any, for at most PLAN_WRITES_FIRST_S after the last queued.
         self.plan_writes_pending = 0
         self.plan_writes_since_s = 0.0
+        self._adopted: tuple[int, int, list[Job]] | None = None  # see adopted()
 
     # --- streams ----------------------------------------------------------------------
     def reachable(self, sat: str, now_s: float | None = None) -> bool:
@@ -235,10 +236,37 @@ class AgentSessions:
         if self.sats[sat].connected:
             self.sats[sat].send(NewElements(*self.world.tle_lines(sat)))
 
+    def adopted(self, version: int, jobs: Iterable[Job]) -> None:
+        """The records of the jobs plan `version` considered, as its adoption left them
+        (lifecycle.apply_plan): placed_jobs() answers from them instead of reading every
+        placed job back while nothing was written since."""
+        self._adopted = (version, self.store.generation, list(jobs))
+
+    def _placed_as_adopted(self) -> list[Job] | None:
+        """The placed jobs in submission order from the adoption's records, if nothing was
+        written since (the store's generation); the placed jobs the plan did not consider
+        (running inference it carried over as committed) are read from the store, found by
+        an id-only query."""
+        if self._adopted is None:
+            return None
+        version, generation, jobs = self._adopted
+        if version != self.plan.version or generation != self.store.generation:
+            self._adopted = None
+            return None
+        by_id = {j.job_id: j for j in jobs if j.state in PLACED}
+        missing = self.store.job_ids(PLACED) - by_id.keys()
+        placed = [*by_id.values(), *self.store.get_jobs(missing).values()]
+        placed.sort(key=lambda j: j.seq)
+        return placed
+
     def placed_jobs(self, sat: str | None = None) -> dict[str, list[Job]]:
-        """Active jobs with a placement, by satellite (one query for all satellites)."""
+        """Active jobs with a placement, by satellite, in submission order (one query for
+        all satellites, or none right after an adoption: _placed_as_adopted)."""
+        jobs = self._placed_as_adopted() if sat is None else None
+        if jobs is None:
+            jobs = self.store.list_jobs(states=PLACED, satellite_id=sat or "", limit=1_000_000)
         out: dict[str, list[Job]] = {}
-        for job in self.store.list_jobs(states=PLACED, satellite_id=sat or "", limit=1_000_000):
+        for job in jobs:
             if job.assignment_version:
                 for name in job.satellite_ids:
                     out.setdefault(name, []).append(job)
@@ -350,7 +378,8 @@ class AgentSessions:
         built and serialised once, here (wire.PlanEncoder: contact windows once per ISL
         group), and each stream's own task writes its queue, so the writes to thousands of
         agents overlap; the loop is yielded every `chunk` agents so the first plans are on
-        the wire while the last are built."""
+        the wire while the last are built. Agents get theirs in the order of their first
+        placed job's start (soonest first)."""
         version = self.plan.version
         t0 = time.time()
         placed = self.placed_jobs()
@@ -358,7 +387,12 @@ class AgentSessions:
         encoder = self.plan_encoder() if self.plan_encoder is not None else None
         contacts: dict[tuple[str, ...], tuple[tuple[float, float, float], ...]] = {}
         sent = skipped = 0
-        for i, rt in enumerate(list(self.sats.values())):
+        # The satellites whose work starts soonest first (those with none last).
+        first_s = {
+            sat: min(j.planned_start_s for j in jobs) for sat, jobs in placed.items() if jobs
+        }
+        order = sorted(self.sats.values(), key=lambda rt: first_s.get(rt.name, math.inf))
+        for i, rt in enumerate(order):
             if rt.connected and rt.sent_plan_version < version:
                 plan = self.plan_for(rt.name, placed.get(rt.name, []), contacts, solved_wall_s)
                 if self.plan_changed(rt, plan):

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from scheduler.errors import UserError
-from scheduler.planner.domain import Plan
+from scheduler.planner.domain import Plan, PlanItem, Unplaced
 from scheduler.security.interceptor import current_principal
 from scheduler.server.model import (
     Job,
@@ -74,6 +74,21 @@ class Event(NamedTuple):
     state: str
     reason: str
     principal: str
+
+
+def plan_json(plan: Plan) -> str:
+    """json.dumps(plan.to_dict()) without dataclasses.asdict's deep copy (0.4 s for a plan
+    of 10,000 items; this is about ten times faster). Tests check that they are equal."""
+    item_fields = [f.name for f in dataclasses.fields(PlanItem)]
+    unplaced_fields = [f.name for f in dataclasses.fields(Unplaced)]
+    out: dict[str, object] = {
+        f.name: getattr(plan, f.name)
+        for f in dataclasses.fields(Plan)
+        if f.name not in ("items", "unplaced")
+    }
+    out["items"] = [{f: getattr(i, f) for f in item_fields} for i in plan.items]
+    out["unplaced"] = [{f: getattr(u, f) for f in unplaced_fields} for u in plan.unplaced]
+    return json.dumps(out)
 
 
 class StoreError(UserError):
@@ -121,6 +136,9 @@ class Store:
         memory = self.path == ":memory:"
         self._lock_fd = None if memory else _lock(self.path)
         self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
+        # Committed transactions so far: a reader that kept what it read at generation G
+        # knows nothing changed while the generation is still G (sessions.placed_jobs).
+        self.generation = 0
         try:
             if not memory and os.path.isdir(self.path):
                 raise StoreError(f"{self.path}: is a directory, not a database file")
@@ -233,6 +251,7 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+        self.generation += 1
 
     # --- meta -------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -425,6 +444,14 @@ class Store:
                 ranges.append([r[0] for r in rows])
         return list(itertools.islice(heapq.merge(*ranges), limit))
 
+    def job_ids(self, states: Sequence[JobState]) -> set[str]:
+        """The ids of the jobs in these states (no record decoded)."""
+        marks = ",".join("?" * len(states))
+        rows = self._db.execute(
+            f"SELECT job_id FROM jobs WHERE state IN ({marks})", [s.value for s in states]
+        )
+        return {r[0] for r in rows}
+
     def active_jobs(self) -> list[Job]:
         """Every job not in a terminal state, in submission order."""
         return self.list_jobs(
@@ -447,24 +474,24 @@ class Store:
         """actor: the principal that caused the changes (default: the caller of the RPC being
         served, or the scheduler itself outside one; see scheduler.security)."""
         who = actor or current_principal().id
+        updates: list[tuple[object, ...]] = []
+        members: list[tuple[str, str, int]] = []
+        events: list[tuple[object, ...]] = []
         with self._tx() as db:
+            # One read of the stored states, then the changes in order (a job changed twice
+            # is checked against its first change), written with executemany: a plan that
+            # moves 10,000 jobs is four statements per chunk instead of four per job.
+            states = self._states(db, {job.job_id for job, _ in changes})
             for job, what in changes:
-                row = db.execute(
-                    "SELECT state FROM jobs WHERE job_id = ?", (job.job_id,)
-                ).fetchone()
-                if row is None:
+                old = states.get(job.job_id)
+                if old is None:
                     raise KeyError(job.job_id)
-                old = JobState(row[0])
                 if not can_transition(old, job.state):
                     raise TransitionError(
                         f"job {job.job_id}: {old.value} -> {job.state.value} is not allowed"
                     )
-                db.execute(
-                    "UPDATE jobs SET state=?, reason=?, start_time_s=?, end_time_s=?, "
-                    "satellite_ids=?, planned_start_s=?, planned_end_s=?, done_accelerator_s=?, "
-                    "checkpoint_accelerator_s=?, assignment_version=?, preemptions=?, "
-                    "member_versions=?, reason_code=? "
-                    "WHERE job_id=?",
+                states[job.job_id] = job.state
+                updates.append(
                     (
                         job.state.value,
                         job.reason,
@@ -480,21 +507,44 @@ class Store:
                         json.dumps([list(m) for m in job.member_versions]),
                         job.reason_code.value if job.reason_code else "",
                         job.job_id,
-                    ),
+                    )
                 )
-                if job.member_versions:  # every placement a satellite ever held (held())
-                    db.executemany(
-                        "INSERT OR IGNORE INTO memberships (job_id, satellite_id, version) "
-                        "VALUES (?, ?, ?)",
-                        [(job.job_id, sat, v) for sat, v in job.member_versions],
-                    )
+                # every placement a satellite ever held (held())
+                members.extend((job.job_id, sat, v) for sat, v in job.member_versions)
                 if what:
-                    db.execute(
-                        "INSERT INTO job_events (job_id, time_s, what, state, reason, principal) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (job.job_id, time_s, what, job.state.value, job.reason, who),
-                    )
+                    events.append((job.job_id, time_s, what, job.state.value, job.reason, who))
+            db.executemany(
+                "UPDATE jobs SET state=?, reason=?, start_time_s=?, end_time_s=?, "
+                "satellite_ids=?, planned_start_s=?, planned_end_s=?, done_accelerator_s=?, "
+                "checkpoint_accelerator_s=?, assignment_version=?, preemptions=?, "
+                "member_versions=?, reason_code=? "
+                "WHERE job_id=?",
+                updates,
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO memberships (job_id, satellite_id, version) "
+                "VALUES (?, ?, ?)",
+                members,
+            )
+            db.executemany(
+                "INSERT INTO job_events (job_id, time_s, what, state, reason, principal) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                events,
+            )
         return [job for job, _ in changes]
+
+    @staticmethod
+    def _states(db: sqlite3.Connection, job_ids: Iterable[str]) -> dict[str, JobState]:
+        ids = list(job_ids)
+        out: dict[str, JobState] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            rows = db.execute(
+                f"SELECT job_id, state FROM jobs WHERE job_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            out.update((r[0], JobState(r[1])) for r in rows)
+        return out
 
     def compact(self, before_s: float, now_s: float, limit: int) -> int:
         """Compact at most `limit` terminal jobs that ended before before_s, oldest first, in
@@ -603,7 +653,7 @@ class Store:
                     real(record.best_bound),
                     real(record.gap_ratio),
                     record.solve_duration_s,
-                    json.dumps(record.plan.to_dict()),
+                    plan_json(record.plan),
                     json.dumps([[u.job_id, u.code, u.reason] for u in record.unplaced]),
                 ),
             )

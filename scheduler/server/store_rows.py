@@ -24,6 +24,9 @@ def without_labels(spec_json: str) -> str:
     return json.dumps(fields)
 
 
+# A spec never changes once stored (compaction stores a new text): reading the same jobs
+# again (every placed job at each plan) parses each text once. JobSpec is frozen.
+@functools.lru_cache(maxsize=65536)
 def spec_from_json(text: str) -> JobSpec:
     fields = json.loads(text)
     if "work_accelerator_s" in fields:  # databases from before the unit names were one
