@@ -17,12 +17,16 @@ and training gangs (10% of the work). Per size, in a fresh process:
   without CP-SAT) and of the CP-SAT plan, and the gain; density_value / density_gain: the
   value-density first fit alone (the pipeline's usual start), so that the window solves'
   own share shows; start, improved, moved: the start taken, window answers taken, jobs
-  they moved between windows; cpu_*_s: CPU seconds per stage of the first plan;
+  they moved between windows, focused: answers taken in focused rounds (windows around
+  jobs left out); start "dual" is the first fit priced by the heat-aware relaxation;
+  start_value: the value of the start taken; windows_gain: the objective the window
+  solves added to it;
+  cpu_*_s: CPU seconds per stage of the first plan;
 - bound: an upper bound of the whole pruned problem's objective (every job, every
   satellite, each job's pruned candidates: at most k satellites x m start slots), the
   smallest of plan()'s bounds: the heat-aware Lagrangian bound (planner/relaxation.py:
   accelerators, battery and linear-thermal chains and contact volume of every satellite
-  priced, candidates that break a limit even alone left out, at most 10% of the time
+  priced, candidates that break a limit even alone left out, at most 15% of the time
   limit), the cheap relaxation (every job at its best value; fractional knapsacks of
   accelerator-slots and of battery energy) and the open first round's windows; gap =
   (bound - objective) / bound. It does not bound the unpruned problem. cheap_bound /
@@ -142,6 +146,9 @@ def one(size: str, time_limit_s: float, seed: int, stations_file: str | None) ->
         "solves": cpsat.solves,
         "improved": cpsat.improved,
         "moved": cpsat.moved,
+        "focused": cpsat.focused,
+        "start_value": round(cpsat.start_value, 1),
+        "windows_gain": round(cpsat.objective / cpsat.start_objective - 1, 5),
         "start": cpsat.start,
         **stages,
         "greedy_value": round(greedy.value, 1),
@@ -227,6 +234,9 @@ COLS = (
     "start",
     "improved",
     "moved",
+    "focused",
+    "start_value",
+    "windows_gain",
     "bound",
     "gap",
     "cheap_gap",

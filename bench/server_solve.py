@@ -41,6 +41,7 @@ from streams import scenario_file  # noqa: E402
 
 from scheduler.cluster.client import Client  # noqa: E402
 from scheduler.cluster.local import LocalCluster  # noqa: E402
+from scheduler.errors import UserError  # noqa: E402
 from scheduler.scenario import load_scenario  # noqa: E402
 
 CONTACTS_LINE = re.compile(r"contacts to \d+ s computed in ([\d.]+) s")
@@ -61,7 +62,10 @@ class Prober(threading.Thread):
         req = jobs_pb2.GetJobRequest(job_id=self.job_id)
         while not self.stop_flag.is_set():
             t = time.time()
-            self.client.call(self.client.jobs.GetJob, req)
+            try:
+                self.client.call(self.client.jobs.GetJob, req)
+            except UserError as e:  # DEADLINE_EXCEEDED: a stall of 120 s or more
+                print(f"GetJob failed after {time.time() - t:.1f} s: {e}", flush=True)
             self.samples.append((t, time.time() - t))
             time.sleep(self.period_s)
         self.client.close()

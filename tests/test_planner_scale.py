@@ -315,3 +315,97 @@ def test_window_answers_move_jobs_placed_in_other_windows_and_stay_valid() -> No
     assert stats.improved >= 1 and stats.moved >= 1
     assert score(p, ctxs, selection, mults)[0] >= greedy.objective - 1e-6
     assert_valid(p, build_plan(p, selection, (), 1))
+
+
+def test_focused_rounds_hold_the_placed_jobs_and_the_left_out_jobs_of_one_class() -> None:
+    """A focused round (lns.py): the left-out jobs of the highest priority class that
+    still has some fitting alone, classes in turn; one plane per window where such a job
+    has a candidate; each window holds the jobs placed there and those left-out jobs, no
+    other left-out job; its answers keep the plan valid and never score lower."""
+    from dataclasses import replace
+
+    from scheduler.planner import feasibility as fz
+    from scheduler.planner.assemble import build_plan, priority_multipliers, score
+    from scheduler.planner.greedy import greedy_select
+    from scheduler.planner.ledger import SatLedger
+    from scheduler.planner.lns import (
+        Incumbent,
+        LnsStats,
+        _focus,
+        _focus_windows,
+        _round,
+        _solve_round,
+        job_groups,
+    )
+    from scheduler.planner.solve import relaxed_bound
+    from scheduler.planner.synthetic import contended_jobs
+
+    base = synthetic_problem(24, 10, n_slots=120, seed=5, planes=6)
+    jobs = contended_jobs(240, 24, base.now_s, 120 * 60.0, 4, 1.5, seed=5)
+    p = replace(base, jobs=tuple(jobs))
+    ctxs = contexts(p)
+    cset = enumerate_candidates(p, ctxs, opts=prune_options(p))
+    mults = priority_multipliers(p, cset)
+    groups = fz.route_groups(p.satellites)
+    inc = Incumbent.of(greedy_select(p, ctxs, cset))
+    left_out = [j for j in cset.inference if j not in inc.inference]
+
+    def fits_alone(j: int) -> bool:
+        return any(
+            SatLedger(ctxs[c.sat]).misfit(c.start, c.slots, c.accelerators, c.power_w) is None
+            for c in cset.inference[j]
+        )
+
+    classes = sorted({int(p.jobs[j].priority) for j in left_out if fits_alone(j)}, reverse=True)
+    assert len(classes) >= 2
+    for turn, cls in enumerate(classes):
+        focus = _focus(p, ctxs, cset, inc, turn)
+        assert focus == {j for j in left_out if int(p.jobs[j].priority) == cls and fits_alone(j)}
+    focus = _focus(p, ctxs, cset, inc, 0)
+    windows = _focus_windows(cset, groups, focus, mults, p)
+    assert all(len(w) == 1 for w in windows)
+    assert {w[0] for w in windows} == {groups[c.sat] for j in focus for c in cset.inference[j]}
+    todo = _round(
+        p,
+        ctxs,
+        cset,
+        mults,
+        inc,
+        groups,
+        job_groups(cset, groups),
+        windows,
+        2,
+        lambda sub: relaxed_bound(p, ctxs, sub, mults),
+        {},
+        focus,
+    )
+    assert todo
+    for win in todo:
+        held = {*win.cset.inference, *win.cset.training}
+        placed_here = {j for j, c in inc.inference.items() if groups[c.sat] in win.groups}
+        placed_here |= {j for j, (o, _) in inc.training.items() if groups[o.sats[0]] in win.groups}
+        assert held & focus
+        assert held <= placed_here | focus
+        assert placed_here & set(cset.inference) <= held
+    before = score(p, ctxs, inc.selection(), mults)[0]
+    stats = LnsStats()
+    _solve_round(
+        p,
+        ctxs,
+        mults,
+        inc,
+        todo,
+        ThreadBackend(2),
+        stats,
+        None,
+        groups,
+        deadline=time.perf_counter() + 10.0,
+        seed=0,
+        num_workers=1,
+        deterministic=True,
+        det_time_s=2.0,
+        rounds_left=1,
+    )
+    assert stats.solves == len(todo)
+    assert score(p, ctxs, inc.selection(), mults)[0] >= before - 1e-6
+    assert_valid(p, build_plan(p, inc.selection(), (), 1))

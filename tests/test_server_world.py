@@ -60,8 +60,8 @@ def test_contacts_extended_a_chunk_at_a_time_equal_those_computed_in_one_go() ->
     whole.contacts(names[0], start, start + day)
     assert whole.chunks == 1
     step = World(sc.constellation, sc.stations, sc.bus, sc.epoch_s, groups=groups)
-    step.compute_ahead(start)  # as the scheduler does at start-up
-    assert step._next is not None and step.chunks == 0
+    step.prepare(start)  # as the scheduler does at start-up
+    assert step._next is not None and step.chunks == 1
     t = start
     while t < start + day:
         for n in names:

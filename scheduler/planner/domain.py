@@ -270,7 +270,10 @@ class PlanResult:
     solves: int = 0  # window models solved
     improved: int = 0  # window answers taken (the plan scored higher with them)
     moved: int = 0  # jobs those answers moved from one window to another
-    start: str = ""  # the first plan the improvement began from: edf, density, previous
+    start: str = ""  # the first plan the improvement began from: edf, density, previous, dual
+    focused: int = 0  # answers taken in focused rounds (lns.py: windows around jobs left out)
+    start_objective: float = math.nan  # the start's objective and value (what the window
+    start_value: float = math.nan  # solves began from; NaN for the greedy policy)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,8 @@ class LnsStats:
     proved: bool = False
     skipped: int = 0  # windows left unsolved for lack of time
     moved: int = 0  # jobs moved into a window from where they were placed
+    focused: int = 0  # answers taken in focused rounds
+    focus_solves: int = 0  # window solves of focused rounds
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ def improve(
     num_workers: int = 1,
     deterministic: bool = False,
     det_time_s: float = 1.0,
-    det_rounds: int = 2,
+    det_rounds: int = 3,
 ) -> tuple[Selection, LnsStats]:
     """Rounds of window solves until `deadline` (time.perf_counter), or in deterministic
     mode `det_rounds` rounds with `det_time_s` of deterministic solver time in all.
@@ -208,6 +210,7 @@ def improve(
     stride = max(1, len(order) // (2 * len(base)))  # half a window, in groups
     quiet = 0
     r = 0
+    focus_round = 0
     window_bound: dict[int, float] = {}
     while True:
         now = time.perf_counter()
@@ -216,15 +219,40 @@ def improve(
         if not deterministic and deadline - now < 0.1 and r > 0:
             break
         size = group_sizes(cset, groups)
-        # Later rounds shift the cut by half a window, and every other round joins twice
-        # as many planes per window, so that jobs can move between neighbouring windows.
-        wide = 2 if r % 2 == 1 else 1
-        windows = base if r == 0 else cut_windows(order, size, wide * max_literals, r * stride)
+        # Odd rounds focus on the jobs left out of the highest priority class that still
+        # has some that fit alone (classes in turn): each window one plane where such a
+        # job has a candidate, with the jobs placed there (small models, which CP-SAT
+        # solves in its time: measured on a plane of the 1,584-satellite problem, the
+        # plane's left-out critical job came in within 1 s there against 15 s with every
+        # left-out job of the plane). Even rounds after the first shift the cut by half a
+        # window, every other one joining twice as many planes per window, so that jobs
+        # move between neighbouring windows.
+        focus = _focus(problem, ctxs, cset, inc, focus_round) if r % 2 == 1 else None
+        if focus:
+            focus_round += 1
+            windows = _focus_windows(cset, groups, focus, mults, problem)
+        elif r == 0:
+            windows = base
+        else:
+            wide = 2 if r % 4 == 2 else 1
+            windows = cut_windows(order, size, wide * max_literals, r * stride)
         todo = _round(
-            problem, ctxs, cset, mults, inc, groups, per_job, windows, r, relaxed, window_bound
+            problem,
+            ctxs,
+            cset,
+            mults,
+            inc,
+            groups,
+            per_job,
+            windows,
+            r,
+            relaxed,
+            window_bound,
+            focus or None,
         )
         stats.rounds += 1
         skipped_before = stats.skipped
+        improved_before, solves_before = stats.improved, stats.solves
         improved = _solve_round(
             problem,
             ctxs,
@@ -244,10 +272,14 @@ def improve(
         )
         if r == 0:
             stats.bound = sum(window_bound.values())
-        if stats.proved or not todo:
+        if focus:
+            stats.focused += stats.improved - improved_before
+            stats.focus_solves += stats.solves - solves_before
+        if stats.proved or (not todo and not focus):
             break
         complete = stats.skipped == skipped_before
-        quiet = 0 if improved or not complete else quiet + 1
+        if not focus:  # a focused round finding nothing says nothing of the others
+            quiet = 0 if improved or not complete else quiet + 1
         if quiet >= 2:  # two shifted cuts solved in full found nothing: at their best
             break
         r += 1
@@ -255,9 +287,10 @@ def improve(
 
 
 def _rounds_left(r: int) -> int:
-    """Rounds the remaining time is shared over: the open first round takes at most half,
-    each later round what is left (its windows then share it)."""
-    return 2 if r == 0 else 1
+    """Rounds the remaining time is shared over: the open first round takes at most a
+    third, the (focused) second half of what is left, each later round what is left (its
+    windows then share it)."""
+    return 3 if r == 0 else 2 if r == 1 else 1
 
 
 def _round(
@@ -272,21 +305,34 @@ def _round(
     r: int,
     relaxed: Bound,
     window_bound: dict[int, float],
+    focus: set[int] | None = None,
 ) -> list[_Window]:
     """The windows of round r worth solving, most to gain first. Round 0 is open (every
     job with a candidate in the window) and records each window's relaxation as its bound
-    until a solve gives a better one."""
+    until a solve gives a better one. A focused round (`focus`: jobs left out; its windows
+    need not cover every plane) holds the jobs placed in each window and the focus jobs
+    with a candidate there."""
     win_of = {g: w for w, gs in enumerate(windows) for g in gs}
-    placed_in: dict[int, int] = {j: win_of[groups[c.sat]] for j, c in inc.inference.items()}
-    placed_in.update({j: win_of[groups[o.sats[0]]] for j, (o, _) in inc.training.items()})
+    placed_in: dict[int, int | None] = {
+        j: win_of.get(groups[c.sat]) for j, c in inc.inference.items()
+    }
+    placed_in.update({j: win_of.get(groups[o.sats[0]]) for j, (o, _) in inc.training.items()})
     members: dict[int, list[int]] = defaultdict(list)
     for j, gs in per_job.items():
-        touching = sorted({win_of[g] for g in gs})
+        touching = sorted({win_of[g] for g in gs if g in win_of})
+        if not touching:
+            continue
         if r == 0:
             for w in touching:
                 members[w].append(j)
         elif j in placed_in:
-            members[placed_in[j]].append(j)
+            at = placed_in[j]
+            if at is not None:
+                members[at].append(j)
+        elif focus is not None:
+            if j in focus:
+                for w in touching:
+                    members[w].append(j)
         else:
             members[touching[(j + r) % len(touching)]].append(j)
     out: list[_Window] = []
@@ -304,7 +350,11 @@ def _round(
             window_bound[w] = bound
         if bound - h_obj <= 1e-3 * max(abs(bound), 1.0):
             continue  # at its relaxation already
-        whole = len(windows) == 1 and len(sub.inference) + len(sub.training) == len(per_job)
+        whole = (
+            len(windows) == 1
+            and keep >= set(groups)
+            and len(sub.inference) + len(sub.training) == len(per_job)
+        )
         elsewhere = {
             j: round(
                 mults[int(problem.jobs[j].priority)]
@@ -330,6 +380,53 @@ def _round(
         )
     out.sort(key=lambda win: (win.hint_objective - win.relaxed, win.index))
     return out
+
+
+def _focus(
+    problem: Problem,
+    ctxs: Sequence[SatContext],
+    cset: CandidateSet,
+    inc: Incumbent,
+    turn: int,
+) -> set[int]:
+    """Inference jobs left out of the plan, of one priority class: the classes that have
+    such jobs with a candidate that fits alone (on an empty satellite), highest first,
+    taken in turn."""
+    by_class: dict[int, set[int]] = defaultdict(set)
+    for j in cset.inference:
+        if j not in inc.inference:
+            by_class[int(problem.jobs[j].priority)].add(j)
+    classes = []
+    for p in sorted(by_class, reverse=True):
+        fits = {
+            j
+            for j in by_class[p]
+            if any(
+                SatLedger(ctxs[c.sat]).misfit(c.start, c.slots, c.accelerators, c.power_w) is None
+                for c in cset.inference[j]
+            )
+        }
+        if fits:
+            classes.append(fits)
+        if len(classes) > turn:
+            break
+    return classes[turn % len(classes)] if classes else set()
+
+
+def _focus_windows(
+    cset: CandidateSet,
+    groups: Sequence[int],
+    focus: set[int],
+    mults: dict[int, int],
+    problem: Problem,
+) -> list[list[int]]:
+    """One plane each, where a focus job has a candidate; most focus value first."""
+    value: dict[int, float] = defaultdict(float)
+    for j in focus:
+        mult = mults[int(problem.jobs[j].priority)]
+        for g in {groups[c.sat] for c in cset.inference[j]}:
+            value[g] += mult * max(c.value for c in cset.inference[j])
+    return [[g] for g in sorted(value, key=lambda g: (-value[g], g))]
 
 
 def _slack(
@@ -406,6 +503,12 @@ def _solve_round(
                     inflight.remove(item)
                     merge(item)
             now = time.perf_counter()
+            if rounds_left > 1 and now >= round_end:
+                # The round's share is spent: its other windows wait for a later round
+                # (before, a round of many windows ran to the deadline, and at 10,000
+                # satellites the open round left no time for any other).
+                stats.skipped += len(todo) - i
+                break
             # Each window its share of the round's time on the free workers, at least
             # MIN_SOLVE_S (below it CP-SAT may not even load the hint), then the deadline.
             share = (round_end - now) * backend.workers / (len(todo) - i)

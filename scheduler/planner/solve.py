@@ -322,6 +322,7 @@ def _plan(
     else:
         chosen = backend or default_backend()
         per_solve = max(1, num_workers // chosen.workers)
+    start_score = score(problem, ctxs, hint_sel, mults)
     # Time kept for assembling the plan and the reasons: ~0.1 ms per job measured on a
     # loaded 2-core machine, or, where most jobs are left out, about what the first fit
     # took (the reasons replay candidates the way the first fit tried them).
@@ -377,6 +378,7 @@ def _plan(
         deadline=math.inf if deterministic else t0 + time_limit_s,
         reasons_s=fit_s,
         start=start,
+        start_score=start_score,
     )
 
 
@@ -487,6 +489,7 @@ def _result(
     deadline: float = math.inf,
     reasons_s: float = 0.0,
     start: str = "",
+    start_score: tuple[float, float] = (math.nan, math.nan),
 ) -> PlanResult:
     # Reasons replay candidates (about as long as the first fit took): skipped when that
     # would overrun the time limit by more than its second of grace.
@@ -511,5 +514,8 @@ def _result(
         solves=stats.solves if stats else 0,
         improved=stats.improved if stats else 0,
         moved=stats.moved if stats else 0,
+        focused=stats.focused if stats else 0,
         start=start,
+        start_objective=start_score[0],
+        start_value=start_score[1],
     )

@@ -189,6 +189,8 @@ class Server:
             ages_s = element_ages_s(self.world.constellation, now)
             self.metrics.element_ages(self.world.names, ages_s.tolist())
             slot = predicted.slot(now) if predicted is not None else None
+            if predicted is not None and not 0 <= predicted.slot(now) < predicted.n_slots:
+                slot = -1  # past the prediction: no series, set once (not each slot)
             for name in self.world.names:
                 lost = self.sessions.flags[name].lost
                 # The prediction is per slot: set each satellite's gauges when its slot, the
@@ -254,7 +256,7 @@ def build_core(config: ServerConfig, clock: SimClock | None = None) -> Core:
     if stored:  # orbitctl elements update, before a restart
         world.update_elements(stored)
     clock = clock or load_or_create(store, world.epoch_s, config.speed)
-    world.compute_ahead(clock.now_s())
+    world.prepare(clock.now_s())
     metrics = SchedulerMetrics()
     bus = world.bus
     metrics.fleet(world.names, bus.battery_floor_fraction, bus.max_temperature_c)

@@ -51,6 +51,10 @@ class BudgetPrediction:
         was most of the scheduler's housekeeping)."""
         return {name: i for i, name in enumerate(self.names)}
 
+    @property
+    def n_slots(self) -> int:
+        return int(self.soc_wh.shape[1])
+
     def slot(self, time_s: float) -> int:
         return int(np.floor((time_s - self.start_s) / self.step_s))
 

@@ -29,6 +29,9 @@ log = logging.getLogger("orbit-scheduler")
 # Contacts are computed for chunks of this much simulated time, then extended a chunk at a
 # time (a multiple of 600 s: each chunk samples on the grid a one-shot search would use).
 CONTACT_CHUNK_S = 6 * 3600.0
+# The next chunk is computed in the background once a query ends less than this before
+# the end of the contacts computed (next_contact looks hours past the horizon).
+AHEAD_S = 2 * CONTACT_CHUNK_S
 
 
 Windows = list[tuple[float, float]]
@@ -84,9 +87,10 @@ class World:
     """relay: in the contacts link model, a satellite is reachable while any satellite of
     its ISL group has a ground contact (ISL relay), not only during its own contacts.
 
-    Contacts are computed a chunk at a time, from the first time asked for; once a query
-    reaches into the last chunk, the next one is computed in a background thread, so that
-    the event loop rarely computes any (World.contact_at and friends are called from it)."""
+    Contacts are computed a chunk at a time, from the first time asked for (prepare() at
+    start-up); once a query ends within AHEAD_S of their end, the next chunk is computed in
+    a background thread, so that the event loop (World.contact_at and friends are called
+    from it) computes none unless the clock outruns that thread."""
 
     constellation: Constellation
     stations: tuple[Station, ...]
@@ -234,11 +238,14 @@ class World:
         self._apply(ext)
         return True
 
-    def compute_ahead(self, from_s: float) -> None:
-        """Start computing the first chunk of contacts, from from_s, in the background (at
-        start-up, so that the first query on the event loop finds it done or under way)."""
+    def prepare(self, from_s: float) -> None:
+        """Compute the first chunk of contacts from from_s now, and the next ones in the
+        background (at start-up, before the event loop serves anything)."""
         if self._seam is None:
             self._reset(from_s)
+            seam = self._seam
+            assert seam is not None
+            self._apply(self._extend(seam, from_s + CONTACT_CHUNK_S))
             self._compute_ahead()
 
     def _compute_ahead(self) -> None:
@@ -268,7 +275,7 @@ class World:
             self.waited_s += waited_s
             if waited_s > 0.1:
                 log.info("contacts to %.0f s computed in %.2f s", hi, waited_s)
-        if end_s > hi - CONTACT_CHUNK_S:
+        if end_s > hi - AHEAD_S:
             self._compute_ahead()
 
     def contacts(
