@@ -19,6 +19,7 @@ from scheduler.planner.domain import (
     InferenceJob,
     Priority,
     Problem,
+    RunningJob,
     SatelliteState,
     TrainingJob,
     Weights,
@@ -38,8 +39,9 @@ def small_problems(draw: st.DrawFn) -> tuple[Problem, bool]:
     """1-3 satellites of the default bus (heat and battery bind) in a ring, sun and eclipse
     in random stretches, contacts all along; 2-8 inference jobs of 1-4 accelerators and
     5-35 minutes with deadlines, priorities, values and outputs, and sometimes a training
-    gang; a random start temperature and charge. And whether candidates are checked alone
-    (False, as at scale, keeps candidates that break a limit even alone)."""
+    gang; a random start temperature and charge, sometimes committed work or a satellite
+    not available. And whether candidates are checked alone (False, as at scale, keeps
+    candidates that break a limit even alone)."""
     n = draw(st.sampled_from([30, 40, 60]))
     n_sats = draw(st.integers(1, 3))
     bus = BusParams()
@@ -89,7 +91,18 @@ def small_problems(draw: st.DrawFn) -> tuple[Problem, bool]:
         temperature_c=draw(st.floats(20.0, 58.0)),
         weights=VALUE_ONLY,
     )
-    return p, draw(st.booleans())
+    # Sometimes committed work on the first satellite (accelerators, charge and heat the
+    # new work cannot have), or a satellite that is not available.
+    states = dict(p.states)
+    if draw(st.booleans()):
+        first = names[0]
+        end_slot = draw(st.integers(1, n))
+        acc = draw(st.sampled_from([1, 2, 4]))
+        run = RunningJob("run", T0 - 600.0, T0 + end_slot * SLOT_S, acc, acc * 700.0)
+        states[first] = replace(states[first], running=(run,))
+    if n_sats >= 2 and draw(st.booleans()):
+        states[names[-1]] = replace(states[names[-1]], available=False)
+    return replace(p, states=states), draw(st.booleans())
 
 
 def exact_optimum(p: Problem, alone_fit: bool) -> tuple[float, float, float]:
