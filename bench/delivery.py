@@ -9,7 +9,9 @@ A generated Walker shell (bench/streams.py's), every satellite connected (an out
 --jobs fresh 4-accelerator inference jobs placed one per satellite; then rounds like
 bench/streams.py's Replan: half the jobs move later by a slot, the rest keep their
 placement. Per round: the wall time of the adoption and of the broadcast (the scheduler's own
-log line splits the read of the placed jobs from the build), and the CPU time of both.
+log line splits the read of the placed jobs from the build), and the CPU time of both (the
+world's contacts computed ahead in a thread are waited for after each round, so that no
+round shares its CPU with them).
 bench/streams.py measures the whole path with real agents and gRPC.
 """
 
@@ -100,6 +102,9 @@ def main() -> int:
             c2, t2 = time.process_time(), time.perf_counter()
             if prof:
                 prof.disable()
+            ahead = getattr(core.world, "_next", None)  # contacts computed ahead (a thread):
+            if ahead is not None:  # wait for them, so that they share no round's CPU
+                ahead[1].result()
             queued = sum(o.qsize() for o in outboxes)
             for o in outboxes:
                 while not o.empty():

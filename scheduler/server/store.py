@@ -521,16 +521,18 @@ class Store:
                 "WHERE job_id=?",
                 updates,
             )
-            db.executemany(
-                "INSERT OR IGNORE INTO memberships (job_id, satellite_id, version) "
-                "VALUES (?, ?, ?)",
-                members,
-            )
-            db.executemany(
-                "INSERT INTO job_events (job_id, time_s, what, state, reason, principal) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                events,
-            )
+            if members:
+                db.executemany(
+                    "INSERT OR IGNORE INTO memberships (job_id, satellite_id, version) "
+                    "VALUES (?, ?, ?)",
+                    members,
+                )
+            if events:
+                db.executemany(
+                    "INSERT INTO job_events (job_id, time_s, what, state, reason, principal) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    events,
+                )
         return [job for job, _ in changes]
 
     @staticmethod
