@@ -42,17 +42,18 @@ and training gangs (10% of the work). Per size, in a fresh process:
 Targets (issue 10): 10,000 x 50,000 first plan <= 5 s, whole plan within the 30 s limit
 (+1 s), CP-SAT >= +10% value over greedy; 1,584 x 10,000 >= +15%.
 
-Measured 2026-11-30 03:40-03:50 UTC (load average 2.2-2.5, 8 real stations; the table and
-what is compared are in bench/planner_results.md):
-  1,584 x 10,000: first plan 0.85 s (0.81 CPU s), whole 29.8 s, value +22.7% over greedy
-    (the density first fit alone: +22.7%), objective +1.8%, gap 21%, 380 MB.
-  5,000 x 25,000: first plan 1.87 s (1.70 CPU s), whole 30.0 s, value +16.4% (all from the
-    density first fit), objective +8.7%, gap 35%, 537 MB.
-  10,000 x 50,000: first plan 3.60 s (3.29 CPU s), whole 30.4 s, value +20.5% (all from the
-    density first fit), objective +16.8%, gap 47%, 978 MB.
-Window solves ran (21-41) but their answers were taken 0-3 times: only 16-31% of the jobs
-fit (battery and heat bind first), a job earns the same in whichever window it runs, and a
-window gets about 1 s. The weak part is the bound (relaxations that ignore heat).
+Measured 2026-11-30 06:05-06:11 UTC (load average 1.5-2.8, 8 real stations; the tables,
+the runs before and what is compared are in bench/planner_results.md):
+  1,584 x 10,000: first plan 0.74 s (0.78 CPU s), whole 29.6 s, value +26.8% over greedy
+    (start: the first fit priced by the heat-aware relaxation, +28.2%; the density first
+    fit alone +22.7%), objective +4.8%, bound 22.53 M, gap 8.5% (the cheap bound alone
+    18.9%; before this bound 21%), 367 MB.
+  10,000 x 50,000: first plan 3.21 s (3.34 CPU s), whole 30.9 s, value +23.7% (the density
+    first fit alone +20.5%), objective +23.6%, gap 32.8% (cheap bound 44.4%; before 47%),
+    1,069 MB.
+Window solves added +0.14% (1,584, 14 answers of focused rounds) and ~0 (10,000) to the
+objective of their start; the priced start is where the value over the density fit comes
+from.
 """
 
 from __future__ import annotations
