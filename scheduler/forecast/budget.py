@@ -65,6 +65,7 @@ def budget_series(
     temperature0_c: ArrayLike,
     bus: BusParams,
     headroom_interval_s: float = DEFAULT_HEADROOM_INTERVAL_S,
+    headroom_tolerance_w: float = 1.0,
 ) -> BudgetSeries:
     """Predicted state of charge, temperature and headroom under load_w, per slot (the last
     axis; leading axes, e.g. satellites, broadcast with soc0_wh and temperature0_c)."""
@@ -75,7 +76,9 @@ def budget_series(
     soc = battery_trace(soc0_wh, gen, load, step_s, bus).soc_wh[..., :-1]
     temps = temperature_trace(temperature0_c, env, load, step_s, bus).temperature_c[..., :-1]
     windows = headroom_windows(gen.shape[-1], step_s, headroom_interval_s)
-    headroom = thermal_headroom_w(temps, env[..., windows], load[..., windows], step_s, bus)
+    headroom = thermal_headroom_w(
+        temps, env[..., windows], load[..., windows], step_s, bus, headroom_tolerance_w
+    )
     return BudgetSeries(
         start_s,
         step_s,

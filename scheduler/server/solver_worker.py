@@ -74,6 +74,9 @@ class BudgetPrediction:
 # Slots of the predicted budget kept per plan: the plan is replaced well before they run
 # out (periodic replanning every 10 simulated minutes by default).
 PREDICTED_SLOTS = 30
+# The predicted headroom is a gauge: 10 W is ample, and it is computed after every solve
+# (10,000 satellites x 30 slots; a third less time than to 1 W).
+PREDICTED_HEADROOM_TOLERANCE_W = 10.0
 
 
 def predict_budget(
@@ -99,6 +102,7 @@ def predict_budget(
         np.array([problem.states[s.name].soc_wh for s in sats]),
         np.array([problem.states[s.name].temperature_c for s in sats]),
         sats[0].bus,
+        headroom_tolerance_w=PREDICTED_HEADROOM_TOLERANCE_W,
     )
     return BudgetPrediction(
         tuple(s.name for s in sats),
