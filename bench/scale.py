@@ -42,18 +42,19 @@ and training gangs (10% of the work). Per size, in a fresh process:
 Targets (issue 10): 10,000 x 50,000 first plan <= 5 s, whole plan within the 30 s limit
 (+1 s), CP-SAT >= +10% value over greedy; 1,584 x 10,000 >= +15%.
 
-Measured 2026-11-30 06:05-06:11 UTC (load average 1.5-2.8, 8 real stations; the tables,
+Measured 2026-11-30 06:22-06:26 UTC (load average 2.0-2.2, 8 real stations; the tables,
 the runs before and what is compared are in bench/planner_results.md):
-  1,584 x 10,000: first plan 0.74 s (0.78 CPU s), whole 29.6 s, value +26.8% over greedy
+  1,584 x 10,000: first plan 0.75 s (0.79 CPU s), whole 30.2 s, value +25.9% over greedy
     (start: the first fit priced by the heat-aware relaxation, +28.2%; the density first
-    fit alone +22.7%), objective +4.8%, bound 22.53 M, gap 8.5% (the cheap bound alone
-    18.9%; before this bound 21%), 367 MB.
-  10,000 x 50,000: first plan 3.21 s (3.34 CPU s), whole 30.9 s, value +23.7% (the density
-    first fit alone +20.5%), objective +23.6%, gap 32.8% (cheap bound 44.4%; before 47%),
+    fit alone +22.7%), objective +4.7%, bound 22.53 M, gap 8.5% (the cheap bound alone
+    18.9%; before this bound 21%), 361 MB.
+  10,000 x 50,000: first plan 3.60 s (4.37 CPU s), whole 29.95 s, value +25.3% (the density
+    first fit alone +20.5%), objective +25.2%, gap 30.3% (cheap bound 43.7%; before 47%),
     1,069 MB.
-Window solves added +0.14% (1,584, 14 answers of focused rounds) and ~0 (10,000) to the
-objective of their start; the priced start is where the value over the density fit comes
-from.
+Window solves added +0.12% (1,584, 14 of 17 answers from focused rounds) and +0.37%
+(10,000, 4 focused answers) to the objective of their start; the priced start is where
+most of the value over the density fit comes from. The window solves trade plain value
+for priority-weighted objective (a critical job let in for several standard ones).
 """
 
 from __future__ import annotations
