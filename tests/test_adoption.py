@@ -22,7 +22,8 @@ from scheduler.server.app import Core, ServerConfig, build_core
 from scheduler.server.messages import Hello, JobReport, ReportKind
 from scheduler.server.model import Assignment, Job, JobState, PlanRecord, can_transition
 from scheduler.server.replanner import ReplanConfig
-from scheduler.server.store import TransitionError, plan_json
+from scheduler.server.store import TransitionError
+from scheduler.server.store_rows import plan_json
 
 SATS = ("sat-0-0", "sat-0-1", "sat-0-2")
 N_JOBS = 24

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from scheduler.errors import UserError
-from scheduler.planner.domain import Plan, PlanItem, Unplaced
+from scheduler.planner.domain import Plan
 from scheduler.security.interceptor import current_principal
 from scheduler.server.model import (
     Job,
@@ -44,7 +44,7 @@ from scheduler.server.model import (
     SatelliteFlags,
     can_transition,
 )
-from scheduler.server.store_rows import job_from_row, real, without_labels
+from scheduler.server.store_rows import job_from_row, plan_json, real, without_labels
 from scheduler.server.store_schema import (
     ADDED_COLUMNS,
     APPLICATION_ID,
@@ -74,21 +74,6 @@ class Event(NamedTuple):
     state: str
     reason: str
     principal: str
-
-
-def plan_json(plan: Plan) -> str:
-    """json.dumps(plan.to_dict()) without dataclasses.asdict's deep copy (0.4 s for a plan
-    of 10,000 items; this is about ten times faster). Tests check that they are equal."""
-    item_fields = [f.name for f in dataclasses.fields(PlanItem)]
-    unplaced_fields = [f.name for f in dataclasses.fields(Unplaced)]
-    out: dict[str, object] = {
-        f.name: getattr(plan, f.name)
-        for f in dataclasses.fields(Plan)
-        if f.name not in ("items", "unplaced")
-    }
-    out["items"] = [{f: getattr(i, f) for f in item_fields} for i in plan.items]
-    out["unplaced"] = [{f: getattr(u, f) for f in unplaced_fields} for u in plan.unplaced]
-    return json.dumps(out)
 
 
 class StoreError(UserError):
