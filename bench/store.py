@@ -264,14 +264,7 @@ def measure(args: argparse.Namespace, db: Path, now_s: float, names: tuple[str, 
     if args.compaction_only:
         compaction_only(args, db, names, scheduler_args)
         return
-    cluster = LocalCluster(
-        names,
-        db.parent / "run",
-        speed=1.0,
-        db=db,
-        metrics=True,
-        scheduler_args=tuple(scheduler_args),
-    )
+    cluster = _cluster(db, names, scheduler_args)
     spy = None
     with cluster:
         t0 = time.perf_counter()
@@ -413,20 +406,25 @@ def measure(args: argparse.Namespace, db: Path, now_s: float, names: tuple[str, 
         print_profile(db.parent / "profile.txt")
 
 
+def _cluster(db: Path, names: tuple[str, ...], scheduler_args: list[str]) -> LocalCluster:
+    """The scheduler on the filled database, at speed 1, with metrics (no agents run)."""
+    return LocalCluster(
+        names,
+        db.parent / "run",
+        speed=1.0,
+        db=db,
+        metrics=True,
+        scheduler_args=tuple(scheduler_args),
+    )
+
+
 def compaction_only(
     args: argparse.Namespace, db: Path, names: tuple[str, ...], scheduler_args: list[str]
 ) -> None:
     rng = random.Random(7)
     ids = [job_id(rng.randrange(args.jobs)) for _ in range(args.samples)]
     retention = ("--retention-s", str(args.retention_s or 604800))
-    cluster = LocalCluster(
-        names,
-        db.parent / "run",
-        speed=1.0,
-        db=db,
-        metrics=True,
-        scheduler_args=(*scheduler_args[:-2], *retention),
-    )
+    cluster = _cluster(db, names, [*scheduler_args[:-2], *retention])
     with cluster:
         t_start = time.perf_counter()
         cluster.start_scheduler()

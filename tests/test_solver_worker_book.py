@@ -99,16 +99,16 @@ def test_a_solve_after_warm_up_waits_for_no_book(core: Core) -> None:
     """The scheduler's warm-up starts the book; the startup solve finds it, and a solve
     with new elements builds its own."""
     rp = core.replanner
-    builds0, _ = solver_worker.book_stats()
+    builds0 = solver_worker.book_builds()
     asyncio.run(rp.start_worker())
-    assert solver_worker.book_stats()[0] == builds0 + 1
+    assert solver_worker.book_builds() == builds0 + 1
     shelf = solver_worker._shelf
     assert shelf._next is not None
     shelf._next[1].result()  # what the startup grace gives it time for
     out = solver_worker.solve(rp.request(core.sessions.clock.now_s()))
-    assert solver_worker.book_stats()[0] == builds0 + 1
+    assert solver_worker.book_builds() == builds0 + 1
     assert out.forecast_s < 0.5, out.forecast_s
     name, l1, l2 = _shifted_elements(core.sessions.world.names[0], 45.0)
     core.sessions.world.update_elements({name: (l1, l2)})
     out = solver_worker.solve(rp.request(core.sessions.clock.now_s()))
-    assert solver_worker.book_stats()[0] == builds0 + 2
+    assert solver_worker.book_builds() == builds0 + 2

@@ -33,6 +33,7 @@ from scheduler.server.sessions import AgentSessions
 from scheduler.server.solve_size import auto_jobs_cap
 from scheduler.server.store import Store
 from scheduler.server.triggers import ReplanRequests, ReplanTrigger
+from scheduler.server.world import World
 
 log = logging.getLogger("orbit-scheduler")
 
@@ -169,9 +170,8 @@ class Replanner:
     def book_key(self) -> solver_worker.BookKey:
         """What the worker's forecast book is computed from (built ahead at warm-up)."""
         world = self.sessions.world
-        elements = tuple(sorted((n, l1, l2) for n, (l1, l2) in world.overrides.items()))
         return solver_worker.BookKey(
-            self.scenario, world.names, self.slot_s, self.horizon_s, elements
+            self.scenario, world.names, self.slot_s, self.horizon_s, _elements(world)
         )
 
     async def restart_worker(self, trigger: str) -> None:
@@ -304,8 +304,7 @@ class Replanner:
             time_limit_s=time_limit_s,
             version=version,
         )
-        elements = tuple(sorted((n, l1, l2) for n, (l1, l2) in world.overrides.items()))
-        return replace(request, elements=elements)
+        return replace(request, elements=_elements(world))
 
     def adopt(
         self,
@@ -366,6 +365,11 @@ class Replanner:
         for pid in workers:
             processes[pid].terminate()
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _elements(world: World) -> tuple[tuple[str, str, str], ...]:
+    """The elements that replace the scenario's, as a request carries them."""
+    return tuple(sorted((n, l1, l2) for n, (l1, l2) in world.overrides.items()))
 
 
 def _remaining_acc_s(job: Job) -> float:

@@ -194,7 +194,6 @@ class BookShelf:
         self._next: tuple[BookKey, Future[ForecastBook]] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="forecast-book")
         self.builds = 0  # books computed (in the request or in the background)
-        self.waited_s = 0.0  # wall seconds requests spent waiting for a book
 
     def prefetch(self, key: BookKey, now_s: float) -> None:
         """Start building the book from now_s in the background (unless one is already
@@ -206,7 +205,6 @@ class BookShelf:
             self._next = (key, self._pool.submit(compute_book, key, now_s))
 
     def get(self, key: BookKey, now_s: float) -> ForecastBook:
-        t0 = time.perf_counter()
         with self._lock:
             pending = self._next
         if pending is not None and pending[0] == key:
@@ -230,7 +228,6 @@ class BookShelf:
                 self.builds += 1
             current = (key, compute_book(key, now_s))
             self._current = current
-        self.waited_s += time.perf_counter() - t0
         book = current[1]
         if not covers(book, key, now_s, NEXT_BOOK_MARGIN * key.horizon_s):
             with self._lock:
@@ -248,9 +245,9 @@ def book_for(request: SolveRequest) -> ForecastBook:
     return _shelf.get(BookKey.of(request), request.now_s)
 
 
-def book_stats() -> tuple[int, float]:
-    """(books computed, wall seconds requests waited for one) in this worker."""
-    return _shelf.builds, _shelf.waited_s
+def book_builds() -> int:
+    """Books computed in this worker."""
+    return _shelf.builds
 
 
 def build_problem(request: SolveRequest) -> Problem:

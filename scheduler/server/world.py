@@ -110,9 +110,7 @@ class World:
     _pool: ThreadPoolExecutor | None = None
     # Elements that replace the scenario's, by satellite (TLE lines; store.element_sets).
     overrides: dict[str, tuple[str, str]] = field(default_factory=dict)
-    # Chunks computed, and wall seconds callers waited for contacts (tests, logs).
-    chunks: int = 0
-    waited_s: float = 0.0
+    chunks: int = 0  # chunks computed (tests)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -271,10 +269,8 @@ class World:
                 self._apply(self._extend(seam, hi + chunks * CONTACT_CHUNK_S))
             hi = self._covered[1]
         waited_s = time.perf_counter() - t0
-        if waited_s > 0.0:
-            self.waited_s += waited_s
-            if waited_s > 0.1:
-                log.info("contacts to %.0f s computed in %.2f s", hi, waited_s)
+        if waited_s > 0.1:
+            log.info("contacts to %.0f s computed in %.2f s", hi, waited_s)
         if end_s > hi - AHEAD_S:
             self._compute_ahead()
 
